@@ -1,0 +1,80 @@
+//! Generates the guest bindings for every world of the contract.
+//!
+//! `wit_bindgen::generate!` cannot be used five times in one crate here: each
+//! world exports the shared `plugin` interface, and its `#[macro_export]`
+//! helper macro gets the same crate-root name in every world. Generating the
+//! code ourselves lets each world's copy carry the world's name, so one SDK
+//! crate can serve every kind of plugin.
+
+use std::path::PathBuf;
+
+use wit_bindgen_core::wit_parser::Resolve;
+use wit_bindgen_core::{Files, WorldGenerator};
+use wit_bindgen_rust::{Opts, WithOption};
+
+const SHARED_PLUGIN_MACRO: &str = "__export_paracle_plugin_plugin_0_1_0_cabi";
+
+struct World {
+    module: &'static str,
+    wit_name: &'static str,
+    /// Every world but the adapter reuses the adapter's `types` and `host`:
+    /// the adapter world imports all interfaces, so it generates them all.
+    shares_types: bool,
+}
+
+const WORLDS: &[World] = &[
+    World { module: "adapter", wit_name: "adapter-plugin", shares_types: false },
+    World { module: "provider", wit_name: "provider-plugin", shares_types: true },
+    World { module: "tool", wit_name: "tool-plugin", shares_types: true },
+    World { module: "memory", wit_name: "memory-plugin", shares_types: true },
+    World { module: "observer", wit_name: "observer-plugin", shares_types: true },
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let wit_dir = manifest_dir.join("../wit");
+    println!("cargo:rerun-if-changed={}", wit_dir.display());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+
+    for world in WORLDS {
+        let mut resolve = Resolve::default();
+        let (package, sources) = resolve
+            .push_path(&wit_dir)
+            .unwrap_or_else(|e| panic!("parsing {}: {e:?}", wit_dir.display()));
+        for path in sources.paths() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+        let world_id = resolve
+            .select_world(&[package], Some(world.wit_name))
+            .expect("world exists in the contract");
+
+        let mut opts = Opts {
+            pub_export_macro: true,
+            export_macro_name: Some(format!("__paracle_export_{}_world", world.module)),
+            runtime_path: Some("::paracle_sdk::__private::rt".to_string()),
+            additional_derive_attributes: vec!["PartialEq".to_string()],
+            ..Opts::default()
+        };
+        if world.shares_types {
+            for interface in ["types", "host"] {
+                opts.with.push((
+                    format!("paracle:plugin/{interface}@0.1.0"),
+                    WithOption::Path(format!(
+                        "crate::bindings::adapter::paracle::plugin::{interface}"
+                    )),
+                ));
+            }
+        }
+
+        let mut files = Files::default();
+        opts.build()
+            .generate(&mut resolve, world_id, &mut files)
+            .unwrap_or_else(|e| panic!("generating {}: {e:?}", world.wit_name));
+        let (_, source) = files.iter().next().expect("one generated file");
+        let source = std::str::from_utf8(source).expect("generated Rust is UTF-8");
+        let unique_macro = format!("__export_{}_paracle_plugin_plugin_0_1_0_cabi", world.module);
+        let source = source.replace(SHARED_PLUGIN_MACRO, &unique_macro);
+        std::fs::write(out_dir.join(format!("{}.rs", world.module)), source)
+            .expect("write generated bindings");
+    }
+}
