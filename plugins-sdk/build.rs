@@ -23,11 +23,31 @@ struct World {
 }
 
 const WORLDS: &[World] = &[
-    World { module: "adapter", wit_name: "adapter-plugin", shares_types: false },
-    World { module: "provider", wit_name: "provider-plugin", shares_types: true },
-    World { module: "tool", wit_name: "tool-plugin", shares_types: true },
-    World { module: "memory", wit_name: "memory-plugin", shares_types: true },
-    World { module: "observer", wit_name: "observer-plugin", shares_types: true },
+    World {
+        module: "adapter",
+        wit_name: "adapter-plugin",
+        shares_types: false,
+    },
+    World {
+        module: "provider",
+        wit_name: "provider-plugin",
+        shares_types: true,
+    },
+    World {
+        module: "tool",
+        wit_name: "tool-plugin",
+        shares_types: true,
+    },
+    World {
+        module: "memory",
+        wit_name: "memory-plugin",
+        shares_types: true,
+    },
+    World {
+        module: "observer",
+        wit_name: "observer-plugin",
+        shares_types: true,
+    },
 ];
 
 fn main() {

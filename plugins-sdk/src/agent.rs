@@ -26,7 +26,11 @@ pub fn list_tools() -> Vec<ToolSpec> {
 }
 
 /// Call one of the agent's tools.
-pub fn invoke_tool(name: &str, arguments: &Value, context: &InvocationContext) -> Result<Value, Error> {
+pub fn invoke_tool(
+    name: &str,
+    arguments: &Value,
+    context: &InvocationContext,
+) -> Result<Value, Error> {
     let result = tool::invoke(name, &arguments.to_string(), context)?;
     serde_json::from_str(&result)
         .map_err(|e| Error::Internal(format!("tool `{name}` returned invalid JSON: {e}")))

@@ -44,7 +44,9 @@ impl_plugin_export!(MemoryExport, Memory, memory);
 impl_plugin_export!(ObserverExport, Observer, observer);
 impl_plugin_export!(AdapterExport, Adapter, adapter);
 
-impl<P: Provider> bindings::provider::exports::paracle::plugin::provider::Guest for ProviderExport<P> {
+impl<P: Provider> bindings::provider::exports::paracle::plugin::provider::Guest
+    for ProviderExport<P>
+{
     fn list_models() -> Result<Vec<ModelInfo>, Error> {
         instance::with::<P, _>(|p| p.list_models())?
     }
@@ -59,7 +61,11 @@ impl<P: Tool> bindings::tool::exports::paracle::plugin::tool::Guest for ToolExpo
         instance::with_or_trap::<P, _>(|p| p.list_tools())
     }
 
-    fn invoke(name: String, arguments: String, context: InvocationContext) -> Result<String, Error> {
+    fn invoke(
+        name: String,
+        arguments: String,
+        context: InvocationContext,
+    ) -> Result<String, Error> {
         let arguments: serde_json::Value = serde_json::from_str(&arguments)
             .map_err(|e| Error::InvalidInput(format!("arguments are not valid JSON: {e}")))?;
         let result = instance::with::<P, _>(|p| p.invoke(&name, arguments, &context))??;
@@ -89,7 +95,9 @@ impl<P: Memory> bindings::memory::exports::paracle::plugin::memory::Guest for Me
     }
 }
 
-impl<P: Observer> bindings::observer::exports::paracle::plugin::observer::Guest for ObserverExport<P> {
+impl<P: Observer> bindings::observer::exports::paracle::plugin::observer::Guest
+    for ObserverExport<P>
+{
     fn on_event(event: Event) -> Result<(), Error> {
         instance::with::<P, _>(|p| p.on_event(event))?
     }

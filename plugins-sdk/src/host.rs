@@ -30,7 +30,8 @@ pub fn error(message: impl AsRef<str>) {
 
 /// The config the operator gave this plugin (`{}` when none).
 pub fn config() -> serde_json::Value {
-    serde_json::from_str(&raw_config()).unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+    serde_json::from_str(&raw_config())
+        .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
 }
 
 pub(crate) fn raw_config() -> String {

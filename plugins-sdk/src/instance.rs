@@ -26,7 +26,8 @@ fn parse_config(config: &str) -> Result<serde_json::Value, Error> {
     if config.trim().is_empty() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_str(config).map_err(|e| Error::InvalidInput(format!("config is not valid JSON: {e}")))
+    serde_json::from_str(config)
+        .map_err(|e| Error::InvalidInput(format!("config is not valid JSON: {e}")))
 }
 
 /// Run `f` on the plugin value, initialising it first if needed.

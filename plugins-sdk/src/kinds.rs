@@ -56,7 +56,12 @@ pub trait Memory: Plugin {
 
     /// Entries relevant to `query`, best first. The default ranks entries by
     /// how many of the query's words they contain, in key and value.
-    fn search(&mut self, namespace: &str, query: &str, limit: u32) -> Result<Vec<SearchHit>, Error> {
+    fn search(
+        &mut self,
+        namespace: &str,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, Error> {
         let words: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
@@ -64,11 +69,20 @@ pub trait Memory: Plugin {
             .collect();
         let mut hits = Vec::new();
         for key in self.keys(namespace, "")? {
-            let Some(value) = self.get(namespace, &key)? else { continue };
+            let Some(value) = self.get(namespace, &key)? else {
+                continue;
+            };
             let haystack = format!("{key} {value}").to_lowercase();
-            let score = words.iter().filter(|w| haystack.contains(w.as_str())).count();
+            let score = words
+                .iter()
+                .filter(|w| haystack.contains(w.as_str()))
+                .count();
             if score > 0 {
-                hits.push(SearchHit { key, value, score: score as f32 });
+                hits.push(SearchHit {
+                    key,
+                    value,
+                    score: score as f32,
+                });
             }
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));

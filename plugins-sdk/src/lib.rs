@@ -61,6 +61,8 @@ pub use types::*;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
-    pub use crate::export::{AdapterExport, MemoryExport, ObserverExport, ProviderExport, ToolExport};
+    pub use crate::export::{
+        AdapterExport, MemoryExport, ObserverExport, ProviderExport, ToolExport,
+    };
     pub use wit_bindgen::rt;
 }

@@ -1,0 +1,253 @@
+//! Errors at the library boundary.
+//!
+//! A plugin call has two layers of failure, kept apart on purpose:
+//! [`CallError`] is the host's verdict (the plugin trapped, hit a limit, or
+//! could not be run), and [`PluginError`] is the plugin's own answer. Both
+//! name the plugin.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::bindings::WitError;
+
+/// The kinds of error a plugin can answer with, as in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginErrorKind {
+    InvalidInput,
+    NotFound,
+    Denied,
+    Timeout,
+    Unavailable,
+    Internal,
+}
+
+impl fmt::Display for PluginErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PluginErrorKind::InvalidInput => "invalid input",
+            PluginErrorKind::NotFound => "not found",
+            PluginErrorKind::Denied => "denied",
+            PluginErrorKind::Timeout => "timeout",
+            PluginErrorKind::Unavailable => "unavailable",
+            PluginErrorKind::Internal => "internal error",
+        })
+    }
+}
+
+/// A plugin's own error answer.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[error("plugin `{plugin}` answered {kind}: {message}")]
+pub struct PluginError {
+    pub plugin: String,
+    pub kind: PluginErrorKind,
+    pub message: String,
+}
+
+impl PluginError {
+    pub(crate) fn from_wit(plugin: &str, error: WitError) -> Self {
+        let (kind, message) = match error {
+            WitError::InvalidInput(m) => (PluginErrorKind::InvalidInput, m),
+            WitError::NotFound(m) => (PluginErrorKind::NotFound, m),
+            WitError::Denied(m) => (PluginErrorKind::Denied, m),
+            WitError::Timeout(m) => (PluginErrorKind::Timeout, m),
+            WitError::Unavailable(m) => (PluginErrorKind::Unavailable, m),
+            WitError::Internal(m) => (PluginErrorKind::Internal, m),
+        };
+        PluginError {
+            plugin: plugin.to_string(),
+            kind,
+            message,
+        }
+    }
+
+    pub(crate) fn to_wit(&self) -> WitError {
+        let message = format!("{}: {}", self.plugin, self.message);
+        match self.kind {
+            PluginErrorKind::InvalidInput => WitError::InvalidInput(message),
+            PluginErrorKind::NotFound => WitError::NotFound(message),
+            PluginErrorKind::Denied => WitError::Denied(message),
+            PluginErrorKind::Timeout => WitError::Timeout(message),
+            PluginErrorKind::Unavailable => WitError::Unavailable(message),
+            PluginErrorKind::Internal => WitError::Internal(message),
+        }
+    }
+}
+
+/// A resource limit the host enforces on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// Wall-clock time per call.
+    Time,
+    /// Linear memory.
+    Memory,
+    /// The fuel budget.
+    Fuel,
+    /// Bytes returned by one call.
+    Output,
+    /// Bytes logged during one call.
+    Logs,
+    /// The wasm stack (deep recursion).
+    Stack,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Time => "time",
+            Limit::Memory => "memory",
+            Limit::Fuel => "fuel",
+            Limit::Output => "output size",
+            Limit::Logs => "log volume",
+            Limit::Stack => "stack",
+        })
+    }
+}
+
+/// Why the host could not get an answer from a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin `{plugin}` trapped in `{function}`: {reason}")]
+    Trap {
+        plugin: String,
+        function: String,
+        reason: String,
+    },
+
+    #[error("plugin `{plugin}` exceeded its {limit} limit in `{function}`: {detail}")]
+    Limit {
+        plugin: String,
+        function: String,
+        limit: Limit,
+        detail: String,
+    },
+
+    #[error("plugin `{plugin}`: {message}")]
+    InvalidRequest { plugin: String, message: String },
+
+    #[error("plugin `{plugin}` could not be started: {reason}")]
+    Instantiate { plugin: String, reason: String },
+}
+
+impl CallError {
+    pub fn plugin(&self) -> &str {
+        match self {
+            CallError::Trap { plugin, .. }
+            | CallError::Limit { plugin, .. }
+            | CallError::InvalidRequest { plugin, .. }
+            | CallError::Instantiate { plugin, .. } => plugin,
+        }
+    }
+}
+
+/// A call's result: the outer error is the host's verdict, the inner one the
+/// plugin's own answer.
+pub type CallResult<T> = Result<Result<T, PluginError>, CallError>;
+
+/// Why a file could not be loaded as a plugin. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("`{path}` is empty; build the plugin with `cargo build --target wasm32-wasip2 --release` and load the .wasm file it writes")]
+    Empty { path: PathBuf },
+
+    #[error("`{path}` is not a WebAssembly file (it does not start with `\\0asm`); load the .wasm component built with `--target wasm32-wasip2`")]
+    NotWasm { path: PathBuf },
+
+    #[error("`{path}` is a core WebAssembly module, not a component; build it with `--target wasm32-wasip2` (not wasm32-unknown-unknown or wasm32-wasip1)")]
+    CoreModule { path: PathBuf },
+
+    #[error("`{path}` is not a valid component ({reason}); the file may be truncated or corrupt, so rebuild it")]
+    Malformed { path: PathBuf, reason: String },
+
+    #[error("`{path}` was built against {found}, but this host speaks paracle:plugin@{expected}; rebuild it with a paracle-sdk for {expected}")]
+    ContractVersion {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+
+    #[error("`{path}` exports no Paracle world (it exports: {exports}); a plugin must export `paracle:plugin/plugin` and one of provider, tool, memory, observer or adapter, as paracle-sdk's `export!` does")]
+    NoWorld { path: PathBuf, exports: String },
+
+    #[error("`{path}` exports more than one kind ({kinds}); a plugin is exactly one of provider, tool, memory, observer or adapter")]
+    ManyKinds { path: PathBuf, kinds: String },
+
+    #[error("`{path}` imports `{import}`, which a {kind} plugin may not use; remove that dependency from the plugin")]
+    ForbiddenImport {
+        path: PathBuf,
+        kind: String,
+        import: String,
+    },
+
+    #[error(
+        "`{path}` does not match the contract: {reason}; rebuild it with the current paracle-sdk"
+    )]
+    Link { path: PathBuf, reason: String },
+
+    #[error("plugin at `{path}` failed to start: {0}", .source)]
+    Call { path: PathBuf, source: CallError },
+
+    #[error("plugin at `{path}` rejected its config ({reason}); fix the config given with `--config` or in paracle.toml")]
+    Init { path: PathBuf, reason: String },
+
+    #[error("the config for `{path}` does not match the plugin's config schema: {reason}")]
+    ConfigSchema { path: PathBuf, reason: String },
+
+    #[error("plugin at `{path}` describes itself badly: {reason}")]
+    BadInfo { path: PathBuf, reason: String },
+}
+
+/// Errors of the plugin registry and project files.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+
+    #[error("no plugin named `{0}`; see `paracle plugin list`")]
+    UnknownPlugin(String),
+
+    #[error("a plugin named `{name}` is already loaded from {source_desc}; pick another name with `--name`, or `paracle plugin reload {name}`")]
+    NameTaken { name: String, source_desc: String },
+
+    #[error("`{name}` is a built-in plugin and cannot be {action}; load your own plugin under that name to replace it")]
+    Builtin { name: String, action: &'static str },
+
+    #[error("the file of plugin `{name}` changed since it was loaded (pinned {pinned}, now {found}); run `paracle plugin reload {name}` to accept the new version")]
+    DigestMismatch {
+        name: String,
+        pinned: String,
+        found: String,
+    },
+
+    #[error("{file}: {message}")]
+    Config { file: PathBuf, message: String },
+
+    #[error("cannot write {file}: {source}")]
+    Write {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("plugin `{name}` is a {actual} plugin; this needs a {wanted} plugin")]
+    WrongKind {
+        name: String,
+        actual: String,
+        wanted: String,
+    },
+
+    #[error("invalid grant `{grant}`: {reason}")]
+    BadGrant { grant: String, reason: String },
+
+    #[error("plugin `{name}`: {message}")]
+    Invalid { name: String, message: String },
+
+    #[error("the host could not start: {0}")]
+    Engine(String),
+}

@@ -1,0 +1,296 @@
+//! The typed calls of each kind. Every call is leased an instance, run under
+//! the plugin's deadline, settled (a failed instance is dropped) and counted.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{schema_errors, Exports, Instance, Plugin, PluginKind};
+use crate::bindings::{
+    AgentSpec, ChatRequest, ChatResponse, Event, InvocationContext, ModelInfo, Outcome, SearchHit,
+    Task, ToolSpec, WitError,
+};
+use crate::error::{CallError, CallResult, PluginError};
+use crate::router::AgentRoutes;
+use crate::stats::CallOutcome;
+
+/// Lease an instance of the plugin's kind, make one call on it under the
+/// deadline, and settle the outcome.
+macro_rules! guest_call {
+    ($plugin:ident, $function:literal, $variant:ident, |$bindings:ident, $store:ident| $call:expr) => {{
+        let mut lease = $plugin.lease().await?;
+        let outcome = {
+            let Instance {
+                store: $store,
+                exports,
+            } = &mut lease.instance;
+            let Exports::$variant($bindings) = &*exports else {
+                unreachable!("every instance of a plugin has the plugin's kind")
+            };
+            $plugin.with_deadline($call).await
+        };
+        $plugin.settle(lease, $function, outcome, true)
+    }};
+}
+
+impl Plugin {
+    fn answer<T>(&self, answer: Result<T, WitError>) -> Result<T, PluginError> {
+        answer.map_err(|e| PluginError::from_wit(&self.name, e))
+    }
+
+    async fn counted<T>(
+        &self,
+        call: impl std::future::Future<Output = CallResult<T>>,
+    ) -> CallResult<T> {
+        let started = Instant::now();
+        let result = call.await;
+        self.record(started, CallOutcome::of(&result));
+        result
+    }
+
+    // ---- provider ----
+
+    pub async fn list_models(&self) -> CallResult<Vec<ModelInfo>> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Provider)?;
+            let answer = guest_call!(self, "list-models", Provider, |b, store| b
+                .paracle_plugin_provider()
+                .call_list_models(&mut *store))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn chat(&self, request: &ChatRequest) -> CallResult<ChatResponse> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Provider)?;
+            let answer = guest_call!(self, "chat", Provider, |b, store| b
+                .paracle_plugin_provider()
+                .call_chat(&mut *store, request))?;
+            if let Ok(response) = &answer {
+                let size = response.message.content.len()
+                    + response
+                        .message
+                        .tool_calls
+                        .iter()
+                        .map(|c| c.arguments.len() + c.name.len())
+                        .sum::<usize>();
+                self.check_output("chat", size)?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    // ---- tool ----
+
+    pub(crate) async fn list_tools(&self) -> Result<Vec<ToolSpec>, CallError> {
+        let started = Instant::now();
+        let result = async {
+            self.expect_kind(PluginKind::Tool)?;
+            guest_call!(self, "list-tools", Tool, |b, store| b
+                .paracle_plugin_tool()
+                .call_list_tools(&mut *store))
+        }
+        .await;
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+
+    /// Invoke one tool, after checking `arguments` against its schema.
+    pub async fn invoke_tool(
+        &self,
+        tool: &str,
+        arguments: &Value,
+        context: &InvocationContext,
+    ) -> CallResult<Value> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Tool)?;
+            let validator = self
+                .validators
+                .get(tool)
+                .ok_or_else(|| CallError::InvalidRequest {
+                    plugin: self.name.to_string(),
+                    message: format!(
+                        "it has no tool named `{tool}`; its tools are: {}",
+                        self.tools
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            if let Some(errors) = schema_errors(validator, arguments) {
+                return Err(CallError::InvalidRequest {
+                    plugin: self.name.to_string(),
+                    message: format!(
+                        "the arguments do not match the schema of tool `{tool}`: {errors}"
+                    ),
+                });
+            }
+            let arguments = arguments.to_string();
+            let answer = guest_call!(self, "invoke", Tool, |b, store| b
+                .paracle_plugin_tool()
+                .call_invoke(&mut *store, tool, &arguments, context))?;
+            match answer {
+                Ok(json) => {
+                    self.check_output("invoke", json.len())?;
+                    Ok(serde_json::from_str(&json).map_err(|e| PluginError {
+                        plugin: self.name.to_string(),
+                        kind: crate::error::PluginErrorKind::Internal,
+                        message: format!("tool `{tool}` returned invalid JSON: {e}"),
+                    }))
+                }
+                Err(error) => Ok(Err(PluginError::from_wit(&self.name, error))),
+            }
+        })
+        .await
+    }
+
+    // ---- memory ----
+
+    pub async fn memory_put(&self, namespace: &str, key: &str, value: &str) -> CallResult<()> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Memory)?;
+            let answer = guest_call!(self, "put", Memory, |b, store| b
+                .paracle_plugin_memory()
+                .call_put(&mut *store, namespace, key, value))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn memory_get(&self, namespace: &str, key: &str) -> CallResult<Option<String>> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Memory)?;
+            let answer = guest_call!(self, "get", Memory, |b, store| b
+                .paracle_plugin_memory()
+                .call_get(&mut *store, namespace, key))?;
+            if let Ok(Some(value)) = &answer {
+                self.check_output("get", value.len())?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn memory_delete(&self, namespace: &str, key: &str) -> CallResult<bool> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Memory)?;
+            let answer = guest_call!(self, "delete", Memory, |b, store| b
+                .paracle_plugin_memory()
+                .call_delete(&mut *store, namespace, key))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn memory_keys(&self, namespace: &str, prefix: &str) -> CallResult<Vec<String>> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Memory)?;
+            let answer = guest_call!(self, "keys", Memory, |b, store| b
+                .paracle_plugin_memory()
+                .call_keys(&mut *store, namespace, prefix))?;
+            if let Ok(keys) = &answer {
+                self.check_output("keys", keys.iter().map(String::len).sum())?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn memory_search(
+        &self,
+        namespace: &str,
+        query: &str,
+        limit: u32,
+    ) -> CallResult<Vec<SearchHit>> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Memory)?;
+            let answer = guest_call!(self, "search", Memory, |b, store| b
+                .paracle_plugin_memory()
+                .call_search(&mut *store, namespace, query, limit))?;
+            if let Ok(hits) = &answer {
+                self.check_output(
+                    "search",
+                    hits.iter().map(|h| h.key.len() + h.value.len()).sum(),
+                )?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    // ---- observer ----
+
+    pub async fn on_event(&self, event: &Event) -> CallResult<()> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Observer)?;
+            let answer = guest_call!(self, "on-event", Observer, |b, store| b
+                .paracle_plugin_observer()
+                .call_on_event(&mut *store, event))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn report(&self) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let result = async {
+            self.expect_kind(PluginKind::Observer)?;
+            let json = guest_call!(self, "report", Observer, |b, store| b
+                .paracle_plugin_observer()
+                .call_report(&mut *store))?;
+            self.check_output("report", json.len())?;
+            serde_json::from_str(&json).map_err(|e| CallError::InvalidRequest {
+                plugin: self.name.to_string(),
+                message: format!("its report is not valid JSON: {e}"),
+            })
+        }
+        .await;
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+
+    // ---- adapter ----
+
+    /// Run an agent. The adapter's provider, tool and memory imports go where
+    /// `routes` says, for this call only.
+    pub async fn run_agent(
+        &self,
+        agent: &AgentSpec,
+        task: &Task,
+        routes: Arc<AgentRoutes>,
+    ) -> CallResult<Outcome> {
+        self.counted(async {
+            self.expect_kind(PluginKind::Adapter)?;
+            let mut lease = self.lease().await?;
+            lease.instance.store.data_mut().routes = Some(routes);
+            let outcome = {
+                let Instance { store, exports } = &mut lease.instance;
+                let Exports::Adapter(b) = &*exports else {
+                    unreachable!("every instance of a plugin has the plugin's kind")
+                };
+                self.with_deadline(b.paracle_plugin_adapter().call_run_agent(
+                    &mut *store,
+                    agent,
+                    task,
+                ))
+                .await
+            };
+            let answer = self.settle(lease, "run-agent", outcome, true)?;
+            if let Ok(outcome) = &answer {
+                let size = outcome.output.len()
+                    + outcome
+                        .artifacts
+                        .iter()
+                        .map(|a| a.path.len() + a.content.len())
+                        .sum::<usize>();
+                self.check_output("run-agent", size)?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+}

@@ -1,0 +1,684 @@
+//! A loaded plugin: its digest, kind, info, pre-linked component, a pool of
+//! warm instances, and its call statistics.
+
+mod calls;
+mod kind;
+mod linkers;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Store;
+
+use crate::bindings::{
+    AdapterPlugin, AdapterPluginPre, HealthStatus, MemoryPlugin, MemoryPluginPre, ObserverPlugin,
+    ObserverPluginPre, PluginInfo, ProviderPlugin, ProviderPluginPre, ToolPlugin, ToolPluginPre,
+    ToolSpec,
+};
+use crate::engine::{CacheUse, PluginEngine};
+use crate::error::{CallError, Limit, LoadError, PluginError};
+use crate::sandbox::{self, Grants, Limits, StoreState};
+use crate::stats::{CallOutcome, CallStats};
+
+pub use kind::PluginKind;
+pub(crate) use linkers::Linkers;
+
+/// Extra time the host waits past a call's deadline before it gives up on a
+/// call that is stuck in host code rather than in wasm (the epoch deadline
+/// stops wasm itself).
+const HOST_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether an instance serves many calls or one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Instances are kept warm and reused: fastest.
+    #[default]
+    Warm,
+    /// Every call gets a fresh instance, so no state leaks between calls.
+    Fresh,
+}
+
+/// How the operator wants a plugin run.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// The name to register it under; defaults to the name in its info.
+    pub name: Option<String>,
+    /// The config passed to `init`, a JSON object.
+    pub config: Option<serde_json::Value>,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub isolation: Isolation,
+}
+
+/// The sha256 of a plugin's bytes, as `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The process-wide runtime: the engine and one linker per kind.
+pub struct Runtime {
+    engine: PluginEngine,
+    linkers: Linkers,
+}
+
+impl Runtime {
+    pub fn new(cache_dir: Option<std::path::PathBuf>) -> Result<Self, String> {
+        let engine = PluginEngine::new(cache_dir)?;
+        let linkers = Linkers::new(engine.engine()).map_err(|e| e.to_string())?;
+        Ok(Runtime { engine, linkers })
+    }
+
+    pub fn uses_pooling(&self) -> bool {
+        self.engine.uses_pooling()
+    }
+
+    /// Load `bytes` (read from `path`) as a plugin: check, compile or take
+    /// from the cache, find its kind, link it, and start one instance to ask
+    /// for its info and initialise it.
+    pub async fn load(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        kind::check_header(bytes, path)?;
+        let digest = digest_of(bytes);
+        let (component, cache_use) =
+            self.engine
+                .component(bytes, &digest)
+                .map_err(|e| LoadError::Malformed {
+                    path: path.to_path_buf(),
+                    reason: root_cause(&e),
+                })?;
+        let engine = self.engine.engine();
+        let kind = kind::detect(&component, engine, path)?;
+        let pre = self.linkers.pre(kind, &component, path)?;
+
+        if let Err(reason) = settings.limits.validate() {
+            return Err(LoadError::BadInfo {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        let provisional: Arc<str> = settings
+            .name
+            .clone()
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .into();
+        let config = settings
+            .config
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        if !config.is_object() {
+            return Err(LoadError::ConfigSchema {
+                path: path.to_path_buf(),
+                reason: "the config must be a JSON object".into(),
+            });
+        }
+        let mut plugin = Plugin {
+            name: provisional,
+            kind,
+            digest,
+            info: empty_info(),
+            tools: Vec::new(),
+            validators: HashMap::new(),
+            config: config.to_string().into(),
+            grants: settings.grants,
+            limits: settings.limits.clone(),
+            isolation: settings.isolation,
+            engine: engine.clone(),
+            pre,
+            pool: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(settings.limits.max_instances as usize)),
+            stats: Mutex::new(CallStats::default()),
+            cache_use,
+        };
+
+        // `info` must work before `init`, so ask a bare instance first.
+        let info = plugin
+            .fetch_info()
+            .await
+            .map_err(|source| LoadError::Call {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        validate_info(&info).map_err(|reason| LoadError::BadInfo {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        if let Some(schema) = &info.config_schema {
+            check_config(schema, &config).map_err(|reason| LoadError::ConfigSchema {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+        }
+        plugin.name = settings.name.unwrap_or_else(|| info.name.clone()).into();
+        plugin.info = info;
+
+        // A first initialised instance proves that the config is accepted, and
+        // stays warm for the first call.
+        let lease = plugin.lease().await.map_err(|source| match source {
+            CallError::Instantiate { reason, .. } if reason.starts_with(INIT_REJECTED) => {
+                LoadError::Init {
+                    path: path.to_path_buf(),
+                    reason: reason.trim_start_matches(INIT_REJECTED).to_string(),
+                }
+            }
+            source => LoadError::Call {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        plugin.give_back(lease);
+
+        if kind == PluginKind::Tool {
+            let tools = plugin
+                .list_tools()
+                .await
+                .map_err(|source| LoadError::Call {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            plugin.validators =
+                compile_tool_schemas(&tools).map_err(|reason| LoadError::BadInfo {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+            plugin.tools = tools;
+        }
+        Ok(plugin)
+    }
+}
+
+fn empty_info() -> PluginInfo {
+    PluginInfo {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        author: String::new(),
+        license: String::new(),
+        tags: Vec::new(),
+        config_schema: None,
+        requests: crate::bindings::Capabilities {
+            paths: Vec::new(),
+            hosts: Vec::new(),
+            env: Vec::new(),
+        },
+    }
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !name.starts_with('-')
+}
+
+fn validate_info(info: &PluginInfo) -> Result<(), String> {
+    if !valid_name(&info.name) {
+        return Err(format!(
+            "its name `{}` is not valid: use 1 to 64 lowercase letters, digits, `-` or `_`",
+            info.name
+        ));
+    }
+    if info.version.trim().is_empty() {
+        return Err("it gives no version".into());
+    }
+    if let Some(schema) = &info.config_schema {
+        let schema: serde_json::Value = serde_json::from_str(schema)
+            .map_err(|e| format!("its config schema is not JSON: {e}"))?;
+        jsonschema::validator_for(&schema)
+            .map_err(|e| format!("its config schema is invalid: {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_config(schema: &str, config: &serde_json::Value) -> Result<(), String> {
+    let schema: serde_json::Value = serde_json::from_str(schema).map_err(|e| e.to_string())?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+    schema_errors(&validator, config).map_or(Ok(()), Err)
+}
+
+/// The validation errors of `value`, as one line, or `None` when it is valid.
+pub(crate) fn schema_errors(
+    validator: &jsonschema::Validator,
+    value: &serde_json::Value,
+) -> Option<String> {
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .take(3)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {at}: {e}")
+            }
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+fn compile_tool_schemas(
+    tools: &[ToolSpec],
+) -> Result<HashMap<String, jsonschema::Validator>, String> {
+    let mut validators = HashMap::new();
+    for tool in tools {
+        if tool.name.is_empty()
+            || !tool
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "tool name `{}` is not valid: use letters, digits, `_` and `-`",
+                tool.name
+            ));
+        }
+        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema)
+            .map_err(|e| format!("the input schema of tool `{}` is not JSON: {e}", tool.name))?;
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| format!("the input schema of tool `{}` is invalid: {e}", tool.name))?;
+        if validators.insert(tool.name.clone(), validator).is_some() {
+            return Err(format!("tool `{}` is listed twice", tool.name));
+        }
+    }
+    Ok(validators)
+}
+
+/// The innermost message of a wasmtime error chain.
+pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
+    let mut chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    chain.dedup();
+    chain.join(": ")
+}
+
+const INIT_REJECTED: &str = "init rejected the config: ";
+
+/// A pre-linked component of one kind.
+pub(crate) enum Pre {
+    Provider(ProviderPluginPre<StoreState>),
+    Tool(ToolPluginPre<StoreState>),
+    Memory(MemoryPluginPre<StoreState>),
+    Observer(ObserverPluginPre<StoreState>),
+    Adapter(AdapterPluginPre<StoreState>),
+}
+
+/// The exports of one live instance.
+pub(crate) enum Exports {
+    Provider(ProviderPlugin),
+    Tool(ToolPlugin),
+    Memory(MemoryPlugin),
+    Observer(ObserverPlugin),
+    Adapter(AdapterPlugin),
+}
+
+/// Every world has its own generated accessor for the shared `plugin`
+/// interface; this picks the right one.
+macro_rules! plugin_interface {
+    ($exports:expr, |$iface:ident| $body:expr) => {
+        match $exports {
+            Exports::Provider(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Tool(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Memory(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Observer(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Adapter(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) struct Instance {
+    store: Store<StoreState>,
+    exports: Exports,
+}
+
+/// An instance checked out for one call, with the permit that bounds how many
+/// instances of the plugin exist at once.
+pub(crate) struct Lease {
+    instance: Instance,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub struct Plugin {
+    name: Arc<str>,
+    kind: PluginKind,
+    digest: String,
+    info: PluginInfo,
+    tools: Vec<ToolSpec>,
+    validators: HashMap<String, jsonschema::Validator>,
+    config: Arc<str>,
+    grants: Grants,
+    limits: Limits,
+    isolation: Isolation,
+    engine: wasmtime::Engine,
+    pre: Pre,
+    pool: Mutex<Vec<Instance>>,
+    permits: Arc<Semaphore>,
+    stats: Mutex<CallStats>,
+    cache_use: CacheUse,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The tools of a tool plugin, as listed when it was loaded.
+    pub fn tools(&self) -> &[ToolSpec] {
+        &self.tools
+    }
+
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    pub fn cache_use(&self) -> CacheUse {
+        self.cache_use
+    }
+
+    /// Statistics of the calls made in this process.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().unwrap().clone()
+    }
+
+    fn record(&self, started: Instant, outcome: CallOutcome) {
+        self.stats
+            .lock()
+            .unwrap()
+            .record(outcome, started.elapsed());
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        PluginEngine::deadline_ticks(self.limits.timeout())
+    }
+
+    async fn with_deadline<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> Result<F::Output, tokio::time::error::Elapsed> {
+        tokio::time::timeout(self.limits.timeout() + HOST_GRACE, future).await
+    }
+
+    async fn instantiate(&self, initialise: bool) -> Result<Instance, CallError> {
+        let instantiate_error = |reason: String| CallError::Instantiate {
+            plugin: self.name.to_string(),
+            reason,
+        };
+        let mut store = sandbox::new_store(
+            &self.engine,
+            &self.name,
+            &self.config,
+            &self.grants,
+            &self.limits,
+        )
+        .map_err(instantiate_error)?;
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.data_mut().begin_call();
+        let started = self.with_deadline(async {
+            let exports = match &self.pre {
+                Pre::Provider(pre) => Exports::Provider(pre.instantiate_async(&mut store).await?),
+                Pre::Tool(pre) => Exports::Tool(pre.instantiate_async(&mut store).await?),
+                Pre::Memory(pre) => Exports::Memory(pre.instantiate_async(&mut store).await?),
+                Pre::Observer(pre) => Exports::Observer(pre.instantiate_async(&mut store).await?),
+                Pre::Adapter(pre) => Exports::Adapter(pre.instantiate_async(&mut store).await?),
+            };
+            let init = if initialise {
+                {
+                    let config = self.config.to_string();
+                    plugin_interface!(&exports, |iface| iface
+                        .call_init(&mut store, &config)
+                        .await?)
+                }
+            } else {
+                Ok(())
+            };
+            Ok::<_, wasmtime::Error>((exports, init))
+        });
+        match started.await {
+            Ok(Ok((exports, Ok(())))) => Ok(Instance { store, exports }),
+            Ok(Ok((_, Err(error)))) => {
+                let error = PluginError::from_wit(&self.name, error);
+                Err(instantiate_error(format!(
+                    "{INIT_REJECTED}{}: {}",
+                    error.kind, error.message
+                )))
+            }
+            Ok(Err(error)) => Err(self.classify("init", error, store.data())),
+            Err(_) => Err(self.timed_out("init")),
+        }
+    }
+
+    async fn fetch_info(&self) -> Result<PluginInfo, CallError> {
+        let started = Instant::now();
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut instance = self.instantiate(false).await?;
+        let outcome = {
+            let Instance { store, exports } = &mut instance;
+            self.with_deadline(async {
+                plugin_interface!(&*exports, |iface| iface.call_info(&mut *store).await)
+            })
+            .await
+        };
+        let result = self.settle(
+            Lease {
+                instance,
+                _permit: permit,
+            },
+            "info",
+            outcome,
+            false,
+        );
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+
+    /// Check out an instance: a warm one from the pool, or a new one.
+    pub(crate) async fn lease(&self) -> Result<Lease, CallError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let pooled = self.pool.lock().unwrap().pop();
+        let mut instance = match pooled {
+            Some(instance) => instance,
+            None => self.instantiate(true).await?,
+        };
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        instance.store.data_mut().begin_call();
+        Ok(Lease {
+            instance,
+            _permit: permit,
+        })
+    }
+
+    fn give_back(&self, mut lease: Lease) {
+        if self.isolation == Isolation::Warm {
+            lease.instance.store.data_mut().routes = None;
+            let mut pool = self.pool.lock().unwrap();
+            if pool.len() < self.limits.max_instances as usize {
+                pool.push(lease.instance);
+            }
+        }
+    }
+
+    /// Turn the raw outcome of a call into a value or the host's verdict. An
+    /// instance that failed is dropped: its state can no longer be trusted.
+    fn settle<T>(
+        &self,
+        lease: Lease,
+        function: &str,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        reuse: bool,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Ok(Ok(value)) => {
+                if reuse {
+                    self.give_back(lease);
+                }
+                Ok(value)
+            }
+            Ok(Err(error)) => Err(self.classify(function, error, lease.instance.store.data())),
+            Err(_) => Err(self.timed_out(function)),
+        }
+    }
+
+    fn timed_out(&self, function: &str) -> CallError {
+        CallError::Limit {
+            plugin: self.name.to_string(),
+            function: function.to_string(),
+            limit: Limit::Time,
+            detail: format!("no answer within {} ms", self.limits.timeout_ms),
+        }
+    }
+
+    fn classify(&self, function: &str, error: wasmtime::Error, state: &StoreState) -> CallError {
+        let plugin = self.name.to_string();
+        let function = function.to_string();
+        let limit = |limit: Limit, detail: String| CallError::Limit {
+            plugin: plugin.clone(),
+            function: function.clone(),
+            limit,
+            detail,
+        };
+        if let Some(hit) = state.limit_hit {
+            let detail = match hit {
+                Limit::Memory => format!(
+                    "tried to grow linear memory past {} MiB",
+                    self.limits.memory_mib
+                ),
+                Limit::Logs => format!("logged more than {} KiB", self.limits.max_log_kib),
+                other => other.to_string(),
+            };
+            return limit(hit, detail);
+        }
+        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+            match trap {
+                wasmtime::Trap::Interrupt => {
+                    return limit(
+                        Limit::Time,
+                        format!("still running after {} ms", self.limits.timeout_ms),
+                    )
+                }
+                wasmtime::Trap::OutOfFuel => return limit(Limit::Fuel, "ran out of fuel".into()),
+                wasmtime::Trap::StackOverflow => {
+                    return limit(
+                        Limit::Stack,
+                        "the wasm stack overflowed (runaway recursion?)".into(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        let mut reason = root_cause(&error);
+        if let Some(said) = state.stderr_tail() {
+            reason = format!("{reason} (the plugin said: {said})");
+        }
+        CallError::Trap {
+            plugin,
+            function,
+            reason,
+        }
+    }
+
+    fn check_output(&self, function: &str, bytes: usize) -> Result<(), CallError> {
+        if bytes > self.limits.output_bytes() {
+            return Err(CallError::Limit {
+                plugin: self.name.to_string(),
+                function: function.to_string(),
+                limit: Limit::Output,
+                detail: format!(
+                    "returned {bytes} bytes, over the {} KiB allowed",
+                    self.limits.max_output_kib
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn expect_kind(&self, wanted: PluginKind) -> Result<(), CallError> {
+        if self.kind != wanted {
+            return Err(CallError::InvalidRequest {
+                plugin: self.name.to_string(),
+                message: format!("it is a {} plugin, not a {wanted} plugin", self.kind),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ask the plugin how it is doing.
+    pub async fn health(&self) -> Result<HealthStatus, CallError> {
+        let started = Instant::now();
+        let result = async {
+            let mut lease = self.lease().await?;
+            let outcome = {
+                let Instance { store, exports } = &mut lease.instance;
+                self.with_deadline(async {
+                    plugin_interface!(&*exports, |iface| iface.call_health(&mut *store).await)
+                })
+                .await
+            };
+            self.settle(lease, "health", outcome, true)
+        }
+        .await;
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+}

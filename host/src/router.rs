@@ -1,0 +1,240 @@
+//! Where an adapter's imports go. The adapter calls `provider`, `tool` and
+//! `memory`; the host answers by calling the plugins that the agent's spec
+//! names. Plugins never reach each other directly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::bindings::{
+    ChatRequest, ChatResponse, InvocationContext, MemoryImports, ModelInfo, ProviderImports,
+    SearchHit, ToolImports, ToolSpec, WitError,
+};
+use crate::error::{CallError, PluginError};
+use crate::plugin::{Plugin, PluginKind};
+use crate::sandbox::StoreState;
+
+struct ToolRoute {
+    plugin: Arc<Plugin>,
+    /// The tool's name inside its plugin.
+    tool: String,
+    /// The tool as the adapter sees it (renamed when two plugins clash).
+    spec: ToolSpec,
+}
+
+/// The plugins one agent may reach, and who is calling.
+pub struct AgentRoutes {
+    provider: Option<Arc<Plugin>>,
+    memory: Option<Arc<Plugin>>,
+    tools: Vec<ToolRoute>,
+    by_name: HashMap<String, usize>,
+    context: InvocationContext,
+}
+
+impl AgentRoutes {
+    /// Routes for an agent run by `adapter`. Plugins of the wrong kind are
+    /// refused here, so that a spec's mistake shows before the agent runs.
+    pub fn new(
+        adapter: &str,
+        provider: Option<Arc<Plugin>>,
+        tools: Vec<Arc<Plugin>>,
+        memory: Option<Arc<Plugin>>,
+        run_id: Option<String>,
+        agent: Option<String>,
+    ) -> Result<Self, String> {
+        let check = |plugin: &Arc<Plugin>, kind: PluginKind| {
+            if plugin.kind() == kind {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is a {} plugin, not a {kind} plugin",
+                    plugin.name(),
+                    plugin.kind()
+                ))
+            }
+        };
+        if let Some(p) = &provider {
+            check(p, PluginKind::Provider)?;
+        }
+        if let Some(m) = &memory {
+            check(m, PluginKind::Memory)?;
+        }
+        let mut routes = Vec::new();
+        let mut by_name = HashMap::new();
+        for plugin in &tools {
+            check(plugin, PluginKind::Tool)?;
+            for spec in plugin.tools() {
+                let mut exposed = spec.clone();
+                if by_name.contains_key(&spec.name) {
+                    // Two plugins offer the same tool name: the later one is
+                    // reached under a name that says which plugin it is from.
+                    exposed.name = format!("{}__{}", plugin.name().replace('-', "_"), spec.name);
+                }
+                by_name.insert(exposed.name.clone(), routes.len());
+                routes.push(ToolRoute {
+                    plugin: plugin.clone(),
+                    tool: spec.name.clone(),
+                    spec: exposed,
+                });
+            }
+        }
+        Ok(AgentRoutes {
+            provider,
+            memory,
+            tools: routes,
+            by_name,
+            context: InvocationContext {
+                caller: adapter.to_string(),
+                run_id,
+                agent,
+            },
+        })
+    }
+
+    pub fn tool_specs(&self) -> Vec<ToolSpec> {
+        self.tools.iter().map(|r| r.spec.clone()).collect()
+    }
+}
+
+/// A routed call's failure, as the adapter sees it: the plugin's own error
+/// passes through; a trap or limit in the routed plugin becomes `unavailable`
+/// so that the adapter can go on, and the host's log keeps the detail.
+fn routed<T>(result: Result<Result<T, PluginError>, CallError>) -> Result<T, WitError> {
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.to_wit()),
+        Err(CallError::InvalidRequest { plugin, message }) => {
+            Err(WitError::InvalidInput(format!("{plugin}: {message}")))
+        }
+        Err(error) => {
+            tracing::warn!("routed call failed: {error}");
+            Err(WitError::Unavailable(error.to_string()))
+        }
+    }
+}
+
+fn no_route(what: &str) -> WitError {
+    WitError::Unavailable(format!("this agent has no {what} plugin"))
+}
+
+impl StoreState {
+    fn routes(&self) -> Option<Arc<AgentRoutes>> {
+        self.routes.clone()
+    }
+}
+
+impl ProviderImports for StoreState {
+    async fn list_models(&mut self) -> wasmtime::Result<Result<Vec<ModelInfo>, WitError>> {
+        let Some(provider) = self.routes().and_then(|r| r.provider.clone()) else {
+            return Ok(Err(no_route("provider")));
+        };
+        Ok(routed(provider.list_models().await))
+    }
+
+    async fn chat(
+        &mut self,
+        request: ChatRequest,
+    ) -> wasmtime::Result<Result<ChatResponse, WitError>> {
+        let Some(provider) = self.routes().and_then(|r| r.provider.clone()) else {
+            return Ok(Err(no_route("provider")));
+        };
+        Ok(routed(provider.chat(&request).await))
+    }
+}
+
+impl ToolImports for StoreState {
+    async fn list_tools(&mut self) -> wasmtime::Result<Vec<ToolSpec>> {
+        Ok(self.routes().map(|r| r.tool_specs()).unwrap_or_default())
+    }
+
+    async fn invoke(
+        &mut self,
+        name: String,
+        arguments: String,
+        _context: InvocationContext,
+    ) -> wasmtime::Result<Result<String, WitError>> {
+        let Some(routes) = self.routes() else {
+            return Ok(Err(no_route("tool")));
+        };
+        let Some(route) = routes.by_name.get(&name).map(|&i| &routes.tools[i]) else {
+            return Ok(Err(WitError::NotFound(format!(
+                "this agent has no tool named `{name}`"
+            ))));
+        };
+        let arguments: serde_json::Value = match serde_json::from_str(&arguments) {
+            Ok(value) => value,
+            Err(e) => {
+                return Ok(Err(WitError::InvalidInput(format!(
+                    "arguments are not valid JSON: {e}"
+                ))))
+            }
+        };
+        // The context is the host's, not the adapter's: an adapter cannot
+        // claim to be another caller or run.
+        let result = route
+            .plugin
+            .invoke_tool(&route.tool, &arguments, &routes.context)
+            .await;
+        Ok(routed(result).map(|value| value.to_string()))
+    }
+}
+
+impl MemoryImports for StoreState {
+    async fn put(
+        &mut self,
+        namespace: String,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
+            return Ok(Err(no_route("memory")));
+        };
+        Ok(routed(memory.memory_put(&namespace, &key, &value).await))
+    }
+
+    async fn get(
+        &mut self,
+        namespace: String,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, WitError>> {
+        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
+            return Ok(Err(no_route("memory")));
+        };
+        Ok(routed(memory.memory_get(&namespace, &key).await))
+    }
+
+    async fn delete(
+        &mut self,
+        namespace: String,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, WitError>> {
+        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
+            return Ok(Err(no_route("memory")));
+        };
+        Ok(routed(memory.memory_delete(&namespace, &key).await))
+    }
+
+    async fn keys(
+        &mut self,
+        namespace: String,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
+            return Ok(Err(no_route("memory")));
+        };
+        Ok(routed(memory.memory_keys(&namespace, &prefix).await))
+    }
+
+    async fn search(
+        &mut self,
+        namespace: String,
+        query: String,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<SearchHit>, WitError>> {
+        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
+            return Ok(Err(no_route("memory")));
+        };
+        Ok(routed(
+            memory.memory_search(&namespace, &query, limit).await,
+        ))
+    }
+}

@@ -1,0 +1,353 @@
+//! Grants and limits turned into a `Store`: the WASI context sees only the
+//! granted directories and variables, and the store enforces the limits.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{HostImports, LogLevel};
+use crate::error::{Limit, RegistryError};
+use crate::router::AgentRoutes;
+
+/// A host directory mapped into a plugin's sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Absolute path on the host.
+    pub host: PathBuf,
+    /// Where the plugin sees it, for example `/data`.
+    pub guest: String,
+    pub writable: bool,
+}
+
+impl DirGrant {
+    /// Parse `HOST[:GUEST][:ro|rw]`. The guest path defaults to the one the
+    /// plugin asked for when it asked for exactly one, else to `/data`; the
+    /// mode defaults to read-only.
+    pub fn parse(spec: &str, default_guest: Option<&str>) -> Result<Self, RegistryError> {
+        let bad = |reason: &str| RegistryError::BadGrant {
+            grant: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        let mut parts: Vec<&str> = spec.split(':').collect();
+        let mut writable = false;
+        if let Some(last) = parts.last() {
+            match *last {
+                "ro" => {
+                    parts.pop();
+                }
+                "rw" => {
+                    writable = true;
+                    parts.pop();
+                }
+                _ => {}
+            }
+        }
+        let (host, guest) = match parts.as_slice() {
+            [host] => (*host, default_guest.unwrap_or("/data").to_string()),
+            [host, guest] => (*host, guest.to_string()),
+            _ => return Err(bad("expected HOST_DIR[:GUEST_PATH][:ro|rw]")),
+        };
+        if host.is_empty() {
+            return Err(bad("the host directory is empty"));
+        }
+        if !guest.starts_with('/') {
+            return Err(bad("the guest path must be absolute, like /data"));
+        }
+        let host = std::fs::canonicalize(host)
+            .map_err(|e| bad(&format!("cannot open host directory `{host}`: {e}")))?;
+        if !host.is_dir() {
+            return Err(bad("the host path is not a directory"));
+        }
+        Ok(DirGrant {
+            host,
+            guest,
+            writable,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} -> {} ({})",
+            self.host.display(),
+            self.guest,
+            if self.writable { "rw" } else { "ro" }
+        )
+    }
+}
+
+/// What the operator granted a plugin. Nothing by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables, by name; the plugin sees the host's value.
+    pub env: Vec<String>,
+}
+
+/// Per-plugin limits. The defaults are safe for a stranger's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory per instance, in MiB.
+    pub memory_mib: u64,
+    /// Wall-clock time per call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Instances of this plugin that may exist at once.
+    pub max_instances: u32,
+    /// Bytes one call may return, in KiB.
+    pub max_output_kib: u64,
+    /// Bytes one call may log, in KiB.
+    pub max_log_kib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mib: 64,
+            timeout_ms: 10_000,
+            max_instances: 4,
+            max_output_kib: 1024,
+            max_log_kib: 64,
+        }
+    }
+}
+
+impl Limits {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_mib.saturating_mul(1 << 20)
+    }
+
+    pub fn output_bytes(&self) -> usize {
+        self.max_output_kib.saturating_mul(1024) as usize
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.memory_mib == 0 || self.memory_bytes() > crate::engine::MAX_MEMORY_BYTES {
+            return Err(format!(
+                "memory_mib must be between 1 and {}",
+                crate::engine::MAX_MEMORY_BYTES >> 20
+            ));
+        }
+        if self.timeout_ms == 0 {
+            return Err("timeout_ms must be at least 1".into());
+        }
+        if self.max_instances == 0 {
+            return Err("max_instances must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The data of one plugin instance's store.
+pub struct StoreState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    plugin: Arc<str>,
+    config: Arc<str>,
+    memory_limit: usize,
+    log_limit: usize,
+    log_used: usize,
+    stderr: CapturedOutput,
+    /// The limit that made the current call fail, when the host noticed it
+    /// before wasm did (a refused `memory.grow` looks like any other abort).
+    pub(crate) limit_hit: Option<Limit>,
+    /// Where an adapter's provider, tool and memory imports go.
+    pub(crate) routes: Option<Arc<AgentRoutes>>,
+}
+
+impl StoreState {
+    /// Reset the per-call budgets.
+    pub(crate) fn begin_call(&mut self) {
+        self.log_used = 0;
+        self.limit_hit = None;
+        self.stderr.clear();
+    }
+
+    /// The tail of what the guest wrote to stderr during this call, such as
+    /// a panic message.
+    pub(crate) fn stderr_tail(&self) -> Option<String> {
+        let text = self.stderr.text();
+        let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+        Some(line.trim().chars().take(500).collect())
+    }
+}
+
+/// Build a store for one instance of `plugin`.
+pub(crate) fn new_store(
+    engine: &wasmtime::Engine,
+    plugin: &Arc<str>,
+    config: &Arc<str>,
+    grants: &Grants,
+    limits: &Limits,
+) -> Result<Store<StoreState>, String> {
+    let mut wasi = WasiCtx::builder();
+    wasi.args(&[plugin.as_ref()]);
+    let stderr = CapturedOutput::new(STDERR_CAPTURE_BYTES);
+    wasi.stderr(stderr.clone());
+    for dir in &grants.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| format!("cannot open granted directory {}: {e}", dir.host.display()))?;
+    }
+    for name in &grants.env {
+        if let Ok(value) = std::env::var(name) {
+            wasi.env(name, value);
+        }
+    }
+    let state = StoreState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        plugin: plugin.clone(),
+        config: config.clone(),
+        memory_limit: limits.memory_bytes() as usize,
+        log_limit: limits.max_log_kib.saturating_mul(1024) as usize,
+        log_used: 0,
+        stderr,
+        limit_hit: None,
+        routes: None,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state as &mut dyn ResourceLimiter);
+    store.epoch_deadline_trap();
+    Ok(store)
+}
+
+const STDERR_CAPTURE_BYTES: usize = 4096;
+
+impl ResourceLimiter for StoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.limit_hit = Some(Limit::Memory);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far beyond any
+        // honest plugin and bounds host memory.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl crate::bindings::TypesImports for StoreState {}
+
+impl HostImports for StoreState {
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.log_used = self.log_used.saturating_add(message.len());
+        if self.log_used > self.log_limit {
+            self.limit_hit = Some(Limit::Logs);
+            return Err(wasmtime::format_err!(
+                "logged more than {} bytes in one call",
+                self.log_limit
+            ));
+        }
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn config(&mut self) -> wasmtime::Result<String> {
+        Ok(self.config.to_string())
+    }
+}
+
+/// A guest's stderr: keeps the first bytes of each call, drops the rest, and
+/// never fails a write, so a chatty plugin cannot break itself by printing.
+#[derive(Clone)]
+struct CapturedOutput {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    capacity: usize,
+}
+
+impl CapturedOutput {
+    fn new(capacity: usize) -> Self {
+        CapturedOutput {
+            buffer: Arc::new(Mutex::new(Vec::new())),
+            capacity,
+        }
+    }
+
+    fn clear(&self) {
+        self.buffer.lock().unwrap().clear();
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut buffer = self.buffer.lock().unwrap();
+        let room = self.capacity.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&buf[..buf.len().min(room)]);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
