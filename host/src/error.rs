@@ -251,3 +251,9 @@ pub enum RegistryError {
     #[error("the host could not start: {0}")]
     Engine(String),
 }
+
+impl CallError {
+    pub fn into_anyhow(self) -> anyhow::Error {
+        anyhow::Error::new(self)
+    }
+}

@@ -19,3 +19,7 @@ pub use bindings::{
     HealthStatus, InvocationContext, Message, ModelInfo, Outcome, PathRequest, PluginInfo, Role,
     SearchHit, Task, ToolCall, ToolSpec, Usage, CONTRACT_VERSION,
 };
+pub mod cli;
+pub mod defaults;
+pub mod json;
+pub mod registry;

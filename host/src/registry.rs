@@ -1,0 +1,671 @@
+//! The project's set of plugins: those loaded explicitly (persisted in
+//! `.paracle/registry.toml` with their digest, grants and limits), those
+//! declared in `paracle.toml`, those dropped in `.paracle/plugins/` or in the
+//! per-user plugins directory, and the built-in defaults, in that order of
+//! precedence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::defaults::{self, BUILTINS};
+use crate::error::RegistryError;
+use crate::plugin::{
+    digest_of, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
+};
+use crate::sandbox::{DirGrant, Grants, Limits};
+use crate::stats::CallStats;
+
+/// Where Paracle keeps things.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The project directory.
+    pub project: PathBuf,
+    /// `<project>/.paracle`.
+    pub state: PathBuf,
+    /// Per-user plugins, discovered in every project.
+    pub user_plugins: PathBuf,
+    /// Compiled components.
+    pub cache: PathBuf,
+}
+
+impl Paths {
+    /// Paths for `project`. `PARACLE_HOME` and `PARACLE_CACHE_DIR` override
+    /// the per-user locations (by default under the XDG directories).
+    pub fn for_project(project: &Path) -> Self {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let env_dir = |var: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let data_home = env_dir("XDG_DATA_HOME").unwrap_or_else(|| home.join(".local/share"));
+        let cache_home = env_dir("XDG_CACHE_HOME").unwrap_or_else(|| home.join(".cache"));
+        let user = env_dir("PARACLE_HOME").unwrap_or_else(|| data_home.join("paracle"));
+        let cache = env_dir("PARACLE_CACHE_DIR").unwrap_or_else(|| cache_home.join("paracle"));
+        Paths {
+            project: project.to_path_buf(),
+            state: project.join(".paracle"),
+            user_plugins: user.join("plugins"),
+            cache: cache.join("compiled"),
+        }
+    }
+
+    pub fn registry_file(&self) -> PathBuf {
+        self.state.join("registry.toml")
+    }
+
+    pub fn stats_file(&self) -> PathBuf {
+        self.state.join("stats.json")
+    }
+
+    pub fn project_config(&self) -> PathBuf {
+        self.project.join("paracle.toml")
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.state.join("plugins")
+    }
+}
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "path", rename_all = "kebab-case")]
+pub enum Source {
+    /// `paracle plugin load`.
+    Loaded(PathBuf),
+    /// `[plugins.NAME]` in paracle.toml.
+    ProjectConfig(PathBuf),
+    /// `.paracle/plugins/`.
+    PluginsDir(PathBuf),
+    /// The per-user plugins directory.
+    UserDir(PathBuf),
+    /// Embedded in the binary.
+    Builtin,
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Loaded(p) => format!("loaded from {}", p.display()),
+            Source::ProjectConfig(p) => format!("paracle.toml ({})", p.display()),
+            Source::PluginsDir(p) => format!("plugins directory ({})", p.display()),
+            Source::UserDir(p) => format!("user plugins ({})", p.display()),
+            Source::Builtin => "built in".to_string(),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Source::Loaded(p)
+            | Source::ProjectConfig(p)
+            | Source::PluginsDir(p)
+            | Source::UserDir(p) => Some(p),
+            Source::Builtin => None,
+        }
+    }
+}
+
+/// One explicitly loaded plugin, as persisted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    pub digest: String,
+    pub kind: PluginKind,
+    pub version: String,
+    pub loaded_at: String,
+    /// The config passed to `init`, as JSON text.
+    #[serde(default)]
+    pub config: String,
+    #[serde(default)]
+    pub isolation: Isolation,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    version: u32,
+    #[serde(default)]
+    plugin: Vec<Entry>,
+}
+
+/// `paracle.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectConfig {
+    #[serde(default)]
+    plugins: BTreeMap<String, toml::Spanned<PluginDecl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginDecl {
+    path: PathBuf,
+    #[serde(default)]
+    config: Option<toml::Table>,
+    #[serde(default)]
+    isolation: Isolation,
+    #[serde(default)]
+    grants: GrantDecl,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantDecl {
+    /// `HOST_DIR[:GUEST_PATH][:ro|rw]`, the host directory relative to the project.
+    #[serde(default)]
+    dirs: Vec<String>,
+    #[serde(default)]
+    env: Vec<String>,
+}
+
+/// A plugin the registry knows of, loaded or not.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub name: String,
+    pub source: Source,
+    settings: PluginSettings,
+    /// For explicitly loaded plugins: the digest pinned at load.
+    pinned: Option<String>,
+}
+
+const REGISTRY_VERSION: u32 = 1;
+
+pub struct Registry {
+    paths: Paths,
+    runtime: Arc<Runtime>,
+    file: RegistryFile,
+    known: Vec<Known>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
+    RegistryError::Config {
+        file: file.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// `toml`'s messages carry the line and column; keep them on one line.
+fn toml_error(file: &Path, error: toml::de::Error, text: &str) -> RegistryError {
+    let message = error.message().to_string();
+    match error.span() {
+        Some(span) => config_error(
+            file,
+            format!("line {}: {message}", line_of(text, span.start)),
+        ),
+        None => config_error(file, message),
+    }
+}
+
+impl Registry {
+    pub fn open(paths: Paths, runtime: Arc<Runtime>) -> Result<Self, RegistryError> {
+        let file = read_registry(&paths.registry_file())?;
+        let mut registry = Registry {
+            paths,
+            runtime,
+            file,
+            known: Vec::new(),
+            loaded: Mutex::new(HashMap::new()),
+        };
+        registry.discover()?;
+        Ok(registry)
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn discover(&mut self) -> Result<(), RegistryError> {
+        let mut known: Vec<Known> = Vec::new();
+        let mut add = |candidate: Known| {
+            if !known.iter().any(|k| k.name == candidate.name) {
+                known.push(candidate);
+            }
+        };
+        for entry in &self.file.plugin {
+            add(Known {
+                name: entry.name.clone(),
+                source: Source::Loaded(entry.path.clone()),
+                settings: PluginSettings {
+                    name: Some(entry.name.clone()),
+                    config: parse_json_config(&entry.config),
+                    grants: entry.grants.clone(),
+                    limits: entry.limits.clone(),
+                    isolation: entry.isolation,
+                },
+                pinned: Some(entry.digest.clone()),
+            });
+        }
+        for declared in read_project_config(&self.paths)? {
+            add(declared);
+        }
+        for (dir, source) in [
+            (
+                self.paths.plugins_dir(),
+                Source::PluginsDir as fn(PathBuf) -> Source,
+            ),
+            (
+                self.paths.user_plugins.clone(),
+                Source::UserDir as fn(PathBuf) -> Source,
+            ),
+        ] {
+            for path in wasm_files(&dir) {
+                let name = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .replace('_', "-")
+                    .to_lowercase();
+                add(Known {
+                    name: name.clone(),
+                    source: source(path),
+                    settings: PluginSettings {
+                        name: Some(name),
+                        ..Default::default()
+                    },
+                    pinned: None,
+                });
+            }
+        }
+        for builtin in BUILTINS {
+            let mut grants = Grants::default();
+            if let Some((dir, guest)) = builtin.workdir {
+                grants.dirs.push(DirGrant {
+                    host: self.paths.state.join(dir),
+                    guest: guest.to_string(),
+                    writable: true,
+                });
+            }
+            add(Known {
+                name: builtin.name.to_string(),
+                source: Source::Builtin,
+                settings: PluginSettings {
+                    name: Some(builtin.name.to_string()),
+                    grants,
+                    ..Default::default()
+                },
+                pinned: None,
+            });
+        }
+        known.sort_by(|a, b| a.name.cmp(&b.name));
+        self.known = known;
+        Ok(())
+    }
+
+    /// Every plugin the project can use, loaded or not.
+    pub fn known(&self) -> &[Known] {
+        &self.known
+    }
+
+    pub fn source_of(&self, name: &str) -> Result<&Source, RegistryError> {
+        self.find(name).map(|k| &k.source)
+    }
+
+    fn find(&self, name: &str) -> Result<&Known, RegistryError> {
+        self.known
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.to_string()))
+    }
+
+    /// The plugin called `name`, loaded on first use.
+    pub async fn get(&self, name: &str) -> Result<Arc<Plugin>, RegistryError> {
+        if let Some(plugin) = self.loaded.lock().unwrap().get(name) {
+            return Ok(plugin.clone());
+        }
+        let known = self.find(name)?.clone();
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    async fn load_known(&self, known: &Known) -> Result<Plugin, RegistryError> {
+        let (path, bytes) = match &known.source {
+            Source::Builtin => {
+                let builtin = defaults::builtin(&known.name).expect("builtins are known by name");
+                for grant in &known.settings.grants.dirs {
+                    std::fs::create_dir_all(&grant.host).map_err(|source| {
+                        RegistryError::Write {
+                            file: grant.host.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                (
+                    PathBuf::from(format!("<built-in {}>", builtin.name)),
+                    builtin.bytes.to_vec(),
+                )
+            }
+            source => {
+                let path = source
+                    .path()
+                    .expect("non-builtin sources have a path")
+                    .to_path_buf();
+                let bytes =
+                    std::fs::read(&path).map_err(|source| crate::error::LoadError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (path, bytes)
+            }
+        };
+        if let Some(pinned) = &known.pinned {
+            let found = digest_of(&bytes);
+            if &found != pinned {
+                return Err(RegistryError::DigestMismatch {
+                    name: known.name.clone(),
+                    pinned: pinned.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(self
+            .runtime
+            .load(&path, &bytes, known.settings.clone())
+            .await?)
+    }
+
+    /// Load a plugin file and record it in the registry. Returns the plugin
+    /// and the entry it replaced, if it was loaded before from the same file.
+    pub async fn load_file(
+        &mut self,
+        path: &Path,
+        settings: PluginSettings,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        let path = std::fs::canonicalize(path).map_err(|source| crate::error::LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bytes = std::fs::read(&path).map_err(|source| crate::error::LoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(name) = &settings.name {
+            if !valid_name(name) {
+                return Err(RegistryError::Invalid {
+                    name: name.clone(),
+                    message: "names are 1 to 64 lowercase letters, digits, `-` or `_`".into(),
+                });
+            }
+        }
+        let plugin = self.runtime.load(&path, &bytes, settings).await?;
+        let name = plugin.name().to_string();
+        let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
+        if let Some(previous) = &previous {
+            if previous.path != path {
+                return Err(RegistryError::NameTaken {
+                    name,
+                    source_desc: previous.path.display().to_string(),
+                });
+            }
+        }
+        let entry = Entry {
+            name: name.clone(),
+            path,
+            digest: plugin.digest().to_string(),
+            kind: plugin.kind(),
+            version: plugin.info().version.clone(),
+            loaded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            config: plugin.config().to_string(),
+            isolation: plugin.isolation(),
+            grants: plugin.grants().clone(),
+            limits: plugin.limits().clone(),
+        };
+        self.file.plugin.retain(|e| e.name != name);
+        self.file.plugin.push(entry);
+        self.file.plugin.sort_by(|a, b| a.name.cmp(&b.name));
+        self.save()?;
+        self.discover()?;
+        let plugin = Arc::new(plugin);
+        self.loaded.lock().unwrap().insert(name, plugin.clone());
+        Ok((plugin, previous))
+    }
+
+    /// Load a plugin's file again and pin its new digest, keeping its name,
+    /// config, grants and limits.
+    pub async fn reload(
+        &mut self,
+        name: &str,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        let known = self.find(name)?.clone();
+        match &known.source {
+            Source::Builtin => Err(RegistryError::Builtin {
+                name: name.to_string(),
+                action: "reloaded",
+            }),
+            Source::Loaded(path) => {
+                let path = path.clone();
+                self.load_file(&path, known.settings.clone()).await
+            }
+            _ => {
+                self.loaded.lock().unwrap().remove(name);
+                Ok((self.get(name).await?, None))
+            }
+        }
+    }
+
+    /// Forget an explicitly loaded plugin.
+    pub fn unload(&mut self, name: &str) -> Result<Entry, RegistryError> {
+        let known = self.find(name)?.clone();
+        let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
+            return Err(match known.source {
+                Source::Builtin => RegistryError::Builtin {
+                    name: name.to_string(),
+                    action: "unloaded",
+                },
+                other => RegistryError::Invalid {
+                    name: name.to_string(),
+                    message: format!(
+                        "it is not loaded but discovered from {}; remove it there",
+                        other.describe()
+                    ),
+                },
+            });
+        };
+        let entry = self.file.plugin.remove(position);
+        self.save()?;
+        self.loaded.lock().unwrap().remove(name);
+        self.discover()?;
+        Ok(entry)
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.file.plugin.iter().find(|e| e.name == name)
+    }
+
+    fn save(&self) -> Result<(), RegistryError> {
+        let file = self.paths.registry_file();
+        let text = toml::to_string_pretty(&RegistryFile {
+            version: REGISTRY_VERSION,
+            plugin: self.file.plugin.clone(),
+        })
+        .map_err(|e| config_error(&file, e.to_string()))?;
+        let header = "# Written by `paracle plugin load`; edit with care.\n";
+        atomic::write(&file, format!("{header}{text}").as_bytes())
+            .map_err(|source| RegistryError::Write { file, source })
+    }
+
+    /// Add this process's call statistics to the project's totals.
+    pub fn persist_stats(&self) -> Result<(), RegistryError> {
+        let loaded = self.loaded.lock().unwrap();
+        let fresh: Vec<(String, CallStats)> = loaded
+            .iter()
+            .map(|(n, p)| (n.clone(), p.stats()))
+            .filter(|(_, s)| !s.is_empty())
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let file = self.paths.stats_file();
+        let write_error = |source| RegistryError::Write {
+            file: file.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.paths.state).map_err(write_error)?;
+        // Several `paracle` processes may finish at once; the lock keeps one
+        // from overwriting another's counts.
+        let lock =
+            std::fs::File::create(self.paths.state.join("stats.lock")).map_err(write_error)?;
+        lock.lock().map_err(write_error)?;
+        let mut totals = read_stats(&file);
+        for (name, stats) in fresh {
+            totals.entry(name).or_default().merge(&stats);
+        }
+        let text = serde_json::to_vec_pretty(&totals).expect("stats serialise");
+        atomic::write(&file, &text).map_err(write_error)
+    }
+
+    /// The project's call statistics, per plugin, including this process's.
+    pub fn stats(&self) -> BTreeMap<String, CallStats> {
+        read_stats(&self.paths.stats_file())
+    }
+}
+
+fn read_stats(file: &Path) -> BTreeMap<String, CallStats> {
+    std::fs::read(file)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+fn parse_json_config(text: &str) -> Option<serde_json::Value> {
+    if text.trim().is_empty() {
+        None
+    } else {
+        serde_json::from_str(text).ok()
+    }
+}
+
+fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RegistryFile {
+                version: REGISTRY_VERSION,
+                plugin: Vec::new(),
+            })
+        }
+        Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
+    };
+    let registry: RegistryFile = toml::from_str(&text).map_err(|e| toml_error(file, e, &text))?;
+    if registry.version != REGISTRY_VERSION {
+        return Err(config_error(
+            file,
+            format!(
+                "registry version {} is not supported (this paracle writes {REGISTRY_VERSION})",
+                registry.version
+            ),
+        ));
+    }
+    Ok(registry)
+}
+
+fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
+    let file = paths.project_config();
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(config_error(&file, format!("cannot read: {e}"))),
+    };
+    let config: ProjectConfig = toml::from_str(&text).map_err(|e| toml_error(&file, e, &text))?;
+    let mut known = Vec::new();
+    for (name, declared) in config.plugins {
+        let line = line_of(&text, declared.span().start);
+        let at = |message: String| {
+            config_error(&file, format!("line {line}: plugin `{name}`: {message}"))
+        };
+        let declared = declared.into_inner();
+        if !valid_name(&name) {
+            return Err(at(
+                "names are 1 to 64 lowercase letters, digits, `-` or `_`".into(),
+            ));
+        }
+        declared.limits.validate().map_err(at)?;
+        let mut grants = Grants {
+            dirs: Vec::new(),
+            env: declared.grants.env,
+        };
+        for spec in &declared.grants.dirs {
+            let absolute = if Path::new(spec).is_absolute() {
+                spec.clone()
+            } else {
+                paths.project.join(spec).display().to_string()
+            };
+            grants
+                .dirs
+                .push(DirGrant::parse(&absolute, None).map_err(|e| at(e.to_string()))?);
+        }
+        let config = match declared.config {
+            Some(table) => {
+                Some(serde_json::to_value(table).map_err(|e| at(format!("config: {e}")))?)
+            }
+            None => None,
+        };
+        let path = if declared.path.is_absolute() {
+            declared.path
+        } else {
+            paths.project.join(declared.path)
+        };
+        known.push(Known {
+            name: name.clone(),
+            source: Source::ProjectConfig(path),
+            settings: PluginSettings {
+                name: Some(name),
+                config,
+                grants,
+                limits: declared.limits,
+                isolation: declared.isolation,
+            },
+            pinned: None,
+        });
+    }
+    Ok(known)
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    files
+}
+
+impl Known {
+    pub fn pinned_digest(&self) -> Option<&str> {
+        self.pinned.as_deref()
+    }
+}
+
+pub fn kind_filter(kind: Option<&str>) -> Result<Option<PluginKind>, String> {
+    kind.map(str::parse).transpose()
+}
