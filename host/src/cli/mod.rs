@@ -67,9 +67,18 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // One line: the cause chain joined, most general first.
-            let message: Vec<String> = error.chain().map(|e| e.to_string()).collect();
-            eprintln!("error: {}", message.join(": "));
+            // One line: the cause chain joined, most general first, leaving
+            // out causes that an outer message already quotes.
+            let mut message = String::new();
+            for cause in error.chain().map(|e| e.to_string()) {
+                if !message.contains(&cause) {
+                    if !message.is_empty() {
+                        message.push_str(": ");
+                    }
+                    message.push_str(&cause);
+                }
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

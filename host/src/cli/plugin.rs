@@ -585,7 +585,7 @@ fn settled<T>(result: crate::error::CallResult<T>) -> Result<T> {
 
 fn parse_json_arg(text: &str, what: &str) -> Result<Value> {
     serde_json::from_str(text).with_context(|| {
-        format!("{what} is not valid JSON (quote it, like '{{\"text\": \"hi\"}}')")
+        format!("{what}: not valid JSON (quote it as one argument, like '{{\"text\": \"hi\"}}')")
     })
 }
 
@@ -653,7 +653,7 @@ async fn call_tool(plugin: &Plugin, args: &CallArgs) -> Result<CallOutput> {
                 bail!("a tool takes one JSON argument object; quote it as a single argument");
             }
             let arguments = match rest.first() {
-                Some(text) => parse_json_arg(text, "the tool's arguments")?,
+                Some(text) => parse_json_arg(text, "the tool arguments")?,
                 None => json!({}),
             };
             Ok(CallOutput::json(settled(
