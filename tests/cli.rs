@@ -22,7 +22,10 @@ struct Project {
 
 impl Project {
     fn new() -> Self {
-        Project { dir: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap() }
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -42,7 +45,11 @@ impl Project {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "paracle {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "paracle {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -50,16 +57,25 @@ impl Project {
         let mut args = args.to_vec();
         args.push("--json");
         let text = self.ok(&args);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("paracle {args:?} printed no JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("paracle {args:?} printed no JSON ({e}): {text}"))
     }
 
     /// A failing command: exit code 1 and a single `error:` line, no panic.
     fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "paracle {args:?} should fail with 1");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "paracle {args:?} should fail with 1"
+        );
         let stderr = String::from_utf8(out.stderr).unwrap();
         let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line of error for {args:?}, got: {stderr}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line of error for {args:?}, got: {stderr}"
+        );
         assert!(lines[0].starts_with("error: "), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         lines[0].to_string()
@@ -80,7 +96,11 @@ fn every_sample_loads_and_answers_through_the_cli() {
         let mut args = vec!["plugin", "load", path.as_str(), "--name", name];
         let grant;
         if name == "fs-tools" || name == "kv-memory" {
-            let guest = if name == "fs-tools" { "/workspace" } else { "/data" };
+            let guest = if name == "fs-tools" {
+                "/workspace"
+            } else {
+                "/data"
+            };
             grant = format!("{}:{guest}:rw", work.display());
             args.extend(["--grant-dir", grant.as_str()]);
         }
@@ -92,8 +112,16 @@ fn every_sample_loads_and_answers_through_the_cli() {
 
     let listed = project.json(&["plugin", "list"]);
     for (_, name, _) in SAMPLES {
-        let entry = listed.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
-        assert_eq!(entry["source"]["type"], "loaded", "{name} resolves to the loaded file");
+        let entry = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(
+            entry["source"]["type"], "loaded",
+            "{name} resolves to the loaded file"
+        );
     }
     let tools = project.json(&["plugin", "list", "--kind", "tool"]);
     assert_eq!(tools.as_array().unwrap().len(), 2);
@@ -101,34 +129,113 @@ fn every_sample_loads_and_answers_through_the_cli() {
 
     let shown = project.json(&["plugin", "show", "fs-tools"]);
     assert_eq!(shown["grants"]["dirs"][0]["guest"], "/workspace");
-    assert_eq!(shown["info"]["requests"]["paths"][0]["guest_path"], "/workspace");
-    assert!(project.ok(&["plugin", "show", "fs-tools"]).contains("granted"));
+    assert_eq!(
+        shown["info"]["requests"]["paths"][0]["guest_path"],
+        "/workspace"
+    );
+    assert!(project
+        .ok(&["plugin", "show", "fs-tools"])
+        .contains("granted"));
 
     let health = project.json(&["plugin", "health"]);
-    assert!(health.as_array().unwrap().iter().all(|h| h["ready"] == true), "{health}");
+    assert!(
+        health
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["ready"] == true),
+        "{health}"
+    );
 
-    assert_eq!(project.json(&["plugin", "call", "text-tools", "count_vowels", r#"{"text":"banana"}"#])["vowels"], 3);
-    assert_eq!(project.ok(&["plugin", "call", "mock-provider", "hi"]).trim(), "Mock reply to: hi");
-    assert_eq!(project.json(&["plugin", "call", "mock-provider"])[0]["id"], "mock-1");
-    project.ok(&["plugin", "call", "kv-memory", "put", "ns", "k", "kept across runs"]);
-    assert_eq!(project.ok(&["plugin", "call", "kv-memory", "get", "ns", "k"]).trim(), "kept across runs");
-    assert_eq!(project.json(&["plugin", "call", "kv-memory", "search", "ns", "runs"])[0]["key"], "k");
-    project.ok(&["plugin", "call", "fs-tools", "write_file", r#"{"path":"x.txt","content":"hi"}"#]);
+    assert_eq!(
+        project.json(&[
+            "plugin",
+            "call",
+            "text-tools",
+            "count_vowels",
+            r#"{"text":"banana"}"#
+        ])["vowels"],
+        3
+    );
+    assert_eq!(
+        project
+            .ok(&["plugin", "call", "mock-provider", "hi"])
+            .trim(),
+        "Mock reply to: hi"
+    );
+    assert_eq!(
+        project.json(&["plugin", "call", "mock-provider"])[0]["id"],
+        "mock-1"
+    );
+    project.ok(&[
+        "plugin",
+        "call",
+        "kv-memory",
+        "put",
+        "ns",
+        "k",
+        "kept across runs",
+    ]);
+    assert_eq!(
+        project
+            .ok(&["plugin", "call", "kv-memory", "get", "ns", "k"])
+            .trim(),
+        "kept across runs"
+    );
+    assert_eq!(
+        project.json(&["plugin", "call", "kv-memory", "search", "ns", "runs"])[0]["key"],
+        "k"
+    );
+    project.ok(&[
+        "plugin",
+        "call",
+        "fs-tools",
+        "write_file",
+        r#"{"path":"x.txt","content":"hi"}"#,
+    ]);
     assert_eq!(std::fs::read_to_string(work.join("x.txt")).unwrap(), "hi");
-    let report = project.json(&["plugin", "call", "metrics-collector", r#"{"kind":"llm-call","duration_ms":5}"#]);
+    let report = project.json(&[
+        "plugin",
+        "call",
+        "metrics-collector",
+        r#"{"kind":"llm-call","duration_ms":5}"#,
+    ]);
     assert_eq!(report["counts"]["llm-call"], 1);
-    let outcome = project.json(&["plugin", "call", "agent-runner", "count_words: one two three"]);
+    let outcome = project.json(&[
+        "plugin",
+        "call",
+        "agent-runner",
+        "count_words: one two three",
+    ]);
     assert_eq!(outcome["tool_calls"], 1);
-    assert!(outcome["output"].as_str().unwrap().contains(r#"{"words":3}"#), "{outcome}");
+    assert!(
+        outcome["output"]
+            .as_str()
+            .unwrap()
+            .contains(r#"{"words":3}"#),
+        "{outcome}"
+    );
 
     // Statistics add up across separate invocations.
     let stats = project.json(&["plugin", "stats"]);
-    assert!(stats["text-tools"]["calls"].as_u64().unwrap() >= 2, "{stats}");
+    assert!(
+        stats["text-tools"]["calls"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
     assert!(stats["kv-memory"]["ok"].as_u64().unwrap() >= 3, "{stats}");
     assert!(stats["text-tools"]["p99_us"].as_f64().unwrap() > 0.0);
-    project.ok(&["plugin", "call", "text-tools", "count_words", r#"{"text":"a b"}"#]);
+    project.ok(&[
+        "plugin",
+        "call",
+        "text-tools",
+        "count_words",
+        r#"{"text":"a b"}"#,
+    ]);
     let after = project.json(&["plugin", "stats", "text-tools"]);
-    assert!(after["text-tools"]["calls"].as_u64().unwrap() > stats["text-tools"]["calls"].as_u64().unwrap());
+    assert!(
+        after["text-tools"]["calls"].as_u64().unwrap()
+            > stats["text-tools"]["calls"].as_u64().unwrap()
+    );
     assert!(project.ok(&["plugin", "stats"]).contains("P99"));
 
     let reloaded = project.json(&["plugin", "reload", "text-tools"]);
@@ -146,10 +253,17 @@ fn a_changed_file_is_refused_until_reloaded() {
     project.ok(&["plugin", "load", "tool.wasm", "--name", "mine"]);
     std::fs::copy(sample("mock_provider.wasm"), &copy).unwrap();
     let error = project.fails(&["plugin", "call", "mine", "count_words", r#"{"text":"a"}"#]);
-    assert!(error.contains("changed since it was loaded") && error.contains("paracle plugin reload mine"), "{error}");
+    assert!(
+        error.contains("changed since it was loaded")
+            && error.contains("paracle plugin reload mine"),
+        "{error}"
+    );
     let reloaded = project.json(&["plugin", "reload", "mine"]);
     assert_eq!(reloaded["changed"], true);
-    assert_eq!(project.json(&["plugin", "show", "mine"])["kind"], "provider");
+    assert_eq!(
+        project.json(&["plugin", "show", "mine"])["kind"],
+        "provider"
+    );
 }
 
 #[test]
@@ -162,17 +276,45 @@ fn bad_input_gets_one_line_that_says_what_to_do() {
     std::fs::write(dir.join("truncated.wasm"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::write(dir.join("core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
 
-    assert!(project.fails(&["plugin", "load", "empty.wasm"]).contains("is empty"));
-    assert!(project.fails(&["plugin", "load", "random.wasm"]).contains("not a WebAssembly file"));
-    assert!(project.fails(&["plugin", "load", "truncated.wasm"]).contains("truncated or corrupt"));
-    assert!(project.fails(&["plugin", "load", "core.wasm"]).contains("--target wasm32-wasip2"));
-    assert!(project.fails(&["plugin", "load", "missing.wasm"]).contains("cannot read"));
-    assert!(project.fails(&["plugin", "show", "nobody"]).contains("paracle plugin list"));
-    assert!(project.fails(&["plugin", "call", "text-tools", "count_vowels", "{oops"]).contains("not valid JSON"));
-    assert!(project.fails(&["plugin", "call", "text-tools", "count_vowels", r#"{"text":1}"#]).contains("schema"));
-    assert!(project.fails(&["plugin", "call", "kv-memory", "fetch"]).contains("usage"));
-    assert!(project.fails(&["plugin", "unload", "text-tools"]).contains("built-in"));
-    assert!(project.fails(&["plugin", "list", "--kind", "robot"]).contains("unknown kind"));
+    assert!(project
+        .fails(&["plugin", "load", "empty.wasm"])
+        .contains("is empty"));
+    assert!(project
+        .fails(&["plugin", "load", "random.wasm"])
+        .contains("not a WebAssembly file"));
+    assert!(project
+        .fails(&["plugin", "load", "truncated.wasm"])
+        .contains("truncated or corrupt"));
+    assert!(project
+        .fails(&["plugin", "load", "core.wasm"])
+        .contains("--target wasm32-wasip2"));
+    assert!(project
+        .fails(&["plugin", "load", "missing.wasm"])
+        .contains("cannot read"));
+    assert!(project
+        .fails(&["plugin", "show", "nobody"])
+        .contains("paracle plugin list"));
+    assert!(project
+        .fails(&["plugin", "call", "text-tools", "count_vowels", "{oops"])
+        .contains("not valid JSON"));
+    assert!(project
+        .fails(&[
+            "plugin",
+            "call",
+            "text-tools",
+            "count_vowels",
+            r#"{"text":1}"#
+        ])
+        .contains("schema"));
+    assert!(project
+        .fails(&["plugin", "call", "kv-memory", "fetch"])
+        .contains("usage"));
+    assert!(project
+        .fails(&["plugin", "unload", "text-tools"])
+        .contains("built-in"));
+    assert!(project
+        .fails(&["plugin", "list", "--kind", "robot"])
+        .contains("unknown kind"));
 }
 
 #[test]
@@ -181,11 +323,17 @@ fn paracle_toml_is_strict_and_points_at_the_line() {
     let plugin = sample("text_tools.wasm");
     std::fs::write(
         project.path().join("paracle.toml"),
-        format!("[plugins.words]\npath = {:?}\n\n[plugins.words.limits]\nmemory_mb = 32\n", plugin.display().to_string()),
+        format!(
+            "[plugins.words]\npath = {:?}\n\n[plugins.words.limits]\nmemory_mb = 32\n",
+            plugin.display().to_string()
+        ),
     )
     .unwrap();
     let error = project.fails(&["plugin", "list"]);
-    assert!(error.contains("paracle.toml") && error.contains("line 5") && error.contains("memory_mb"), "{error}");
+    assert!(
+        error.contains("paracle.toml") && error.contains("line 5") && error.contains("memory_mb"),
+        "{error}"
+    );
 
     std::fs::write(
         project.path().join("paracle.toml"),
@@ -194,7 +342,10 @@ fn paracle_toml_is_strict_and_points_at_the_line() {
     .unwrap();
     let shown = project.json(&["plugin", "show", "words"]);
     assert_eq!(shown["limits"]["memory_mib"], 32);
-    assert_eq!(shown["source"].as_str().unwrap().split(' ').next(), Some("paracle.toml"));
+    assert_eq!(
+        shown["source"].as_str().unwrap().split(' ').next(),
+        Some("paracle.toml")
+    );
 }
 
 #[test]
@@ -204,6 +355,11 @@ fn plugins_dropped_in_the_plugins_directory_are_discovered() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(sample("text_tools.wasm"), dir.join("word_tools.wasm")).unwrap();
     let listed = project.json(&["plugin", "list", "--kind", "tool"]);
-    let found = listed.as_array().unwrap().iter().find(|p| p["name"] == "word-tools").expect("discovered");
+    let found = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "word-tools")
+        .expect("discovered");
     assert_eq!(found["source"]["type"], "plugins-dir");
 }
