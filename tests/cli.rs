@@ -251,7 +251,8 @@ fn a_changed_file_is_refused_until_reloaded() {
     let copy = project.path().join("tool.wasm");
     std::fs::copy(sample("text_tools.wasm"), &copy).unwrap();
     project.ok(&["plugin", "load", "tool.wasm", "--name", "mine"]);
-    std::fs::copy(sample("mock_provider.wasm"), &copy).unwrap();
+    // The new version asks for a directory that the old one did not.
+    std::fs::copy(sample("fs_tools.wasm"), &copy).unwrap();
     let error = project.fails(&["plugin", "call", "mine", "count_words", r#"{"text":"a"}"#]);
     assert!(
         error.contains("changed since it was loaded")
@@ -261,9 +262,10 @@ fn a_changed_file_is_refused_until_reloaded() {
     let reloaded = project.json(&["plugin", "reload", "mine"]);
     assert_eq!(reloaded["changed"], true);
     assert_eq!(
-        project.json(&["plugin", "show", "mine"])["kind"],
-        "provider"
+        reloaded["new_requests"],
+        serde_json::json!(["dir /workspace (rw)"])
     );
+    assert!(project.ok(&["plugin", "show", "mine"]).contains("list_dir"));
 }
 
 #[test]

@@ -191,7 +191,7 @@ pub enum LoadError {
     )]
     Link { path: PathBuf, reason: String },
 
-    #[error("plugin at `{path}` failed to start: {0}", .source)]
+    #[error("plugin at `{path}` failed to start: {source}")]
     Call { path: PathBuf, source: CallError },
 
     #[error("plugin at `{path}` rejected its config ({reason}); fix the config given with `--config` or in paracle.toml")]
@@ -235,25 +235,9 @@ pub enum RegistryError {
         source: std::io::Error,
     },
 
-    #[error("plugin `{name}` is a {actual} plugin; this needs a {wanted} plugin")]
-    WrongKind {
-        name: String,
-        actual: String,
-        wanted: String,
-    },
-
     #[error("invalid grant `{grant}`: {reason}")]
     BadGrant { grant: String, reason: String },
 
     #[error("plugin `{name}`: {message}")]
     Invalid { name: String, message: String },
-
-    #[error("the host could not start: {0}")]
-    Engine(String),
-}
-
-impl CallError {
-    pub fn into_anyhow(self) -> anyhow::Error {
-        anyhow::Error::new(self)
-    }
 }

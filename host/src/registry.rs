@@ -130,6 +130,76 @@ pub struct Entry {
     pub grants: Grants,
     #[serde(default)]
     pub limits: Limits,
+    /// What this version asked for, so that loading a new version can say
+    /// what it asks for that this one did not.
+    #[serde(default)]
+    pub requests: Requests,
+}
+
+/// A plugin's requested capabilities, as recorded in the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Requests {
+    pub dirs: Vec<RequestedDir>,
+    pub hosts: Vec<String>,
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedDir {
+    pub guest: String,
+    pub writable: bool,
+}
+
+impl Requests {
+    pub fn of(info: &crate::PluginInfo) -> Self {
+        let requests = &info.requests;
+        Requests {
+            dirs: requests
+                .paths
+                .iter()
+                .map(|p| RequestedDir {
+                    guest: p.guest_path.clone(),
+                    writable: p.writable,
+                })
+                .collect(),
+            hosts: requests.hosts.clone(),
+            env: requests.env.clone(),
+        }
+    }
+
+    /// What `self` asks for that `old` did not, one line each. Asking to write
+    /// where `old` only read counts as new.
+    pub fn added_since(&self, old: &Requests) -> Vec<String> {
+        let mut added = Vec::new();
+        for dir in &self.dirs {
+            if !old
+                .dirs
+                .iter()
+                .any(|o| o.guest == dir.guest && o.writable >= dir.writable)
+            {
+                added.push(format!(
+                    "dir {} ({})",
+                    dir.guest,
+                    if dir.writable { "rw" } else { "ro" }
+                ));
+            }
+        }
+        added.extend(
+            self.hosts
+                .iter()
+                .filter(|h| !old.hosts.contains(h))
+                .map(|h| format!("host {h}")),
+        );
+        added.extend(
+            self.env
+                .iter()
+                .filter(|e| !old.env.contains(e))
+                .map(|e| format!("env {e}")),
+        );
+        added
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -435,6 +505,7 @@ impl Registry {
             isolation: plugin.isolation(),
             grants: plugin.grants().clone(),
             limits: plugin.limits().clone(),
+            requests: Requests::of(plugin.info()),
         };
         self.file.plugin.retain(|e| e.name != name);
         self.file.plugin.push(entry);
@@ -494,10 +565,6 @@ impl Registry {
         Ok(entry)
     }
 
-    pub fn entry(&self, name: &str) -> Option<&Entry> {
-        self.file.plugin.iter().find(|e| e.name == name)
-    }
-
     fn save(&self) -> Result<(), RegistryError> {
         let file = self.paths.registry_file();
         let text = toml::to_string_pretty(&RegistryFile {
@@ -532,7 +599,7 @@ impl Registry {
         let lock =
             std::fs::File::create(self.paths.state.join("stats.lock")).map_err(write_error)?;
         lock.lock().map_err(write_error)?;
-        let mut totals = read_stats(&file);
+        let mut totals = read_stats(&file)?;
         for (name, stats) in fresh {
             totals.entry(name).or_default().merge(&stats);
         }
@@ -541,16 +608,25 @@ impl Registry {
     }
 
     /// The project's call statistics, per plugin, including this process's.
-    pub fn stats(&self) -> BTreeMap<String, CallStats> {
+    pub fn stats(&self) -> Result<BTreeMap<String, CallStats>, RegistryError> {
         read_stats(&self.paths.stats_file())
     }
 }
 
-fn read_stats(file: &Path) -> BTreeMap<String, CallStats> {
-    std::fs::read(file)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+/// The recorded totals. A file that cannot be read is an error rather than
+/// an empty start, so that saving never overwrites counts it failed to read.
+fn read_stats(file: &Path) -> Result<BTreeMap<String, CallStats>, RegistryError> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        config_error(
+            file,
+            format!("is not valid statistics ({e}); move it aside to start counting afresh"),
+        )
+    })
 }
 
 fn parse_json_config(text: &str) -> Option<serde_json::Value> {
@@ -618,7 +694,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
             };
             grants
                 .dirs
-                .push(DirGrant::parse(&absolute, None).map_err(|e| at(e.to_string()))?);
+                .push(DirGrant::parse(&absolute).map_err(|e| at(e.to_string()))?);
         }
         let config = match declared.config {
             Some(table) => {
@@ -658,12 +734,6 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-impl Known {
-    pub fn pinned_digest(&self) -> Option<&str> {
-        self.pinned.as_deref()
-    }
 }
 
 pub fn kind_filter(kind: Option<&str>) -> Result<Option<PluginKind>, String> {

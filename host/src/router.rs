@@ -120,24 +120,33 @@ impl StoreState {
     fn routes(&self) -> Option<Arc<AgentRoutes>> {
         self.routes.clone()
     }
+
+    /// The plugin an import goes to, or the error the adapter sees when its
+    /// agent has none of that kind.
+    fn route(
+        &self,
+        pick: impl FnOnce(&AgentRoutes) -> &Option<Arc<Plugin>>,
+        what: &str,
+    ) -> Result<Arc<Plugin>, WitError> {
+        self.routes
+            .as_deref()
+            .and_then(|routes| pick(routes).clone())
+            .ok_or_else(|| no_route(what))
+    }
 }
 
 impl ProviderImports for StoreState {
     async fn list_models(&mut self) -> wasmtime::Result<Result<Vec<ModelInfo>, WitError>> {
-        let Some(provider) = self.routes().and_then(|r| r.provider.clone()) else {
-            return Ok(Err(no_route("provider")));
-        };
-        Ok(routed(provider.list_models().await))
+        let provider = self.route(|r| &r.provider, "provider");
+        Ok(async { routed(provider?.list_models().await) }.await)
     }
 
     async fn chat(
         &mut self,
         request: ChatRequest,
     ) -> wasmtime::Result<Result<ChatResponse, WitError>> {
-        let Some(provider) = self.routes().and_then(|r| r.provider.clone()) else {
-            return Ok(Err(no_route("provider")));
-        };
-        Ok(routed(provider.chat(&request).await))
+        let provider = self.route(|r| &r.provider, "provider");
+        Ok(async { routed(provider?.chat(&request).await) }.await)
     }
 }
 
@@ -185,10 +194,8 @@ impl MemoryImports for StoreState {
         key: String,
         value: String,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
-            return Ok(Err(no_route("memory")));
-        };
-        Ok(routed(memory.memory_put(&namespace, &key, &value).await))
+        let memory = self.route(|r| &r.memory, "memory");
+        Ok(async { routed(memory?.memory_put(&namespace, &key, &value).await) }.await)
     }
 
     async fn get(
@@ -196,10 +203,8 @@ impl MemoryImports for StoreState {
         namespace: String,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, WitError>> {
-        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
-            return Ok(Err(no_route("memory")));
-        };
-        Ok(routed(memory.memory_get(&namespace, &key).await))
+        let memory = self.route(|r| &r.memory, "memory");
+        Ok(async { routed(memory?.memory_get(&namespace, &key).await) }.await)
     }
 
     async fn delete(
@@ -207,10 +212,8 @@ impl MemoryImports for StoreState {
         namespace: String,
         key: String,
     ) -> wasmtime::Result<Result<bool, WitError>> {
-        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
-            return Ok(Err(no_route("memory")));
-        };
-        Ok(routed(memory.memory_delete(&namespace, &key).await))
+        let memory = self.route(|r| &r.memory, "memory");
+        Ok(async { routed(memory?.memory_delete(&namespace, &key).await) }.await)
     }
 
     async fn keys(
@@ -218,10 +221,8 @@ impl MemoryImports for StoreState {
         namespace: String,
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
-        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
-            return Ok(Err(no_route("memory")));
-        };
-        Ok(routed(memory.memory_keys(&namespace, &prefix).await))
+        let memory = self.route(|r| &r.memory, "memory");
+        Ok(async { routed(memory?.memory_keys(&namespace, &prefix).await) }.await)
     }
 
     async fn search(
@@ -230,11 +231,7 @@ impl MemoryImports for StoreState {
         query: String,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<SearchHit>, WitError>> {
-        let Some(memory) = self.routes().and_then(|r| r.memory.clone()) else {
-            return Ok(Err(no_route("memory")));
-        };
-        Ok(routed(
-            memory.memory_search(&namespace, &query, limit).await,
-        ))
+        let memory = self.route(|r| &r.memory, "memory");
+        Ok(async { routed(memory?.memory_search(&namespace, &query, limit).await) }.await)
     }
 }

@@ -29,10 +29,9 @@ pub struct DirGrant {
 }
 
 impl DirGrant {
-    /// Parse `HOST[:GUEST][:ro|rw]`. The guest path defaults to the one the
-    /// plugin asked for when it asked for exactly one, else to `/data`; the
-    /// mode defaults to read-only.
-    pub fn parse(spec: &str, default_guest: Option<&str>) -> Result<Self, RegistryError> {
+    /// Parse `HOST[:GUEST][:ro|rw]`. The guest path defaults to `/data` and
+    /// the mode to read-only.
+    pub fn parse(spec: &str) -> Result<Self, RegistryError> {
         let bad = |reason: &str| RegistryError::BadGrant {
             grant: spec.to_string(),
             reason: reason.to_string(),
@@ -52,7 +51,7 @@ impl DirGrant {
             }
         }
         let (host, guest) = match parts.as_slice() {
-            [host] => (*host, default_guest.unwrap_or("/data").to_string()),
+            [host] => (*host, "/data".to_string()),
             [host, guest] => (*host, guest.to_string()),
             _ => return Err(bad("expected HOST_DIR[:GUEST_PATH][:ro|rw]")),
         };

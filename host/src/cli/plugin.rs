@@ -9,12 +9,11 @@ use serde_json::{json, Value};
 
 use super::output::{duration, plugin_json, print_json, print_table, stats_json};
 use crate::defaults;
-use crate::error::CallError;
 use crate::json::{
     chat_response_json, event_from_json, hit_json, info_json, model_json, outcome_json,
 };
 use crate::plugin::{Isolation, Plugin, PluginKind, PluginSettings, Runtime};
-use crate::registry::{kind_filter, Paths, Registry, Source};
+use crate::registry::{kind_filter, Entry, Paths, Registry, Requests, Source};
 use crate::router::AgentRoutes;
 use crate::sandbox::{DirGrant, Grants, Limits};
 use crate::{AgentSpec, ChatRequest, InvocationContext, Message, Task};
@@ -144,7 +143,7 @@ pub async fn run(project: &Path, command: PluginCommand) -> Result<()> {
     let mut registry = open(project)?;
     let result = dispatch(&mut registry, command).await;
     if let Err(error) = registry.persist_stats() {
-        tracing::warn!("statistics not saved: {error}");
+        eprintln!("warning: statistics not saved: {error}");
     }
     result
 }
@@ -225,7 +224,7 @@ fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
 async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     let mut grants = Grants::default();
     for spec in &args.grant_dirs {
-        grants.dirs.push(DirGrant::parse(spec, None)?);
+        grants.dirs.push(DirGrant::parse(spec)?);
     }
     grants.env = args.grant_env.clone();
     let defaults = Limits::default();
@@ -249,11 +248,13 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let (plugin, previous) = registry.load_file(&args.file, settings).await?;
     let source = registry.source_of(plugin.name())?.describe();
+    let added = newly_requested(&plugin, previous.as_ref());
     if args.json {
         let mut value = plugin_json(&plugin, &source);
         value["replaced"] = json!(previous
             .as_ref()
             .map(|p| json!({"digest": p.digest, "version": p.version})));
+        value["new_requests"] = json!(added);
         value["elapsed_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
         print_json(&value);
         return Ok(());
@@ -291,7 +292,17 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
             println!("  {line}");
         }
     }
+    for request in added {
+        println!("  newly asks for {request}");
+    }
     Ok(())
+}
+
+/// What a plugin asks for that the version it replaced did not.
+fn newly_requested(plugin: &Plugin, previous: Option<&Entry>) -> Vec<String> {
+    previous
+        .map(|old| Requests::of(plugin.info()).added_since(&old.requests))
+        .unwrap_or_default()
 }
 
 fn short(digest: &str) -> &str {
@@ -450,41 +461,8 @@ async fn health(registry: &Registry, name: Option<&str>, as_json: bool) -> Resul
 }
 
 async fn reload(registry: &mut Registry, name: &str, as_json: bool) -> Result<()> {
-    let old_requests = match registry.get(name).await {
-        Ok(plugin) => Some(plugin.info().requests.clone()),
-        // A changed file is exactly why one reloads; compare with nothing.
-        Err(_) => None,
-    };
     let (plugin, previous) = registry.reload(name).await?;
-    let new = &plugin.info().requests;
-    let mut added = Vec::new();
-    if let Some(old) = &old_requests {
-        for p in &new.paths {
-            if !old
-                .paths
-                .iter()
-                .any(|o| o.guest_path == p.guest_path && o.writable >= p.writable)
-            {
-                added.push(format!(
-                    "dir {} ({})",
-                    p.guest_path,
-                    if p.writable { "rw" } else { "ro" }
-                ));
-            }
-        }
-        added.extend(
-            new.hosts
-                .iter()
-                .filter(|h| !old.hosts.contains(h))
-                .map(|h| format!("host {h}")),
-        );
-        added.extend(
-            new.env
-                .iter()
-                .filter(|e| !old.env.contains(e))
-                .map(|e| format!("env {e}")),
-        );
-    }
+    let added = newly_requested(&plugin, previous.as_ref());
     let changed = previous
         .as_ref()
         .is_some_and(|p| p.digest != plugin.digest());
@@ -513,7 +491,7 @@ async fn reload(registry: &mut Registry, name: &str, as_json: bool) -> Result<()
 }
 
 async fn stats(registry: &Registry, name: Option<&str>, as_json: bool) -> Result<()> {
-    let all = registry.stats();
+    let all = registry.stats()?;
     if let Some(name) = name {
         registry.source_of(name)?;
     }
@@ -743,7 +721,7 @@ async fn call_observer(plugin: &Plugin, args: &CallArgs) -> Result<CallOutput> {
         let event = event_from_json(&value).map_err(|e| anyhow!("event {}: {e}", i + 1))?;
         settled(plugin.on_event(&event).await)?;
     }
-    let report = plugin.report().await.map_err(CallError::into_anyhow)?;
+    let report = plugin.report().await?;
     Ok(CallOutput::json(report))
 }
 

@@ -88,6 +88,12 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
         kind::check_header(bytes, path)?;
+        if let Err(reason) = settings.limits.validate() {
+            return Err(LoadError::BadInfo {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
         let digest = digest_of(bytes);
         let (component, cache_use) =
             self.engine
@@ -100,12 +106,6 @@ impl Runtime {
         let kind = kind::detect(&component, engine, path)?;
         let pre = self.linkers.pre(kind, &component, path)?;
 
-        if let Err(reason) = settings.limits.validate() {
-            return Err(LoadError::BadInfo {
-                path: path.to_path_buf(),
-                reason,
-            });
-        }
         let provisional: Arc<str> = settings
             .name
             .clone()
@@ -152,15 +152,15 @@ impl Runtime {
                 path: path.to_path_buf(),
                 source,
             })?;
-        validate_info(&info).map_err(|reason| LoadError::BadInfo {
+        let config_validator = validate_info(&info).map_err(|reason| LoadError::BadInfo {
             path: path.to_path_buf(),
             reason,
         })?;
-        if let Some(schema) = &info.config_schema {
-            check_config(schema, &config).map_err(|reason| LoadError::ConfigSchema {
+        if let Some(reason) = config_validator.and_then(|v| schema_errors(&v, &config)) {
+            return Err(LoadError::ConfigSchema {
                 path: path.to_path_buf(),
                 reason,
-            })?;
+            });
         }
         plugin.name = settings.name.unwrap_or_else(|| info.name.clone()).into();
         plugin.info = info;
@@ -226,7 +226,8 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-fn validate_info(info: &PluginInfo) -> Result<(), String> {
+/// Check what a plugin says about itself; returns its config schema, compiled.
+fn validate_info(info: &PluginInfo) -> Result<Option<jsonschema::Validator>, String> {
     if !valid_name(&info.name) {
         return Err(format!(
             "its name `{}` is not valid: use 1 to 64 lowercase letters, digits, `-` or `_`",
@@ -236,19 +237,14 @@ fn validate_info(info: &PluginInfo) -> Result<(), String> {
     if info.version.trim().is_empty() {
         return Err("it gives no version".into());
     }
-    if let Some(schema) = &info.config_schema {
-        let schema: serde_json::Value = serde_json::from_str(schema)
-            .map_err(|e| format!("its config schema is not JSON: {e}"))?;
-        jsonschema::validator_for(&schema)
-            .map_err(|e| format!("its config schema is invalid: {e}"))?;
-    }
-    Ok(())
-}
-
-fn check_config(schema: &str, config: &serde_json::Value) -> Result<(), String> {
-    let schema: serde_json::Value = serde_json::from_str(schema).map_err(|e| e.to_string())?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
-    schema_errors(&validator, config).map_or(Ok(()), Err)
+    let Some(schema) = &info.config_schema else {
+        return Ok(None);
+    };
+    let schema: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| format!("its config schema is not JSON: {e}"))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| format!("its config schema is invalid: {e}"))?;
+    Ok(Some(validator))
 }
 
 /// The validation errors of `value`, as one line, or `None` when it is valid.
@@ -256,6 +252,10 @@ pub(crate) fn schema_errors(
     validator: &jsonschema::Validator,
     value: &serde_json::Value,
 ) -> Option<String> {
+    // Every tool call passes through here: valid arguments take the cheap path.
+    if validator.is_valid(value) {
+        return None;
+    }
     let errors: Vec<String> = validator
         .iter_errors(value)
         .take(3)
