@@ -80,6 +80,7 @@ async fn text_tools_answer_every_tool() {
                 .await
                 .unwrap()
                 .unwrap()
+                .to_value()
         }
     };
     assert_eq!(
@@ -149,8 +150,28 @@ async fn arguments_are_checked_against_the_schema_before_the_plugin_runs() {
         error.to_string().contains("count_vowels"),
         "lists the tools: {error}"
     );
+
+    // Arguments given as JSON text go through the same checks, and valid
+    // ones reach the tool as they were written.
+    let answer = plugin
+        .invoke_tool_json("count_vowels", r#"{"text": "Paracle"}"#, &context())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.as_str(), r#"{"vowels":3}"#);
+    for text in [r#"{"text": "#, r#"{"text": 5}"#, ""] {
+        let error = plugin
+            .invoke_tool_json("count_vowels", text, &context())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, CallError::InvalidRequest { .. }),
+            "{text}: {error}"
+        );
+    }
+
     let stats = plugin.stats();
-    assert!(stats.rejected >= 5, "{stats:?}");
+    assert!(stats.rejected >= 8, "{stats:?}");
 }
 
 #[tokio::test]
@@ -180,10 +201,10 @@ async fn fs_tools_stay_inside_their_grant() {
     let read = invoke("read_file", json!({"path": "notes/a.txt"}))
         .await
         .unwrap();
-    assert_eq!(read["content"], "hello");
+    assert_eq!(read.to_value()["content"], "hello");
     let listed = invoke("list_dir", json!({"path": "notes"})).await.unwrap();
     assert_eq!(
-        listed["entries"],
+        listed.to_value()["entries"],
         json!([{"name": "a.txt", "kind": "file"}])
     );
     let escape = invoke("read_file", json!({"path": "../../etc/passwd"}))

@@ -10,7 +10,7 @@ use crate::bindings::{
     SearchHit, ToolImports, ToolSpec, WitError,
 };
 use crate::error::{CallError, PluginError};
-use crate::plugin::{Plugin, PluginKind};
+use crate::plugin::{Plugin, PluginKind, ToolOutput};
 use crate::sandbox::StoreState;
 
 struct ToolRoute {
@@ -169,21 +169,13 @@ impl ToolImports for StoreState {
                 "this agent has no tool named `{name}`"
             ))));
         };
-        let arguments: serde_json::Value = match serde_json::from_str(&arguments) {
-            Ok(value) => value,
-            Err(e) => {
-                return Ok(Err(WitError::InvalidInput(format!(
-                    "arguments are not valid JSON: {e}"
-                ))))
-            }
-        };
         // The context is the host's, not the adapter's: an adapter cannot
         // claim to be another caller or run.
         let result = route
             .plugin
-            .invoke_tool(&route.tool, &arguments, &routes.context)
+            .invoke_tool_json(&route.tool, &arguments, &routes.context)
             .await;
-        Ok(routed(result).map(|value| value.to_string()))
+        Ok(routed(result).map(ToolOutput::into_string))
     }
 }
 

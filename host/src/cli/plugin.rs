@@ -634,9 +634,8 @@ async fn call_tool(plugin: &Plugin, args: &CallArgs) -> Result<CallOutput> {
                 Some(text) => parse_json_arg(text, "the tool arguments")?,
                 None => json!({}),
             };
-            Ok(CallOutput::json(settled(
-                plugin.invoke_tool(tool, &arguments, &cli_context()).await,
-            )?))
+            let output = settled(plugin.invoke_tool(tool, &arguments, &cli_context()).await)?;
+            Ok(CallOutput::json(output.to_value()))
         }
     }
 }

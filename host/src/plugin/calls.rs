@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{schema_errors, Exports, Instance, Plugin, PluginKind};
+use super::{schema_errors, Exports, Instance, Plugin, PluginKind, ToolOutput};
 use crate::bindings::{
     AgentSpec, ChatRequest, ChatResponse, Event, InvocationContext, ModelInfo, Outcome, SearchHit,
     Task, ToolSpec, WitError,
@@ -104,48 +104,86 @@ impl Plugin {
         tool: &str,
         arguments: &Value,
         context: &InvocationContext,
-    ) -> CallResult<Value> {
+    ) -> CallResult<ToolOutput> {
         self.counted(async {
-            self.expect_kind(PluginKind::Tool)?;
-            let validator = self
-                .validators
-                .get(tool)
-                .ok_or_else(|| CallError::InvalidRequest {
-                    plugin: self.name.to_string(),
-                    message: format!(
-                        "it has no tool named `{tool}`; its tools are: {}",
-                        self.tools
-                            .iter()
-                            .map(|t| t.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })?;
-            if let Some(errors) = schema_errors(validator, arguments) {
-                return Err(CallError::InvalidRequest {
-                    plugin: self.name.to_string(),
-                    message: format!(
-                        "the arguments do not match the schema of tool `{tool}`: {errors}"
-                    ),
-                });
-            }
-            let arguments = arguments.to_string();
-            let answer = guest_call!(self, "invoke", Tool, |b, store| b
-                .paracle_plugin_tool()
-                .call_invoke(&mut *store, tool, &arguments, context))?;
-            match answer {
-                Ok(json) => {
-                    self.check_output("invoke", json.len())?;
-                    Ok(serde_json::from_str(&json).map_err(|e| PluginError {
-                        plugin: self.name.to_string(),
-                        kind: crate::error::PluginErrorKind::Internal,
-                        message: format!("tool `{tool}` returned invalid JSON: {e}"),
-                    }))
-                }
-                Err(error) => Ok(Err(PluginError::from_wit(&self.name, error))),
-            }
+            self.check_arguments(tool, arguments)?;
+            // Straight into a buffer: `to_string` would go through the
+            // formatting machinery, which costs more than the guest call.
+            let arguments =
+                serde_json::to_string(arguments).expect("a JSON value always serializes");
+            self.invoke_checked(tool, &arguments, context).await
         })
         .await
+    }
+
+    /// Invoke one tool with arguments given as JSON text, which is passed on
+    /// as it is once it has been checked against the tool's schema.
+    pub async fn invoke_tool_json(
+        &self,
+        tool: &str,
+        arguments: &str,
+        context: &InvocationContext,
+    ) -> CallResult<ToolOutput> {
+        self.counted(async {
+            let value: Value =
+                serde_json::from_str(arguments).map_err(|e| CallError::InvalidRequest {
+                    plugin: self.name.to_string(),
+                    message: format!("the arguments of tool `{tool}` are not valid JSON: {e}"),
+                })?;
+            self.check_arguments(tool, &value)?;
+            self.invoke_checked(tool, &arguments.to_owned(), context)
+                .await
+        })
+        .await
+    }
+
+    fn check_arguments(&self, tool: &str, arguments: &Value) -> Result<(), CallError> {
+        self.expect_kind(PluginKind::Tool)?;
+        let validator = self
+            .validators
+            .get(tool)
+            .ok_or_else(|| CallError::InvalidRequest {
+                plugin: self.name.to_string(),
+                message: format!(
+                    "it has no tool named `{tool}`; its tools are: {}",
+                    self.tools
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        match schema_errors(validator, arguments) {
+            None => Ok(()),
+            Some(errors) => Err(CallError::InvalidRequest {
+                plugin: self.name.to_string(),
+                message: format!(
+                    "the arguments do not match the schema of tool `{tool}`: {errors}"
+                ),
+            }),
+        }
+    }
+
+    async fn invoke_checked(
+        &self,
+        tool: &str,
+        arguments: &String,
+        context: &InvocationContext,
+    ) -> CallResult<ToolOutput> {
+        let answer = guest_call!(self, "invoke", Tool, |b, store| b
+            .paracle_plugin_tool()
+            .call_invoke(&mut *store, tool, arguments, context))?;
+        match answer {
+            Ok(json) => {
+                self.check_output("invoke", json.len())?;
+                Ok(ToolOutput::new(json).map_err(|e| PluginError {
+                    plugin: self.name.to_string(),
+                    kind: crate::error::PluginErrorKind::Internal,
+                    message: format!("tool `{tool}` returned invalid JSON: {e}"),
+                }))
+            }
+            Err(error) => Ok(Err(PluginError::from_wit(&self.name, error))),
+        }
     }
 
     // ---- memory ----

@@ -2,8 +2,11 @@
 //! warm instances, and its call statistics.
 
 mod calls;
+mod deadline;
 mod kind;
 mod linkers;
+mod pool;
+mod tool_output;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 
 use crate::bindings::{
@@ -24,9 +26,12 @@ use crate::engine::{CacheUse, PluginEngine};
 use crate::error::{CallError, Limit, LoadError, PluginError};
 use crate::sandbox::{self, Grants, Limits, StoreState};
 use crate::stats::{CallOutcome, CallStats};
+use deadline::{Deadline, TimedOut};
+use pool::{Checkout, InstancePool, Place};
 
 pub use kind::PluginKind;
 pub(crate) use linkers::Linkers;
+pub use tool_output::ToolOutput;
 
 /// Extra time the host waits past a call's deadline before it gives up on a
 /// call that is stuck in host code rather than in wasm (the epoch deadline
@@ -138,8 +143,7 @@ impl Runtime {
             isolation: settings.isolation,
             engine: engine.clone(),
             pre,
-            pool: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(settings.limits.max_instances as usize)),
+            pool: InstancePool::new(settings.limits.max_instances as usize),
             stats: Mutex::new(CallStats::default()),
             cache_use,
         };
@@ -359,11 +363,11 @@ pub(crate) struct Instance {
     exports: Exports,
 }
 
-/// An instance checked out for one call, with the permit that bounds how many
-/// instances of the plugin exist at once.
-pub(crate) struct Lease {
+/// An instance checked out for one call, with its place among the plugin's
+/// `max_instances`.
+pub(crate) struct Lease<'p> {
     instance: Instance,
-    _permit: OwnedSemaphorePermit,
+    place: Place<'p, Instance>,
 }
 
 pub struct Plugin {
@@ -379,8 +383,7 @@ pub struct Plugin {
     isolation: Isolation,
     engine: wasmtime::Engine,
     pre: Pre,
-    pool: Mutex<Vec<Instance>>,
-    permits: Arc<Semaphore>,
+    pool: InstancePool<Instance>,
     stats: Mutex<CallStats>,
     cache_use: CacheUse,
 }
@@ -443,11 +446,11 @@ impl Plugin {
         PluginEngine::deadline_ticks(self.limits.timeout())
     }
 
-    async fn with_deadline<F: std::future::Future>(
-        &self,
-        future: F,
-    ) -> Result<F::Output, tokio::time::error::Elapsed> {
-        tokio::time::timeout(self.limits.timeout() + HOST_GRACE, future).await
+    /// `future` under the host's deadline: the call's own limit plus a grace
+    /// period, so that the epoch deadline, which stops wasm, fires first.
+    fn with_deadline<F: std::future::Future>(&self, future: F) -> Deadline<F> {
+        let deadline = tokio::time::Instant::now() + self.limits.timeout() + HOST_GRACE;
+        Deadline::new(future, deadline)
     }
 
     async fn instantiate(&self, initialise: bool) -> Result<Instance, CallError> {
@@ -501,12 +504,9 @@ impl Plugin {
 
     async fn fetch_info(&self) -> Result<PluginInfo, CallError> {
         let started = Instant::now();
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        // `info` wants a bare instance, never a pooled one; at load time the
+        // pool is empty anyway.
+        let (Checkout::Warm(_, place) | Checkout::Empty(place)) = self.pool.check_out().await;
         let mut instance = self.instantiate(false).await?;
         let outcome = {
             let Instance { store, exports } = &mut instance;
@@ -515,47 +515,32 @@ impl Plugin {
             })
             .await
         };
-        let result = self.settle(
-            Lease {
-                instance,
-                _permit: permit,
-            },
-            "info",
-            outcome,
-            false,
-        );
+        let result = self.settle(Lease { instance, place }, "info", outcome, false);
         self.record(started, CallOutcome::of_plain(&result));
         result
     }
 
     /// Check out an instance: a warm one from the pool, or a new one.
-    pub(crate) async fn lease(&self) -> Result<Lease, CallError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let pooled = self.pool.lock().unwrap().pop();
-        let mut instance = match pooled {
-            Some(instance) => instance,
-            None => self.instantiate(true).await?,
+    pub(crate) async fn lease(&self) -> Result<Lease<'_>, CallError> {
+        let (mut instance, place) = match self.pool.check_out().await {
+            Checkout::Warm(instance, place) => (instance, place),
+            // Boxed: inline, the instantiation future would make every call's
+            // future several KiB larger, and futures are copied as they move.
+            Checkout::Empty(place) => (Box::pin(self.instantiate(true)).await?, place),
         };
         instance.store.set_epoch_deadline(self.deadline_ticks());
         instance.store.data_mut().begin_call();
-        Ok(Lease {
-            instance,
-            _permit: permit,
-        })
+        Ok(Lease { instance, place })
     }
 
-    fn give_back(&self, mut lease: Lease) {
+    fn give_back(&self, lease: Lease<'_>) {
         if self.isolation == Isolation::Warm {
-            lease.instance.store.data_mut().routes = None;
-            let mut pool = self.pool.lock().unwrap();
-            if pool.len() < self.limits.max_instances as usize {
-                pool.push(lease.instance);
-            }
+            let Lease {
+                mut instance,
+                place,
+            } = lease;
+            instance.store.data_mut().routes = None;
+            self.pool.check_in(instance, place);
         }
     }
 
@@ -563,9 +548,9 @@ impl Plugin {
     /// instance that failed is dropped: its state can no longer be trusted.
     fn settle<T>(
         &self,
-        lease: Lease,
+        lease: Lease<'_>,
         function: &str,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        outcome: Result<wasmtime::Result<T>, TimedOut>,
         reuse: bool,
     ) -> Result<T, CallError> {
         match outcome {

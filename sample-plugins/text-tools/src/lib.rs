@@ -6,6 +6,9 @@ use paracle_sdk::{
 };
 
 mod query;
+mod vowels;
+
+use vowels::count_vowels;
 
 struct TextTools;
 
@@ -125,12 +128,6 @@ fn string_arg<'a>(arguments: &'a Value, key: &str) -> Result<&'a str, Error> {
         .get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| Error::invalid_input(format!("`{key}` must be a string")))
-}
-
-pub fn count_vowels(text: &str) -> usize {
-    text.bytes()
-        .filter(|b| matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'))
-        .count()
 }
 
 paracle_sdk::export!(tool: TextTools);

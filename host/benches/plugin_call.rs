@@ -1,0 +1,463 @@
+//! What a tool call costs, side by side, in one run:
+//!
+//! - `native`: the `count_vowels` function of `text-tools`, compiled for the
+//!   host (the very source file the plugin is built from);
+//! - `raw wasmtime`: a typed call of the plugin's `invoke` export on one
+//!   instance, with no Paracle code in between, on a default engine;
+//! - `raw + epoch`: the same on an engine with epoch interruption, the one
+//!   engine setting Paracle's deadlines need that changes the guest's code;
+//! - `paracle warm`: `Plugin::invoke_tool` on a pooled instance (schema check,
+//!   deadline, statistics included);
+//! - `paracle fresh`: the same with `Isolation::Fresh`, a new instance per call;
+//! - `cold load`: a new `Runtime` and `Runtime::load` with the compiled code
+//!   already in the on-disk cache;
+//! - `cli load`: a second `paracle plugin load` of the same file, end to end,
+//!   as a new process.
+//!
+//! Run with `cargo bench -p paracle --bench plugin_call`. Add `-- --quick` for
+//! a shorter run. Figures go to stdout; docs/performance.md records them.
+
+#[path = "../../sample-plugins/text-tools/src/vowels.rs"]
+mod vowels;
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use paracle::plugin::{Isolation, PluginSettings, Runtime};
+use paracle::InvocationContext;
+use serde_json::{json, Value};
+
+const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const PLUGIN_FILE: &str = "text_tools.wasm";
+const INPUT_SIZES: [(&str, usize); 3] = [("16 B", 16), ("1 KiB", 1024), ("64 KiB", 64 * 1024)];
+
+/// The typed baseline: bindings of the tool world made here, against the same
+/// WIT, so that nothing of Paracle's host sits between the caller and wasm.
+mod raw {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tool-plugin",
+        exports: { default: async },
+    });
+
+    pub struct State {
+        pub wasi: wasmtime_wasi::WasiCtx,
+        pub table: wasmtime::component::ResourceTable,
+    }
+
+    impl wasmtime_wasi::WasiView for State {
+        fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+            wasmtime_wasi::WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl paracle::plugin::types::Host for State {}
+
+    impl paracle::plugin::host::Host for State {
+        fn log(&mut self, _level: paracle::plugin::host::LogLevel, _message: String) {}
+
+        fn config(&mut self) -> String {
+            "{}".into()
+        }
+    }
+}
+
+struct Settings {
+    /// Timed samples per case; the report gives their median and minimum.
+    samples: usize,
+    /// Rough wall time of one sample.
+    sample_time: Duration,
+    cli_runs: usize,
+    /// Run only the cases whose "case input" text contains this.
+    filter: Option<String>,
+}
+
+impl Settings {
+    fn wants(&self, case: &str, input: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|filter| format!("{case} {input}").contains(filter))
+    }
+}
+
+/// Per-call times of one case, in nanoseconds, one entry per sample.
+struct Figures {
+    per_call_ns: Vec<f64>,
+}
+
+impl Figures {
+    fn median(&self) -> f64 {
+        let mut sorted = self.per_call_ns.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    }
+
+    fn min(&self) -> f64 {
+        self.per_call_ns
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.per_call_ns.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// Time `$call` (an expression that may `.await`) in samples, with a batch
+/// size chosen so that one sample takes about `settings.sample_time`. A macro
+/// rather than a function taking a closure, because some calls hold `&mut`
+/// borrows across their awaits.
+macro_rules! measure {
+    ($settings:expr, $call:expr) => {{
+        let settings: &Settings = $settings;
+        // Warm up, and find how many calls fill one sample.
+        let mut batch = 1usize;
+        loop {
+            let started = Instant::now();
+            for _ in 0..batch {
+                $call;
+            }
+            let took = started.elapsed();
+            if took >= settings.sample_time / 4 || batch >= 1 << 24 {
+                let per_call = took.as_secs_f64() / batch as f64;
+                batch = ((settings.sample_time.as_secs_f64() / per_call) as usize).max(1);
+                break;
+            }
+            batch *= 2;
+        }
+        let mut per_call_ns = Vec::with_capacity(settings.samples);
+        for _ in 0..settings.samples {
+            let started = Instant::now();
+            for _ in 0..batch {
+                $call;
+            }
+            per_call_ns.push(started.elapsed().as_nanos() as f64 / batch as f64);
+        }
+        Figures { per_call_ns }
+    }};
+}
+
+/// Measure and print one case if the filter wants it.
+macro_rules! case {
+    ($settings:expr, $case:expr, $input:expr, $call:expr) => {{
+        let settings: &Settings = $settings;
+        if settings.wants($case, $input) {
+            let figures = measure!(settings, $call);
+            row($case, $input, &figures);
+            Some(figures)
+        } else {
+            None
+        }
+    }};
+}
+
+fn text_of(size: usize) -> String {
+    "The quick brown fox jumps over the lazy dog. "
+        .chars()
+        .cycle()
+        .take(size)
+        .collect()
+}
+
+fn context() -> InvocationContext {
+    InvocationContext {
+        caller: "bench".into(),
+        run_id: None,
+        agent: None,
+    }
+}
+
+fn show(duration_ns: f64) -> String {
+    if duration_ns < 1e3 {
+        format!("{duration_ns:.0} ns")
+    } else if duration_ns < 1e6 {
+        format!("{:.2} µs", duration_ns / 1e3)
+    } else {
+        format!("{:.2} ms", duration_ns / 1e6)
+    }
+}
+
+fn row(case: &str, input: &str, figures: &Figures) {
+    println!(
+        "| {case:<14} | {input:>6} | {:>10} | {:>10} | {:>10} |",
+        show(figures.median()),
+        show(figures.min()),
+        show(figures.max())
+    );
+}
+
+/// One instance of the plugin on a plain engine. `epoch` turns on epoch
+/// interruption, which Paracle needs to stop runaway guests, and which makes
+/// the compiled guest check the epoch at every function entry and loop.
+async fn raw_instance(path: &Path, epoch: bool) -> (wasmtime::Store<raw::State>, raw::ToolPlugin) {
+    use wasmtime::component::{Component, HasSelf, Linker};
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(epoch);
+    let engine = wasmtime::Engine::new(&config).expect("engine starts");
+    let component = Component::from_file(&engine, path).expect("text-tools compiles");
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi links");
+    raw::ToolPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        .expect("host links");
+    let state = raw::State {
+        wasi: wasmtime_wasi::WasiCtx::builder().build(),
+        table: wasmtime::component::ResourceTable::new(),
+    };
+    let mut store = wasmtime::Store::new(&engine, state);
+    // Never reached: nothing advances this engine's epoch.
+    store.set_epoch_deadline(1);
+    let bindings = raw::ToolPlugin::instantiate_async(&mut store, &component, &linker)
+        .await
+        .expect("text-tools instantiates");
+    bindings
+        .paracle_plugin_plugin()
+        .call_init(&mut store, &"{}".to_string())
+        .await
+        .expect("init runs")
+        .expect("init accepts {}");
+    (store, bindings)
+}
+
+fn vowels_in(answer: &str) -> u64 {
+    let value: Value = serde_json::from_str(answer).expect("the answer is JSON");
+    value["vowels"].as_u64().expect("the answer counts vowels")
+}
+
+async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path) {
+    let (mut raw_store, raw_bindings) = raw_instance(path, false).await;
+    let (mut epoch_store, epoch_bindings) = raw_instance(path, true).await;
+    let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
+    let warm = runtime
+        .load(path, bytes, PluginSettings::default())
+        .await
+        .expect("text-tools loads");
+    let fresh = runtime
+        .load(
+            path,
+            bytes,
+            PluginSettings {
+                isolation: Isolation::Fresh,
+                ..PluginSettings::default()
+            },
+        )
+        .await
+        .expect("text-tools loads fresh");
+    let ctx = context();
+    let raw_ctx = raw::paracle::plugin::types::InvocationContext {
+        caller: ctx.caller.clone(),
+        run_id: None,
+        agent: None,
+    };
+
+    println!("| case           |  input |     median |        min |        max |");
+    println!("|----------------|-------:|-----------:|-----------:|-----------:|");
+    for (label, size) in INPUT_SIZES {
+        let text = text_of(size);
+        let expected = vowels::count_vowels(&text) as u64;
+        let arguments = json!({ "text": text });
+        let arguments_json = arguments.to_string();
+
+        // Every path must give the same answer before its time means anything.
+        let raw_answer = raw_bindings
+            .paracle_plugin_tool()
+            .call_invoke(&mut raw_store, "count_vowels", &arguments_json, &raw_ctx)
+            .await
+            .expect("raw call runs")
+            .expect("raw call succeeds");
+        assert_eq!(vowels_in(&raw_answer), expected, "raw wasmtime answer");
+        let epoch_answer = epoch_bindings
+            .paracle_plugin_tool()
+            .call_invoke(&mut epoch_store, "count_vowels", &arguments_json, &raw_ctx)
+            .await
+            .expect("raw call runs")
+            .expect("raw call succeeds");
+        assert_eq!(vowels_in(&epoch_answer), expected, "raw + epoch answer");
+        for plugin in [&warm, &fresh] {
+            let answer = plugin
+                .invoke_tool("count_vowels", &arguments, &ctx)
+                .await
+                .expect("no trap")
+                .expect("no plugin error");
+            assert_eq!(vowels_in(answer.as_str()), expected, "paracle answer");
+        }
+
+        let native = case!(settings, "native", label, {
+            black_box(vowels::count_vowels(black_box(&text)));
+        });
+
+        let tool = raw_bindings.paracle_plugin_tool();
+        let raw_call = case!(settings, "raw wasmtime", label, {
+            let answer = tool
+                .call_invoke(
+                    &mut raw_store,
+                    "count_vowels",
+                    black_box(&arguments_json),
+                    &raw_ctx,
+                )
+                .await;
+            black_box(answer.expect("no trap").expect("no plugin error"));
+        });
+
+        let epoch_tool = epoch_bindings.paracle_plugin_tool();
+        let raw_epoch = case!(settings, "raw + epoch", label, {
+            let answer = epoch_tool
+                .call_invoke(
+                    &mut epoch_store,
+                    "count_vowels",
+                    black_box(&arguments_json),
+                    &raw_ctx,
+                )
+                .await;
+            black_box(answer.expect("no trap").expect("no plugin error"));
+        });
+
+        let paracle_warm = case!(settings, "paracle warm", label, {
+            let answer = warm
+                .invoke_tool("count_vowels", black_box(&arguments), &ctx)
+                .await;
+            black_box(answer.expect("no trap").expect("no plugin error"));
+        });
+
+        case!(settings, "paracle fresh", label, {
+            let answer = fresh
+                .invoke_tool("count_vowels", black_box(&arguments), &ctx)
+                .await;
+            black_box(answer.expect("no trap").expect("no plugin error"));
+        });
+
+        if let (Some(native), Some(raw_call)) = (&native, &raw_call) {
+            ratio("raw / native", label, raw_call.median() / native.median());
+        }
+        if let (Some(raw_call), Some(paracle_warm)) = (&raw_call, &paracle_warm) {
+            ratio(
+                "warm / raw",
+                label,
+                paracle_warm.median() / raw_call.median(),
+            );
+        }
+        if let (Some(raw_epoch), Some(paracle_warm)) = (&raw_epoch, &paracle_warm) {
+            ratio(
+                "warm / epoch",
+                label,
+                paracle_warm.median() / raw_epoch.median(),
+            );
+        }
+    }
+}
+
+fn ratio(what: &str, input: &str, value: f64) {
+    println!("| {what:<14} | {input:>6} | {value:>9.2}x |            |            |");
+}
+
+async fn cold_load_case(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path) {
+    // The cache was filled by `call_cases`; each sample is one new runtime, as
+    // a new process would make, and one load.
+    let mut per_call_ns = Vec::new();
+    for _ in 0..settings.samples.max(5) {
+        let started = Instant::now();
+        let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
+        let plugin = runtime
+            .load(path, bytes, PluginSettings::default())
+            .await
+            .expect("text-tools loads");
+        per_call_ns.push(started.elapsed().as_nanos() as f64);
+        assert_eq!(
+            plugin.cache_use(),
+            paracle::engine::CacheUse::Hit,
+            "the compiled code should come from the cache"
+        );
+    }
+    row("cold load", "-", &Figures { per_call_ns });
+}
+
+fn cli_load_case(settings: &Settings, path: &Path) {
+    let project = tempfile::tempdir().expect("temp dir");
+    let home = project.path().join("home");
+    let run = || {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_paracle"))
+            .args(["plugin", "load"])
+            .arg(path)
+            .current_dir(project.path())
+            .env("PARACLE_HOME", &home)
+            .env("PARACLE_CACHE_DIR", home.join("cache"))
+            .env_remove("PARACLE_LOG")
+            .output()
+            .expect("paracle runs");
+        let took = started.elapsed();
+        assert!(
+            output.status.success(),
+            "paracle plugin load failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        took
+    };
+    let first = run();
+    let per_call_ns: Vec<f64> = (0..settings.cli_runs)
+        .map(|_| run().as_nanos() as f64)
+        .collect();
+    row(
+        "cli first load",
+        "-",
+        &Figures {
+            per_call_ns: vec![first.as_nanos() as f64],
+        },
+    );
+    row("cli load again", "-", &Figures { per_call_ns });
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the first other word, if any, filters
+    // the cases, as with libtest.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let filter = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let settings = if quick {
+        Settings {
+            samples: 5,
+            sample_time: Duration::from_millis(20),
+            cli_runs: 5,
+            filter,
+        }
+    } else {
+        Settings {
+            samples: 21,
+            sample_time: Duration::from_millis(50),
+            cli_runs: 21,
+            filter,
+        }
+    };
+    let path: PathBuf = Path::new(GUESTS).join(PLUGIN_FILE);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let cache = tempfile::tempdir().expect("temp dir");
+
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    println!(
+        "paracle {} · text-tools count_vowels · {} samples of ~{} ms · pooling allocator: {}",
+        env!("CARGO_PKG_VERSION"),
+        settings.samples,
+        settings.sample_time.as_millis(),
+        Runtime::new(None).expect("engine starts").uses_pooling()
+    );
+    println!();
+    // The call cases also fill the cache that the load cases read.
+    tokio.block_on(call_cases(&settings, &path, &bytes, cache.path()));
+    println!();
+    println!("| case           |  input |     median |        min |        max |");
+    println!("|----------------|-------:|-----------:|-----------:|-----------:|");
+    if settings.wants("cold load", "-") {
+        tokio.block_on(cold_load_case(&settings, &path, &bytes, cache.path()));
+    }
+    if settings.wants("cli load", "-") {
+        cli_load_case(&settings, &path);
+    }
+}
