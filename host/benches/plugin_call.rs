@@ -195,7 +195,7 @@ fn row(case: &str, input: &str, figures: &Figures) {
 /// One instance of the plugin on a plain engine. `epoch` turns on epoch
 /// interruption, which Paracle needs to stop runaway guests, and which makes
 /// the compiled guest check the epoch at every function entry and loop.
-async fn raw_instance(path: &Path, epoch: bool) -> (wasmtime::Store<raw::State>, raw::ToolPlugin) {
+async fn raw_instance(name: &'static str, path: &Path, epoch: bool) -> RawCase {
     use wasmtime::component::{Component, HasSelf, Linker};
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(epoch);
@@ -221,7 +221,33 @@ async fn raw_instance(path: &Path, epoch: bool) -> (wasmtime::Store<raw::State>,
         .await
         .expect("init runs")
         .expect("init accepts {}");
-    (store, bindings)
+    RawCase {
+        name,
+        store,
+        bindings,
+    }
+}
+
+/// A plugin instance called through wasmtime alone.
+struct RawCase {
+    name: &'static str,
+    store: wasmtime::Store<raw::State>,
+    bindings: raw::ToolPlugin,
+}
+
+impl RawCase {
+    async fn count_vowels(
+        &mut self,
+        arguments: &String,
+        context: &raw::paracle::plugin::types::InvocationContext,
+    ) -> String {
+        self.bindings
+            .paracle_plugin_tool()
+            .call_invoke(&mut self.store, "count_vowels", arguments, context)
+            .await
+            .expect("no trap")
+            .expect("no plugin error")
+    }
 }
 
 fn vowels_in(answer: &str) -> u64 {
@@ -230,8 +256,10 @@ fn vowels_in(answer: &str) -> u64 {
 }
 
 async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path) {
-    let (mut raw_store, raw_bindings) = raw_instance(path, false).await;
-    let (mut epoch_store, epoch_bindings) = raw_instance(path, true).await;
+    let mut raw_cases = [
+        raw_instance("raw wasmtime", path, false).await,
+        raw_instance("raw + epoch", path, true).await,
+    ];
     let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
     let warm = runtime
         .load(path, bytes, PluginSettings::default())
@@ -264,20 +292,10 @@ async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path
         let arguments_json = arguments.to_string();
 
         // Every path must give the same answer before its time means anything.
-        let raw_answer = raw_bindings
-            .paracle_plugin_tool()
-            .call_invoke(&mut raw_store, "count_vowels", &arguments_json, &raw_ctx)
-            .await
-            .expect("raw call runs")
-            .expect("raw call succeeds");
-        assert_eq!(vowels_in(&raw_answer), expected, "raw wasmtime answer");
-        let epoch_answer = epoch_bindings
-            .paracle_plugin_tool()
-            .call_invoke(&mut epoch_store, "count_vowels", &arguments_json, &raw_ctx)
-            .await
-            .expect("raw call runs")
-            .expect("raw call succeeds");
-        assert_eq!(vowels_in(&epoch_answer), expected, "raw + epoch answer");
+        for raw_case in &mut raw_cases {
+            let answer = raw_case.count_vowels(&arguments_json, &raw_ctx).await;
+            assert_eq!(vowels_in(&answer), expected, "{} answer", raw_case.name);
+        }
         for plugin in [&warm, &fresh] {
             let answer = plugin
                 .invoke_tool("count_vowels", &arguments, &ctx)
@@ -291,31 +309,17 @@ async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path
             black_box(vowels::count_vowels(black_box(&text)));
         });
 
-        let tool = raw_bindings.paracle_plugin_tool();
-        let raw_call = case!(settings, "raw wasmtime", label, {
-            let answer = tool
-                .call_invoke(
-                    &mut raw_store,
-                    "count_vowels",
-                    black_box(&arguments_json),
-                    &raw_ctx,
-                )
-                .await;
-            black_box(answer.expect("no trap").expect("no plugin error"));
-        });
-
-        let epoch_tool = epoch_bindings.paracle_plugin_tool();
-        let raw_epoch = case!(settings, "raw + epoch", label, {
-            let answer = epoch_tool
-                .call_invoke(
-                    &mut epoch_store,
-                    "count_vowels",
-                    black_box(&arguments_json),
-                    &raw_ctx,
-                )
-                .await;
-            black_box(answer.expect("no trap").expect("no plugin error"));
-        });
+        let mut raw_figures = Vec::new();
+        for raw_case in &mut raw_cases {
+            raw_figures.push(case!(settings, raw_case.name, label, {
+                let answer = raw_case
+                    .count_vowels(black_box(&arguments_json), &raw_ctx)
+                    .await;
+                black_box(answer);
+            }));
+        }
+        let [raw_call, raw_epoch] = <[Option<Figures>; 2]>::try_from(raw_figures)
+            .unwrap_or_else(|_| unreachable!("one figure per raw case"));
 
         let paracle_warm = case!(settings, "paracle warm", label, {
             let answer = warm
