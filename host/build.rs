@@ -1,5 +1,5 @@
 //! Builds the guest components (the sample plugins, which are also the
-//! embedded defaults) for wasm32-wasip2, so that `cargo build` and
+//! embedded defaults, and the test fixtures) for wasm32-wasip2, so that `cargo build` and
 //! `cargo test` need no earlier step.
 //!
 //! The guests build in their own workspace and target directory: the outer
@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUEST_WORKSPACES: &[&str] = &["sample-plugins"];
-const WATCHED: &[&str] = &["sample-plugins", "plugins-sdk", "wit"];
+/// The samples are embedded as defaults; the fixtures are only for tests.
+const GUEST_WORKSPACES: &[&str] = &["sample-plugins", "tests/fixtures"];
+const WATCHED: &[&str] = &["sample-plugins", "tests/fixtures", "plugins-sdk", "wit"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -90,6 +90,8 @@ pub enum Limit {
     Logs,
     /// The wasm stack (deep recursion).
     Stack,
+    /// Host resources (files, streams, pollables) one instance holds at once.
+    Handles,
 }
 
 impl fmt::Display for Limit {
@@ -101,6 +103,7 @@ impl fmt::Display for Limit {
             Limit::Output => "output size",
             Limit::Logs => "log volume",
             Limit::Stack => "stack",
+            Limit::Handles => "open handles",
         })
     }
 }

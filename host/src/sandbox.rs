@@ -178,10 +178,33 @@ impl StoreState {
     /// The tail of what the guest wrote to stderr during this call, such as
     /// a panic message.
     pub(crate) fn stderr_tail(&self) -> Option<String> {
-        let text = self.stderr.text();
-        let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-        Some(line.trim().chars().take(500).collect())
+        last_words(&self.stderr.text())
     }
+}
+
+/// What a guest last wrote to stderr, as one line: a Rust panic's location
+/// and message, or else the last line. Rust's hint about `RUST_BACKTRACE` is
+/// dropped, since an operator cannot set it for a plugin.
+fn last_words(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let said = match lines.iter().rposition(|l| l.contains(" panicked at ")) {
+        Some(at) => {
+            let location = lines[at]
+                .split_once(" panicked at ")
+                .map_or("", |(_, rest)| rest)
+                .trim_end_matches(':');
+            let message = lines[at + 1..].join(" ");
+            format!("panicked at {location}: {message}")
+                .trim_end_matches([':', ' '])
+                .to_string()
+        }
+        None => lines.last()?.to_string(),
+    };
+    Some(said.chars().take(500).collect())
 }
 
 /// Build a store for one instance of `plugin`.
@@ -212,7 +235,7 @@ pub(crate) fn new_store(
     }
     let state = StoreState {
         wasi: wasi.build(),
-        table: ResourceTable::new(),
+        table: handle_table(),
         plugin: plugin.clone(),
         config: config.clone(),
         memory_limit: limits.memory_bytes() as usize,
@@ -229,6 +252,18 @@ pub(crate) fn new_store(
 }
 
 const STDERR_CAPTURE_BYTES: usize = 4096;
+
+/// Host resources one instance may hold at once. Each lives in host memory,
+/// outside the plugin's linear-memory limit, so a loop that opens and never
+/// closes would otherwise grow the host until wasmtime's default of a million
+/// entries.
+pub const MAX_HANDLES: usize = 4096;
+
+fn handle_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
 
 impl ResourceLimiter for StoreState {
     fn memory_growing(
@@ -348,5 +383,29 @@ impl tokio::io::AsyncWrite for CapturedOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_words;
+
+    #[test]
+    fn a_rust_panic_becomes_its_location_and_message() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:171:24:\nboom on purpose\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            last_words(stderr).as_deref(),
+            Some("panicked at src/lib.rs:171:24: boom on purpose")
+        );
+    }
+
+    #[test]
+    fn other_output_gives_its_last_line() {
+        assert_eq!(
+            last_words("starting\nfatal: no config\n\n").as_deref(),
+            Some("fatal: no config")
+        );
+        assert_eq!(last_words("  \n"), None);
     }
 }

@@ -302,9 +302,19 @@ fn compile_tool_schemas(
     Ok(validators)
 }
 
-/// The innermost message of a wasmtime error chain.
+/// A wasmtime error chain as one line. The wasm backtrace that wasmtime adds
+/// as context is left out: it spans many lines and names only function
+/// indices, which mean nothing to an operator.
 pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
-    let mut chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let mut chain: Vec<String> = error
+        .chain()
+        .map(|e| e.to_string())
+        .filter(|message| Some(message) != backtrace.as_ref())
+        .map(|message| message.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     chain.dedup();
     chain.join(": ")
 }
@@ -593,6 +603,18 @@ impl Plugin {
                 other => other.to_string(),
             };
             return limit(hit, detail);
+        }
+        if error
+            .downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some()
+        {
+            return limit(
+                Limit::Handles,
+                format!(
+                    "held more than {} open handles (files, streams, pollables) at once",
+                    sandbox::MAX_HANDLES
+                ),
+            );
         }
         if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
             match trap {

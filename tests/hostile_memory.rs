@@ -1,0 +1,85 @@
+//! Over 1,000 hostile calls, the host's resident memory stays put. Alone in
+//! its test binary, so that no other test allocates while it measures.
+
+mod support;
+
+use paracle::sandbox::Grants;
+use serde_json::json;
+use support::{context, limits, Host};
+
+/// Resident memory of this process, in bytes.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm has a resident field");
+    pages * 4096
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_hostile_calls_do_not_grow_the_host() {
+    let host = Host::new().await;
+    let plugin = host
+        .hostile(
+            limits(|l| {
+                l.timeout_ms = 10;
+                l.memory_mib = 8;
+                l.max_output_kib = 16;
+                l.max_log_kib = 4;
+            }),
+            Grants::default(),
+        )
+        .await;
+    let attacks = [
+        ("panic", json!({})),
+        ("grow", json!({"chunk_kib": 256})),
+        ("huge_output", json!({"kib": 64})),
+        ("log_flood", json!({})),
+        ("spin", json!({})),
+        ("recurse", json!({"depth": 1u64 << 40})),
+    ];
+    let mut call = 0usize;
+    let mut attack = |count: usize| {
+        let plugin = &plugin;
+        let batch: Vec<_> = (0..count)
+            .map(|_| {
+                call += 1;
+                attacks[call % attacks.len()].clone()
+            })
+            .collect();
+        async move {
+            for (tool, arguments) in batch {
+                let result = plugin.invoke_tool(tool, &arguments, &context()).await;
+                assert!(result.is_err(), "{tool} was not stopped");
+            }
+        }
+    };
+    let calls_before = plugin.stats().calls;
+    // Warm up: caches, pools and allocator arenas reach their steady size.
+    attack(200).await;
+    let before = resident_bytes();
+    attack(1000).await;
+    let after = resident_bytes();
+    let growth = after.saturating_sub(before);
+    eprintln!(
+        "resident memory: {} KiB after 200 hostile calls, {} KiB after 1,200",
+        before >> 10,
+        after >> 10
+    );
+    // A leak of even 16 KiB per call would show as 16 MiB.
+    assert!(
+        growth < 16 << 20,
+        "resident memory grew by {} KiB over 1,000 hostile calls ({} -> {} KiB)",
+        growth >> 10,
+        before >> 10,
+        after >> 10
+    );
+    assert_eq!(
+        plugin.stats().calls,
+        calls_before + 1200,
+        "every call is counted"
+    );
+    host.still_serves().await;
+}

@@ -1,0 +1,82 @@
+//! What the hostile-plugin tests share: a host with a well-behaved
+//! bystander plugin, and the `hostile` fixture loaded with chosen limits.
+
+use std::path::Path;
+
+use paracle::plugin::{Plugin, PluginSettings, Runtime};
+use paracle::sandbox::{DirGrant, Grants, Limits};
+use paracle::InvocationContext;
+use serde_json::json;
+
+const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+
+pub struct Host {
+    runtime: Runtime,
+    bystander: Plugin,
+    _cache: tempfile::TempDir,
+}
+
+impl Host {
+    pub async fn new() -> Self {
+        let cache = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(Some(cache.path().to_path_buf())).expect("engine starts");
+        let bystander = load(&runtime, "text_tools.wasm", PluginSettings::default()).await;
+        Host {
+            runtime,
+            bystander,
+            _cache: cache,
+        }
+    }
+
+    pub async fn hostile(&self, limits: Limits, grants: Grants) -> Plugin {
+        let settings = PluginSettings {
+            limits,
+            grants,
+            ..PluginSettings::default()
+        };
+        load(&self.runtime, "hostile.wasm", settings).await
+    }
+
+    /// The host goes on: another plugin's call right after succeeds.
+    pub async fn still_serves(&self) {
+        let answer = self
+            .bystander
+            .invoke_tool("count_vowels", &json!({"text": "still here"}), &context())
+            .await
+            .expect("the bystander does not trap")
+            .expect("the bystander answers");
+        assert_eq!(answer.to_value()["vowels"], 3);
+    }
+}
+
+async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin {
+    let path = Path::new(GUESTS).join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    runtime
+        .load(&path, &bytes, settings)
+        .await
+        .unwrap_or_else(|e| panic!("loading {file}: {e}"))
+}
+
+pub fn context() -> InvocationContext {
+    InvocationContext {
+        caller: "hostile-suite".into(),
+        run_id: None,
+        agent: None,
+    }
+}
+
+pub fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    adjust(&mut limits);
+    limits
+}
+
+#[allow(dead_code)] // not every test binary grants directories
+pub fn grant(dir: &Path, guest: &str, writable: bool) -> DirGrant {
+    DirGrant {
+        host: dir.canonicalize().unwrap(),
+        guest: guest.into(),
+        writable,
+    }
+}
