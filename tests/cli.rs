@@ -101,8 +101,8 @@ fn every_sample_loads_and_answers_through_the_cli() {
             } else {
                 "/data"
             };
-            grant = format!("{}:{guest}:rw", work.display());
-            args.extend(["--grant-dir", grant.as_str()]);
+            grant = format!("dir:{}:{guest}:rw", work.display());
+            args.extend(["--grant", grant.as_str()]);
         }
         let loaded = project.json(&args);
         assert_eq!(loaded["kind"], kind);
@@ -364,4 +364,54 @@ fn plugins_dropped_in_the_plugins_directory_are_discovered() {
         .find(|p| p["name"] == "word-tools")
         .expect("discovered");
     assert_eq!(found["source"]["type"], "plugins-dir");
+}
+
+#[test]
+fn grants_are_given_and_taken_back_and_persist() {
+    let project = Project::new();
+    let work = project.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let path = sample("fs_tools.wasm").display().to_string();
+    project.ok(&["plugin", "load", &path]);
+    let write = ["plugin", "call", "fs-tools", "write_file"];
+    let content = r#"{"path": "a.txt", "content": "hi"}"#;
+
+    // Nothing is granted by default: the plugin sees no directory.
+    let shown = project.ok(&["plugin", "show", "fs-tools"]);
+    assert!(shown.contains("grants: none"), "{shown}");
+    assert!(
+        shown.contains("paracle plugin grant fs-tools dir:HOST_DIR:/workspace:rw"),
+        "says how to grant: {shown}"
+    );
+    project.fails(&[write.as_slice(), &[content]].concat());
+
+    let spec = format!("dir:{}:/workspace:rw", work.display());
+    let granted = project.json(&["plugin", "grant", "fs-tools", &spec, "env:HOME"]);
+    assert_eq!(granted["granted"].as_array().unwrap().len(), 2);
+    assert_eq!(granted["grants"]["dirs"][0]["guest"], "/workspace");
+    assert_eq!(granted["grants"]["env"][0], "HOME");
+    // A new process sees the grant: it was saved.
+    project.ok(&[write.as_slice(), &[content]].concat());
+    assert_eq!(std::fs::read_to_string(work.join("a.txt")).unwrap(), "hi");
+
+    let revoked = project.json(&["plugin", "revoke", "fs-tools", "dir:/workspace"]);
+    assert_eq!(revoked["revoked"].as_array().unwrap().len(), 1);
+    assert_eq!(revoked["grants"]["dirs"].as_array().unwrap().len(), 0);
+    assert_eq!(revoked["grants"]["env"][0], "HOME");
+    project.fails(&[write.as_slice(), &[content]].concat());
+
+    // Bad grants, and grants on what cannot take them, get one line each.
+    let error = project.fails(&["plugin", "grant", "fs-tools", "disk:/tmp"]);
+    assert!(error.contains("dir:HOST_DIR"), "{error}");
+    let error = project.fails(&["plugin", "grant", "fs-tools", "dir:/no/such/dir"]);
+    assert!(error.contains("/no/such/dir"), "{error}");
+    let error = project.fails(&["plugin", "revoke", "fs-tools", "env:PATH"]);
+    assert!(error.contains("nothing granted matches"), "{error}");
+    let error = project.fails(&["plugin", "grant", "kv-memory", "env:HOME"]);
+    assert!(error.contains("built-in"), "{error}");
+    let shown = project.json(&["plugin", "show", "fs-tools"]);
+    assert_eq!(
+        shown["grants"]["env"][0], "HOME",
+        "failed grants change nothing"
+    );
 }

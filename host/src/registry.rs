@@ -540,6 +540,42 @@ impl Registry {
         }
     }
 
+    /// Replace the grants of an explicitly loaded plugin. The plugin is
+    /// started with the new grants before they are saved, so grants that do
+    /// not work (a directory that is gone) are refused and nothing changes.
+    pub async fn set_grants(
+        &mut self,
+        name: &str,
+        grants: Grants,
+    ) -> Result<Arc<Plugin>, RegistryError> {
+        let mut known = self.find(name)?.clone();
+        let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
+            return Err(match known.source {
+                Source::Builtin => RegistryError::Builtin {
+                    name: name.to_string(),
+                    action: "given other grants",
+                },
+                other => RegistryError::Invalid {
+                    name: name.to_string(),
+                    message: format!(
+                        "its grants come from {}; change them there",
+                        other.describe()
+                    ),
+                },
+            });
+        };
+        known.settings.grants = grants.clone();
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.file.plugin[position].grants = grants;
+        self.save()?;
+        self.discover()?;
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
     /// Forget an explicitly loaded plugin.
     pub fn unload(&mut self, name: &str) -> Result<Entry, RegistryError> {
         let known = self.find(name)?.clone();

@@ -92,6 +92,123 @@ pub struct Grants {
     pub env: Vec<String>,
 }
 
+/// The forms a grant is written in, for messages.
+pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw] or env:NAME";
+
+/// One grant as an operator writes it on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Dir(DirGrant),
+    Env(String),
+}
+
+impl Grant {
+    /// Parse `dir:HOST_DIR[:GUEST_PATH][:ro|rw]` or `env:NAME`.
+    pub fn parse(spec: &str) -> Result<Self, RegistryError> {
+        let bad = |reason: String| RegistryError::BadGrant {
+            grant: spec.to_string(),
+            reason,
+        };
+        match spec.split_once(':') {
+            Some(("dir", dir)) => Ok(Grant::Dir(DirGrant::parse(dir)?)),
+            Some(("env", name)) => {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(bad(
+                        "a variable name is letters, digits and `_`, like env:API_KEY".into(),
+                    ));
+                }
+                Ok(Grant::Env(name.to_string()))
+            }
+            Some(("net", _)) => Err(bad(
+                "plugins cannot reach the network in this version of paracle".into(),
+            )),
+            _ => Err(bad(format!("write it as {GRANT_FORMS}"))),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Grant::Dir(dir) => format!("dir {}", dir.describe()),
+            Grant::Env(name) => format!("env {name}"),
+        }
+    }
+}
+
+impl Grants {
+    /// Add `grant`. A directory granted at a guest path that is already
+    /// granted replaces the old one. Returns whether anything changed.
+    pub fn add(&mut self, grant: Grant) -> bool {
+        match grant {
+            Grant::Dir(dir) => {
+                if self.dirs.contains(&dir) {
+                    return false;
+                }
+                self.dirs.retain(|d| d.guest != dir.guest);
+                self.dirs.push(dir);
+            }
+            Grant::Env(name) => {
+                if self.env.contains(&name) {
+                    return false;
+                }
+                self.env.push(name);
+            }
+        }
+        true
+    }
+
+    /// Remove what `spec` names: `dir:PATH`, where PATH is the guest path or
+    /// the host directory, or `env:NAME`. Returns what was removed.
+    pub fn revoke(&mut self, spec: &str) -> Result<Vec<Grant>, RegistryError> {
+        let removed: Vec<Grant> = match spec.split_once(':') {
+            Some(("dir", path)) => {
+                let host = std::fs::canonicalize(path).ok();
+                let (gone, kept) = std::mem::take(&mut self.dirs)
+                    .into_iter()
+                    .partition(|d| d.guest == path || Some(&d.host) == host.as_ref());
+                self.dirs = kept;
+                gone.into_iter().map(Grant::Dir).collect()
+            }
+            Some(("env", name)) => {
+                let before = self.env.len();
+                self.env.retain(|e| e != name);
+                if self.env.len() < before {
+                    vec![Grant::Env(name.to_string())]
+                } else {
+                    vec![]
+                }
+            }
+            _ => {
+                return Err(RegistryError::BadGrant {
+                    grant: spec.to_string(),
+                    reason: "name what to revoke as dir:PATH or env:NAME".into(),
+                })
+            }
+        };
+        if removed.is_empty() {
+            return Err(RegistryError::BadGrant {
+                grant: spec.to_string(),
+                reason: format!("nothing granted matches it; granted: {}", self.describe()),
+            });
+        }
+        Ok(removed)
+    }
+
+    /// Every grant on one line, or `none`.
+    pub fn describe(&self) -> String {
+        let all: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|d| format!("dir {}", d.describe()))
+            .chain(self.env.iter().map(|e| format!("env {e}")))
+            .collect();
+        if all.is_empty() {
+            "none".into()
+        } else {
+            all.join(", ")
+        }
+    }
+}
+
 /// Per-plugin limits. The defaults are safe for a stranger's code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -388,7 +505,41 @@ impl tokio::io::AsyncWrite for CapturedOutput {
 
 #[cfg(test)]
 mod tests {
-    use super::last_words;
+    use super::{last_words, Grant, Grants};
+
+    #[test]
+    fn grants_parse_add_and_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().display().to_string();
+        let mut grants = Grants::default();
+        let data = Grant::parse(&format!("dir:{host}")).unwrap();
+        let Grant::Dir(parsed) = &data else {
+            panic!("a dir grant")
+        };
+        assert_eq!((parsed.guest.as_str(), parsed.writable), ("/data", false));
+        assert!(grants.add(data.clone()));
+        assert!(!grants.add(data), "granting twice changes nothing");
+        // The same guest path granted again replaces the old grant.
+        assert!(grants.add(Grant::parse(&format!("dir:{host}:/data:rw")).unwrap()));
+        assert_eq!(grants.dirs.len(), 1);
+        assert!(grants.dirs[0].writable);
+        assert!(grants.add(Grant::parse("env:API_KEY").unwrap()));
+
+        for bad in [
+            "env:",
+            "env:A=B",
+            "disk:/tmp",
+            "dir:/no/such/dir",
+            "net:x.org",
+        ] {
+            assert!(Grant::parse(bad).is_err(), "{bad}");
+        }
+        assert!(grants.revoke("env:OTHER").is_err());
+        assert_eq!(grants.revoke("env:API_KEY").unwrap().len(), 1);
+        // A directory is revoked by its host path as well as its guest path.
+        assert_eq!(grants.revoke(&format!("dir:{host}")).unwrap().len(), 1);
+        assert_eq!(grants.describe(), "none");
+    }
 
     #[test]
     fn a_rust_panic_becomes_its_location_and_message() {

@@ -1,5 +1,6 @@
 //! The `paracle` command line. Thin: it parses, calls the library, prints.
 
+mod grant;
 mod output;
 mod plugin;
 

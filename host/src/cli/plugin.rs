@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::grant;
 use super::output::{duration, plugin_json, print_json, print_table, stats_json};
 use crate::defaults;
 use crate::json::{
@@ -15,7 +16,7 @@ use crate::json::{
 use crate::plugin::{Isolation, Plugin, PluginKind, PluginSettings, Runtime};
 use crate::registry::{kind_filter, Entry, Paths, Registry, Requests, Source};
 use crate::router::AgentRoutes;
-use crate::sandbox::{DirGrant, Grants, Limits};
+use crate::sandbox::{Grant, Grants, Limits};
 use crate::{AgentSpec, ChatRequest, InvocationContext, Message, Task};
 
 #[derive(Subcommand)]
@@ -54,6 +55,22 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw] or env:NAME.
+    Grant {
+        name: String,
+        #[arg(required = true, value_name = "GRANT")]
+        grants: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take grants back from a loaded plugin: dir:PATH (guest or host path) or env:NAME.
+    Revoke {
+        name: String,
+        #[arg(required = true, value_name = "GRANT")]
+        grants: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a loaded plugin from the registry.
     Unload {
         name: String,
@@ -78,12 +95,10 @@ pub struct LoadArgs {
     /// Register it under this name instead of the one in its info.
     #[arg(long)]
     name: Option<String>,
-    /// Grant a directory: HOST_DIR[:GUEST_PATH][:ro|rw] (read-only by default).
-    #[arg(long = "grant-dir", value_name = "SPEC")]
-    grant_dirs: Vec<String>,
-    /// Grant an environment variable, by name.
-    #[arg(long = "grant-env", value_name = "VAR")]
-    grant_env: Vec<String>,
+    /// Grant a capability (repeatable): dir:HOST_DIR[:GUEST_PATH][:ro|rw]
+    /// (read-only at /data by default) or env:NAME. Nothing is granted otherwise.
+    #[arg(long = "grant", value_name = "GRANT")]
+    grants: Vec<String>,
     /// The plugin's config: a JSON object, or @FILE to read it from a file.
     #[arg(long)]
     config: Option<String>,
@@ -156,6 +171,12 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         PluginCommand::Health { name, json } => health(registry, name.as_deref(), json).await,
         PluginCommand::Reload { name, json } => reload(registry, &name, json).await,
         PluginCommand::Stats { name, json } => stats(registry, name.as_deref(), json).await,
+        PluginCommand::Grant { name, grants, json } => {
+            grant::grant(registry, &name, &grants, json).await
+        }
+        PluginCommand::Revoke { name, grants, json } => {
+            grant::revoke(registry, &name, &grants, json).await
+        }
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
         PluginCommand::Call(args) => call(registry, args).await,
     }
@@ -175,7 +196,7 @@ fn read_config(spec: &str) -> Result<Value> {
 }
 
 /// What a plugin asks for, against what it was granted.
-fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
+pub(super) fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
     let requests = &plugin.info().requests;
     let grants = plugin.grants();
     let mut lines = Vec::new();
@@ -189,8 +210,11 @@ fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
                 g.describe()
             ),
             None => format!(
-                "  dir {} ({mode}): NOT granted ({}); grant with --grant-dir HOST_DIR:{}:{mode}",
-                path.guest_path, path.reason, path.guest_path
+                "  dir {} ({mode}): NOT granted ({}); grant with `paracle plugin grant {} dir:HOST_DIR:{}:{mode}`",
+                path.guest_path,
+                path.reason,
+                plugin.name(),
+                path.guest_path
             ),
         });
     }
@@ -200,15 +224,14 @@ fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
         ));
     }
     for var in &requests.env {
-        let granted = grants.env.contains(var);
-        lines.push(format!(
-            "  env {var}: {}",
-            if granted {
-                "granted"
-            } else {
-                "NOT granted; grant with --grant-env"
-            }
-        ));
+        lines.push(if grants.env.contains(var) {
+            format!("  env {var}: granted")
+        } else {
+            format!(
+                "  env {var}: NOT granted; grant with `paracle plugin grant {} env:{var}`",
+                plugin.name()
+            )
+        });
     }
     for dir in &grants.dirs {
         if !requests.paths.iter().any(|p| p.guest_path == dir.guest) {
@@ -218,15 +241,19 @@ fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
             ));
         }
     }
+    for var in &grants.env {
+        if !requests.env.contains(var) {
+            lines.push(format!("  env {var}: granted though not asked for"));
+        }
+    }
     lines
 }
 
 async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     let mut grants = Grants::default();
-    for spec in &args.grant_dirs {
-        grants.dirs.push(DirGrant::parse(spec)?);
+    for spec in &args.grants {
+        grants.add(Grant::parse(spec)?);
     }
-    grants.env = args.grant_env.clone();
     let defaults = Limits::default();
     let limits = Limits {
         memory_mib: args.memory_mib.unwrap_or(defaults.memory_mib),
