@@ -19,7 +19,7 @@ use paracle::error::{CallError, Limit};
 use paracle::plugin::Plugin;
 use paracle::sandbox::{Grants, Limits};
 use serde_json::{json, Value};
-use support::{context, grant, limits, Host};
+use support::{answer, context, data_dir, limits, Host};
 
 /// Call `tool` and expect the host to stop it for `limit`.
 async fn expect_limit(plugin: &Plugin, tool: &str, arguments: Value, limit: Limit) -> CallError {
@@ -115,12 +115,27 @@ async fn deep_recursion_overflows_the_wasm_stack_only() {
     .await;
     host.still_serves().await;
     // Shallow recursion still works on the next instance.
-    let answer = plugin
-        .invoke_tool("recurse", &json!({"depth": 10}), &context())
+    let got = answer(&plugin, "recurse", json!({"depth": 10})).await;
+    assert!(got["result"].is_u64());
+}
+
+/// Call `tool` and expect a trap in this plugin; returns its one-line reason.
+async fn expect_trap(plugin: &Plugin, tool: &str, arguments: Value) -> String {
+    let error = plugin
+        .invoke_tool(tool, &arguments, &context())
         .await
-        .unwrap()
-        .unwrap();
-    assert!(answer.to_value()["result"].is_u64());
+        .expect_err("the call traps");
+    let CallError::Trap {
+        plugin: name,
+        reason,
+        ..
+    } = error
+    else {
+        panic!("expected a trap, got: {error}");
+    };
+    assert_eq!(name, "hostile");
+    assert!(!reason.contains('\n'), "one line: {reason}");
+    reason
 }
 
 #[tokio::test]
@@ -129,22 +144,8 @@ async fn overflowing_the_guests_own_stack_is_a_trap_in_that_plugin_only() {
     // When it runs out, the guest writes out of bounds and traps.
     let host = Host::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
-    let error = plugin
-        .invoke_tool(
-            "recurse_big_frames",
-            &json!({"depth": 1u64 << 40}),
-            &context(),
-        )
-        .await
-        .expect_err("the overflow traps");
-    match &error {
-        CallError::Trap { plugin, reason, .. } => {
-            assert_eq!(plugin, "hostile");
-            assert!(reason.contains("out of bounds"), "{reason}");
-            assert!(!reason.contains('\n'), "one line: {reason}");
-        }
-        other => panic!("expected a trap, got: {other}"),
-    }
+    let reason = expect_trap(&plugin, "recurse_big_frames", json!({"depth": 1u64 << 40})).await;
+    assert!(reason.contains("out of bounds"), "{reason}");
     host.still_serves().await;
 }
 
@@ -152,22 +153,12 @@ async fn overflowing_the_guests_own_stack_is_a_trap_in_that_plugin_only() {
 async fn a_panic_is_a_trap_that_carries_the_message() {
     let host = Host::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
-    let error = plugin
-        .invoke_tool("panic", &json!({}), &context())
-        .await
-        .expect_err("a panic traps");
-    match &error {
-        CallError::Trap { plugin, reason, .. } => {
-            assert_eq!(plugin, "hostile");
-            assert!(reason.contains("panics on purpose"), "{reason}");
-            assert!(
-                reason.contains("panicked at hostile/src/lib.rs"),
-                "{reason}"
-            );
-            assert!(!reason.contains('\n'), "one line: {reason}");
-        }
-        other => panic!("expected a trap, got: {other}"),
-    }
+    let reason = expect_trap(&plugin, "panic", json!({})).await;
+    assert!(reason.contains("panics on purpose"), "{reason}");
+    assert!(
+        reason.contains("panicked at hostile/src/lib.rs"),
+        "{reason}"
+    );
     host.still_serves().await;
 }
 
@@ -180,12 +171,8 @@ async fn a_huge_answer_hits_the_output_limit() {
     expect_limit(&plugin, "huge_output", json!({"kib": 1024}), Limit::Output).await;
     host.still_serves().await;
     // An answer within the limit passes.
-    let answer = plugin
-        .invoke_tool("huge_output", &json!({"kib": 16}), &context())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(answer.as_str().len() > 16 * 1024);
+    let got = answer(&plugin, "huge_output", json!({"kib": 16})).await;
+    assert_eq!(got["data"].as_str().unwrap().len(), 16 * 1024);
 }
 
 #[tokio::test]
@@ -197,11 +184,7 @@ async fn a_flood_of_logs_hits_the_log_limit() {
     expect_limit(&plugin, "log_flood", json!({}), Limit::Logs).await;
     host.still_serves().await;
     // The budget is per call: a few lines pass on the next call.
-    plugin
-        .invoke_tool("log_flood", &json!({"lines": 4}), &context())
-        .await
-        .unwrap()
-        .unwrap();
+    answer(&plugin, "log_flood", json!({"lines": 4})).await;
 }
 
 #[tokio::test]
@@ -209,12 +192,8 @@ async fn environment_variables_are_seen_only_when_granted() {
     let host = Host::new().await;
     let host_path = std::env::var("PATH").expect("the test runs with a PATH");
     let bare = host.hostile(Limits::default(), Grants::default()).await;
-    let answer = bare
-        .invoke_tool("read_env", &json!({"name": "PATH"}), &context())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(answer.to_value()["value"], Value::Null);
+    let got = answer(&bare, "read_env", json!({"name": "PATH"})).await;
+    assert_eq!(got["value"], Value::Null);
 
     let granted = host
         .hostile(
@@ -225,19 +204,11 @@ async fn environment_variables_are_seen_only_when_granted() {
             },
         )
         .await;
-    let answer = granted
-        .invoke_tool("read_env", &json!({"name": "PATH"}), &context())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(answer.to_value()["value"], host_path);
+    let got = answer(&granted, "read_env", json!({"name": "PATH"})).await;
+    assert_eq!(got["value"], host_path);
     // A granted name does not open the rest of the environment.
-    let answer = granted
-        .invoke_tool("read_env", &json!({"name": "HOME"}), &context())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(answer.to_value()["value"], Value::Null);
+    let got = answer(&granted, "read_env", json!({"name": "HOME"})).await;
+    assert_eq!(got["value"], Value::Null);
     host.still_serves().await;
 }
 
@@ -271,25 +242,11 @@ async fn the_file_system_ends_at_the_granted_directory() {
     let host = Host::new().await;
     let escape = escape_setup();
     let plugin = host
-        .hostile(
-            Limits::default(),
-            Grants {
-                dirs: vec![grant(&escape.granted, "/data", false)],
-                ..Grants::default()
-            },
-        )
+        .hostile(Limits::default(), data_dir(&escape.granted, false))
         .await;
     // The grant itself works.
-    let answer = plugin
-        .invoke_tool(
-            "read_file",
-            &json!({"path": "/data/inside.txt"}),
-            &context(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(answer.to_value()["content"], "inside");
+    let got = answer(&plugin, "read_file", json!({"path": "/data/inside.txt"})).await;
+    assert_eq!(got["content"], "inside");
 
     let outside = escape.outside.to_string_lossy().into_owned();
     for path in [
@@ -329,23 +286,14 @@ async fn a_writable_grant_still_ends_at_the_granted_directory() {
     let host = Host::new().await;
     let escape = escape_setup();
     let plugin = host
-        .hostile(
-            Limits::default(),
-            Grants {
-                dirs: vec![grant(&escape.granted, "/data", true)],
-                ..Grants::default()
-            },
-        )
+        .hostile(Limits::default(), data_dir(&escape.granted, true))
         .await;
-    plugin
-        .invoke_tool(
-            "write_file",
-            &json!({"path": "/data/new.txt", "content": "new"}),
-            &context(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    answer(
+        &plugin,
+        "write_file",
+        json!({"path": "/data/new.txt", "content": "new"}),
+    )
+    .await;
     assert_eq!(
         std::fs::read_to_string(escape.granted.join("new.txt")).unwrap(),
         "new"
@@ -368,13 +316,7 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), "x").unwrap();
     let plugin = host
-        .hostile(
-            Limits::default(),
-            Grants {
-                dirs: vec![grant(dir.path(), "/data", false)],
-                ..Grants::default()
-            },
-        )
+        .hostile(Limits::default(), data_dir(dir.path(), false))
         .await;
     expect_limit(
         &plugin,

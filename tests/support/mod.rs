@@ -6,7 +6,7 @@ use std::path::Path;
 use paracle::plugin::{Plugin, PluginSettings, Runtime};
 use paracle::sandbox::{DirGrant, Grants, Limits};
 use paracle::InvocationContext;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const GUESTS: &str = env!("PARACLE_GUEST_DIR");
 
@@ -72,11 +72,26 @@ pub fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
     limits
 }
 
+/// `dir` granted at /data.
 #[allow(dead_code)] // not every test binary grants directories
-pub fn grant(dir: &Path, guest: &str, writable: bool) -> DirGrant {
-    DirGrant {
-        host: dir.canonicalize().unwrap(),
-        guest: guest.into(),
-        writable,
+pub fn data_dir(dir: &Path, writable: bool) -> Grants {
+    Grants {
+        dirs: vec![DirGrant {
+            host: dir.canonicalize().unwrap(),
+            guest: "/data".into(),
+            writable,
+        }],
+        ..Grants::default()
     }
+}
+
+/// Call `tool` and expect an answer.
+#[allow(dead_code)] // not every test binary expects answers
+pub async fn answer(plugin: &Plugin, tool: &str, arguments: Value) -> Value {
+    plugin
+        .invoke_tool(tool, &arguments, &context())
+        .await
+        .unwrap_or_else(|e| panic!("{tool} trapped: {e}"))
+        .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+        .to_value()
 }
