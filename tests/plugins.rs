@@ -377,7 +377,7 @@ async fn metrics_collector_aggregates_events() {
         .unwrap();
         plugin.on_event(&event).await.unwrap().unwrap();
     }
-    let report = plugin.report().await.unwrap();
+    let report = plugin.report().await.unwrap().unwrap();
     assert_eq!(report["events"], 2);
     assert_eq!(report["durations"]["agent-finished"]["mean_ms"], 20.0);
     assert_eq!(report["failed"]["agent-finished"], 1);
@@ -508,8 +508,8 @@ async fn fresh_isolation_keeps_no_state_and_warm_reuses() {
         plugin.on_event(&event).await.unwrap().unwrap();
         plugin.on_event(&event).await.unwrap().unwrap();
     }
-    assert_eq!(warm.report().await.unwrap()["events"], 2);
-    assert_eq!(fresh.report().await.unwrap()["events"], 0);
+    assert_eq!(warm.report().await.unwrap().unwrap()["events"], 2);
+    assert_eq!(fresh.report().await.unwrap().unwrap()["events"], 0);
 }
 
 #[tokio::test]

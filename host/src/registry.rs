@@ -540,14 +540,15 @@ impl Registry {
         }
     }
 
-    /// Replace the grants of an explicitly loaded plugin. The plugin is
-    /// started with the new grants before they are saved, so grants that do
-    /// not work (a directory that is gone) are refused and nothing changes.
-    pub async fn set_grants(
+    /// Change the grants of an explicitly loaded plugin with `edit`, which
+    /// returns what it changed. The plugin is started with the new grants
+    /// before they are saved, so grants that do not work (a directory that is
+    /// gone) are refused and nothing changes.
+    pub async fn update_grants<T>(
         &mut self,
         name: &str,
-        grants: Grants,
-    ) -> Result<Arc<Plugin>, RegistryError> {
+        edit: impl FnOnce(&mut Grants) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let mut known = self.find(name)?.clone();
         let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
             return Err(match known.source {
@@ -564,16 +565,16 @@ impl Registry {
                 },
             });
         };
-        known.settings.grants = grants.clone();
+        let changed = edit(&mut known.settings.grants)?;
         let plugin = Arc::new(self.load_known(&known).await?);
-        self.file.plugin[position].grants = grants;
+        self.file.plugin[position].grants = known.settings.grants;
         self.save()?;
         self.discover()?;
         self.loaded
             .lock()
             .unwrap()
             .insert(name.to_string(), plugin.clone());
-        Ok(plugin)
+        Ok((plugin, changed))
     }
 
     /// Forget an explicitly loaded plugin.

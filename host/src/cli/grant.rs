@@ -8,47 +8,50 @@ use super::plugin::requests_vs_grants;
 use crate::registry::Registry;
 use crate::sandbox::Grant;
 
-pub(super) async fn grant(
-    registry: &mut Registry,
-    name: &str,
-    specs: &[String],
-    json: bool,
-) -> Result<()> {
-    let mut grants = registry.get(name).await?.grants().clone();
-    let mut added = Vec::new();
-    for spec in specs {
-        let grant = Grant::parse(spec)?;
-        let described = grant.describe();
-        if grants.add(grant) {
-            added.push(described);
+#[derive(Clone, Copy)]
+pub(super) enum Change {
+    Grant,
+    Revoke,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Grant => "granted",
+            Change::Revoke => "revoked",
         }
     }
-    apply(registry, name, grants, "granted", added, json).await
 }
 
-pub(super) async fn revoke(
+pub(super) async fn change(
     registry: &mut Registry,
     name: &str,
+    change: Change,
     specs: &[String],
     json: bool,
 ) -> Result<()> {
-    let mut grants = registry.get(name).await?.grants().clone();
-    let mut removed = Vec::new();
-    for spec in specs {
-        removed.extend(grants.revoke(spec)?.iter().map(Grant::describe));
-    }
-    apply(registry, name, grants, "revoked", removed, json).await
-}
-
-async fn apply(
-    registry: &mut Registry,
-    name: &str,
-    grants: crate::sandbox::Grants,
-    verb: &str,
-    changed: Vec<String>,
-    json: bool,
-) -> Result<()> {
-    let plugin = registry.set_grants(name, grants).await?;
+    // Every spec is checked before anything is saved: one bad spec changes nothing.
+    let (plugin, changed) = registry
+        .update_grants(name, |grants| {
+            let mut changed = Vec::new();
+            for spec in specs {
+                match change {
+                    Change::Grant => {
+                        let grant = Grant::parse(spec)?;
+                        let described = grant.describe();
+                        if grants.add(grant) {
+                            changed.push(described);
+                        }
+                    }
+                    Change::Revoke => {
+                        changed.extend(grants.revoke(spec)?.iter().map(Grant::describe))
+                    }
+                }
+            }
+            Ok(changed)
+        })
+        .await?;
+    let verb = change.verb();
     if json {
         let source = registry.source_of(name)?.describe();
         let mut value = plugin_json(&plugin, &source);

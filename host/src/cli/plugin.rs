@@ -172,10 +172,10 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         PluginCommand::Reload { name, json } => reload(registry, &name, json).await,
         PluginCommand::Stats { name, json } => stats(registry, name.as_deref(), json).await,
         PluginCommand::Grant { name, grants, json } => {
-            grant::grant(registry, &name, &grants, json).await
+            grant::change(registry, &name, grant::Change::Grant, &grants, json).await
         }
         PluginCommand::Revoke { name, grants, json } => {
-            grant::revoke(registry, &name, &grants, json).await
+            grant::change(registry, &name, grant::Change::Revoke, &grants, json).await
         }
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
         PluginCommand::Call(args) => call(registry, args).await,
@@ -747,7 +747,7 @@ async fn call_observer(plugin: &Plugin, args: &CallArgs) -> Result<CallOutput> {
         let event = event_from_json(&value).map_err(|e| anyhow!("event {}: {e}", i + 1))?;
         settled(plugin.on_event(&event).await)?;
     }
-    let report = plugin.report().await?;
+    let report = settled(plugin.report().await)?;
     Ok(CallOutput::json(report))
 }
 

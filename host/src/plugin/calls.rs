@@ -273,22 +273,22 @@ impl Plugin {
         .await
     }
 
-    pub async fn report(&self) -> Result<Value, CallError> {
-        let started = Instant::now();
-        let result = async {
+    /// The observer's report. A report that is not JSON is the plugin's own
+    /// error, not a fault of the caller's request.
+    pub async fn report(&self) -> CallResult<Value> {
+        self.counted(async {
             self.expect_kind(PluginKind::Observer)?;
             let json = guest_call!(self, "report", Observer, |b, store| b
                 .paracle_plugin_observer()
                 .call_report(&mut *store))?;
             self.check_output("report", json.len())?;
-            serde_json::from_str(&json).map_err(|e| CallError::InvalidRequest {
+            Ok(serde_json::from_str(&json).map_err(|e| PluginError {
                 plugin: self.name.to_string(),
+                kind: crate::error::PluginErrorKind::Internal,
                 message: format!("its report is not valid JSON: {e}"),
-            })
-        }
-        .await;
-        self.record(started, CallOutcome::of_plain(&result));
-        result
+            }))
+        })
+        .await
     }
 
     // ---- adapter ----
