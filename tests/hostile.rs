@@ -327,3 +327,35 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
     .await;
     host.still_serves().await;
 }
+
+#[tokio::test]
+async fn a_loop_of_host_calls_is_stopped_at_its_deadline() {
+    // Each round trip allocates on both sides of the boundary; the loop must
+    // still end at the deadline and leave the host as it was.
+    let host = Host::new().await;
+    let plugin = host
+        .hostile(limits(|l| l.timeout_ms = 300), Grants::default())
+        .await;
+    let started = Instant::now();
+    expect_limit(&plugin, "host_loop", json!({}), Limit::Time).await;
+    assert!(started.elapsed().as_millis() >= 300);
+    host.still_serves().await;
+    let got = answer(&plugin, "host_loop", json!({"count": 1000})).await;
+    assert_eq!(got["bytes"], 2000, "1,000 configs of `{{}}`");
+}
+
+#[tokio::test]
+async fn a_fuel_budget_stops_a_loop_whatever_the_clock() {
+    let host = Host::new().await;
+    let plugin = host
+        .hostile(limits(|l| l.fuel = Some(5_000_000)), Grants::default())
+        .await;
+    let error = expect_limit(&plugin, "spin", json!({}), Limit::Fuel).await;
+    assert!(error.to_string().contains("5000000"), "{error}");
+    host.still_serves().await;
+    // Each call gets the whole budget again: small work fits, call after call.
+    for _ in 0..3 {
+        let got = answer(&plugin, "recurse", json!({"depth": 1000})).await;
+        assert_eq!(got["result"], 1000);
+    }
+}

@@ -39,6 +39,9 @@ async fn a_thousand_hostile_calls_do_not_grow_the_host() {
         ("log_flood", json!({})),
         ("spin", json!({})),
         ("recurse", json!({"depth": 1u64 << 40})),
+        ("host_loop", json!({})),
+        ("http_get", json!({"url": "http://127.0.0.1:9/"})),
+        ("tcp_connect", json!({"addr": "127.0.0.1:9"})),
     ];
     let mut call = 0usize;
     let mut attack = |count: usize| {

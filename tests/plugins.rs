@@ -37,7 +37,7 @@ fn rw_grant(dir: &Path, guest: &str) -> Grants {
             guest: guest.into(),
             writable: true,
         }],
-        env: vec![],
+        ..Grants::default()
     }
 }
 

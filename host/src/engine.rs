@@ -38,13 +38,15 @@ pub struct PluginEngine {
 
 impl PluginEngine {
     /// An engine with the pooling allocator, or the on-demand allocator where
-    /// this machine refuses the pool's address-space reservation.
-    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, String> {
-        let (engine, pooling) = match Engine::new(&config(true)) {
+    /// this machine refuses the pool's address-space reservation. A `metered`
+    /// engine counts fuel; its code is slower, so only plugins with a fuel
+    /// limit run on it.
+    pub fn new(cache_dir: Option<PathBuf>, metered: bool) -> Result<Self, String> {
+        let (engine, pooling) = match Engine::new(&config(true, metered)) {
             Ok(engine) => (engine, true),
             Err(pool_error) => {
                 tracing::debug!("pooling allocator unavailable ({pool_error}); using on-demand");
-                let engine = Engine::new(&config(false)).map_err(|e| e.to_string())?;
+                let engine = Engine::new(&config(false, metered)).map_err(|e| e.to_string())?;
                 (engine, false)
             }
         };
@@ -88,10 +90,11 @@ impl Drop for PluginEngine {
     }
 }
 
-fn config(pooling: bool) -> Config {
+fn config(pooling: bool, metered: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.consume_fuel(metered);
     config.async_stack_size(ASYNC_STACK_BYTES + MAX_WASM_STACK_BYTES);
     config.max_wasm_stack(MAX_WASM_STACK_BYTES);
     config.parallel_compilation(true);

@@ -92,6 +92,8 @@ pub enum Limit {
     Stack,
     /// Host resources (files, streams, pollables) one instance holds at once.
     Handles,
+    /// Bytes of one HTTP response body.
+    Response,
 }
 
 impl fmt::Display for Limit {
@@ -104,6 +106,7 @@ impl fmt::Display for Limit {
             Limit::Logs => "log volume",
             Limit::Stack => "stack",
             Limit::Handles => "open handles",
+            Limit::Response => "HTTP response size",
         })
     }
 }
@@ -126,6 +129,16 @@ pub enum CallError {
         detail: String,
     },
 
+    /// The plugin tried to reach something it was not granted. Reported
+    /// whatever the plugin made of the refusal.
+    #[error("plugin `{plugin}` was denied {capability} in `{function}`: {reason}")]
+    Denied {
+        plugin: String,
+        function: String,
+        capability: String,
+        reason: String,
+    },
+
     #[error("plugin `{plugin}`: {message}")]
     InvalidRequest { plugin: String, message: String },
 
@@ -138,6 +151,7 @@ impl CallError {
         match self {
             CallError::Trap { plugin, .. }
             | CallError::Limit { plugin, .. }
+            | CallError::Denied { plugin, .. }
             | CallError::InvalidRequest { plugin, .. }
             | CallError::Instantiate { plugin, .. } => plugin,
         }

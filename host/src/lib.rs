@@ -22,4 +22,5 @@ pub use bindings::{
 pub mod cli;
 pub mod defaults;
 pub mod json;
+pub mod net;
 pub mod registry;

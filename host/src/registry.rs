@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic;
 use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
+use crate::net::NetGrant;
 use crate::plugin::{
     digest_of, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
 };
@@ -238,6 +239,9 @@ struct GrantDecl {
     /// `HOST_DIR[:GUEST_PATH][:ro|rw]`, the host directory relative to the project.
     #[serde(default)]
     dirs: Vec<String>,
+    /// `HOST[:PORT]`, as in `net:` grants.
+    #[serde(default)]
+    net: Vec<NetGrant>,
     #[serde(default)]
     env: Vec<String>,
 }
@@ -721,6 +725,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
         declared.limits.validate().map_err(at)?;
         let mut grants = Grants {
             dirs: Vec::new(),
+            net: declared.grants.net,
             env: declared.grants.env,
         };
         for spec in &declared.grants.dirs {

@@ -12,9 +12,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{HostImports, LogLevel};
 use crate::error::{Limit, RegistryError};
+use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
 use crate::router::AgentRoutes;
 
 /// A host directory mapped into a plugin's sandbox.
@@ -88,22 +90,27 @@ impl DirGrant {
 #[serde(deny_unknown_fields, default)]
 pub struct Grants {
     pub dirs: Vec<DirGrant>,
+    /// Hosts reachable over `wasi:http`; IP addresses also over
+    /// `wasi:sockets`.
+    pub net: Vec<NetGrant>,
     /// Environment variables, by name; the plugin sees the host's value.
     pub env: Vec<String>,
 }
 
 /// The forms a grant is written in, for messages.
-pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw] or env:NAME";
+pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT] or env:NAME";
 
 /// One grant as an operator writes it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
     Dir(DirGrant),
+    Net(NetGrant),
     Env(String),
 }
 
 impl Grant {
-    /// Parse `dir:HOST_DIR[:GUEST_PATH][:ro|rw]` or `env:NAME`.
+    /// Parse `dir:HOST_DIR[:GUEST_PATH][:ro|rw]`, `net:HOST[:PORT]` or
+    /// `env:NAME`.
     pub fn parse(spec: &str) -> Result<Self, RegistryError> {
         let bad = |reason: String| RegistryError::BadGrant {
             grant: spec.to_string(),
@@ -119,9 +126,7 @@ impl Grant {
                 }
                 Ok(Grant::Env(name.to_string()))
             }
-            Some(("net", _)) => Err(bad(
-                "plugins cannot reach the network in this version of paracle".into(),
-            )),
+            Some(("net", host)) => NetGrant::parse(host).map(Grant::Net).map_err(bad),
             _ => Err(bad(format!("write it as {GRANT_FORMS}"))),
         }
     }
@@ -129,6 +134,7 @@ impl Grant {
     pub fn describe(&self) -> String {
         match self {
             Grant::Dir(dir) => format!("dir {}", dir.describe()),
+            Grant::Net(host) => format!("net {host}"),
             Grant::Env(name) => format!("env {name}"),
         }
     }
@@ -146,6 +152,12 @@ impl Grants {
                 self.dirs.retain(|d| d.guest != dir.guest);
                 self.dirs.push(dir);
             }
+            Grant::Net(host) => {
+                if self.net.contains(&host) {
+                    return false;
+                }
+                self.net.push(host);
+            }
             Grant::Env(name) => {
                 if self.env.contains(&name) {
                     return false;
@@ -157,7 +169,8 @@ impl Grants {
     }
 
     /// Remove what `spec` names: `dir:PATH`, where PATH is the guest path or
-    /// the host directory, or `env:NAME`. Returns what was removed.
+    /// the host directory, `net:HOST[:PORT]` or `env:NAME`. Returns what was
+    /// removed.
     pub fn revoke(&mut self, spec: &str) -> Result<Vec<Grant>, RegistryError> {
         let removed: Vec<Grant> = match spec.split_once(':') {
             Some(("dir", path)) => {
@@ -167,6 +180,17 @@ impl Grants {
                     .partition(|d| d.guest == path || Some(&d.host) == host.as_ref());
                 self.dirs = kept;
                 gone.into_iter().map(Grant::Dir).collect()
+            }
+            Some(("net", host)) => {
+                let wanted = NetGrant::parse(host).map_err(|reason| RegistryError::BadGrant {
+                    grant: spec.to_string(),
+                    reason,
+                })?;
+                let (gone, kept) = std::mem::take(&mut self.net)
+                    .into_iter()
+                    .partition(|granted| *granted == wanted);
+                self.net = kept;
+                gone.into_iter().map(Grant::Net).collect()
             }
             Some(("env", name)) => {
                 let before = self.env.len();
@@ -180,7 +204,7 @@ impl Grants {
             _ => {
                 return Err(RegistryError::BadGrant {
                     grant: spec.to_string(),
-                    reason: "name what to revoke as dir:PATH or env:NAME".into(),
+                    reason: "name what to revoke as dir:PATH, net:HOST[:PORT] or env:NAME".into(),
                 })
             }
         };
@@ -199,6 +223,7 @@ impl Grants {
             .dirs
             .iter()
             .map(|d| format!("dir {}", d.describe()))
+            .chain(self.net.iter().map(|n| format!("net {n}")))
             .chain(self.env.iter().map(|e| format!("env {e}")))
             .collect();
         if all.is_empty() {
@@ -223,6 +248,11 @@ pub struct Limits {
     pub max_output_kib: u64,
     /// Bytes one call may log, in KiB.
     pub max_log_kib: u64,
+    /// Bytes of one HTTP response body, in KiB.
+    pub max_response_kib: u64,
+    /// Fuel per call: a deterministic budget of wasm work, roughly one unit
+    /// per instruction. None for no fuel limit (the default).
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -233,6 +263,8 @@ impl Default for Limits {
             max_instances: 4,
             max_output_kib: 1024,
             max_log_kib: 64,
+            max_response_kib: 4096,
+            fuel: None,
         }
     }
 }
@@ -250,6 +282,23 @@ impl Limits {
         self.max_output_kib.saturating_mul(1024) as usize
     }
 
+    /// Every limit on one line.
+    pub fn describe(&self) -> String {
+        let fuel = match self.fuel {
+            Some(fuel) => format!("{fuel} fuel"),
+            None => "no fuel limit".into(),
+        };
+        format!(
+            "memory {} MiB, {} ms per call, {fuel}, {} instances, output {} KiB, logs {} KiB, HTTP responses {} KiB",
+            self.memory_mib,
+            self.timeout_ms,
+            self.max_instances,
+            self.max_output_kib,
+            self.max_log_kib,
+            self.max_response_kib
+        )
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.memory_mib == 0 || self.memory_bytes() > crate::engine::MAX_MEMORY_BYTES {
             return Err(format!(
@@ -263,6 +312,9 @@ impl Limits {
         if self.max_instances == 0 {
             return Err("max_instances must be at least 1".into());
         }
+        if self.fuel == Some(0) {
+            return Err("fuel must be at least 1; leave it out for no fuel limit".into());
+        }
         Ok(())
     }
 }
@@ -270,6 +322,8 @@ impl Limits {
 /// The data of one plugin instance's store.
 pub struct StoreState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_gate: HttpGate,
     table: ResourceTable,
     plugin: Arc<str>,
     config: Arc<str>,
@@ -290,6 +344,13 @@ impl StoreState {
         self.log_used = 0;
         self.limit_hit = None;
         self.stderr.clear();
+        self.http_gate.incidents.take();
+    }
+
+    /// What the host stopped during this call: a denied capability or an
+    /// HTTP response cut off.
+    pub(crate) fn take_incident(&self) -> Option<Incident> {
+        self.http_gate.incidents.take()
     }
 
     /// The tail of what the guest wrote to stderr during this call, such as
@@ -350,8 +411,17 @@ pub(crate) fn new_store(
             wasi.env(name, value);
         }
     }
+    let policy = Arc::new(NetPolicy::new(
+        plugin.clone(),
+        grants.net.clone(),
+        limits.max_response_kib.saturating_mul(1024),
+    ));
+    let incidents = Incidents::default();
+    crate::net::gate_sockets(&mut wasi, &policy, &incidents);
     let state = StoreState {
         wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        http_gate: HttpGate { policy, incidents },
         table: handle_table(),
         plugin: plugin.clone(),
         config: config.clone(),
@@ -413,6 +483,16 @@ impl WasiView for StoreState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_gate,
         }
     }
 }
@@ -524,13 +604,15 @@ mod tests {
         assert_eq!(grants.dirs.len(), 1);
         assert!(grants.dirs[0].writable);
         assert!(grants.add(Grant::parse("env:API_KEY").unwrap()));
+        assert!(grants.add(Grant::parse("net:api.example.com:443").unwrap()));
+        assert_eq!(grants.revoke("net:api.example.com:443").unwrap().len(), 1);
 
         for bad in [
             "env:",
             "env:A=B",
             "disk:/tmp",
             "dir:/no/such/dir",
-            "net:x.org",
+            "net:https://x.org",
         ] {
             assert!(Grant::parse(bad).is_err(), "{bad}");
         }

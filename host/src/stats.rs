@@ -19,6 +19,8 @@ pub enum CallOutcome {
     Limit,
     /// The host refused the request before the plugin saw it.
     Rejected,
+    /// The plugin tried to reach something it was not granted.
+    Denied,
 }
 
 impl CallOutcome {
@@ -42,6 +44,7 @@ impl CallOutcome {
             CallError::Trap { .. } | CallError::Instantiate { .. } => CallOutcome::Trap,
             CallError::Limit { .. } => CallOutcome::Limit,
             CallError::InvalidRequest { .. } => CallOutcome::Rejected,
+            CallError::Denied { .. } => CallOutcome::Denied,
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct CallStats {
     pub traps: u64,
     pub limits: u64,
     pub rejected: u64,
+    pub denied: u64,
     pub total_nanos: u128,
     /// Bucket index to count; sparse.
     pub histogram: BTreeMap<u32, u64>,
@@ -96,6 +100,7 @@ impl CallStats {
             CallOutcome::Trap => self.traps += 1,
             CallOutcome::Limit => self.limits += 1,
             CallOutcome::Rejected => self.rejected += 1,
+            CallOutcome::Denied => self.denied += 1,
         }
         let nanos = elapsed.as_nanos().min(u64::MAX as u128) as u64;
         self.total_nanos += nanos as u128;
@@ -109,6 +114,7 @@ impl CallStats {
         self.traps += other.traps;
         self.limits += other.limits;
         self.rejected += other.rejected;
+        self.denied += other.denied;
         self.total_nanos += other.total_nanos;
         for (bucket, count) in &other.histogram {
             *self.histogram.entry(*bucket).or_default() += count;
@@ -119,9 +125,10 @@ impl CallStats {
         self.calls == 0
     }
 
-    /// All failures: the plugin's own errors, traps, limits and rejections.
+    /// All failures: the plugin's own errors, traps, limits, rejections and
+    /// denials.
     pub fn failures(&self) -> u64 {
-        self.errors + self.traps + self.limits + self.rejected
+        self.errors + self.traps + self.limits + self.rejected + self.denied
     }
 
     pub fn mean(&self) -> Option<Duration> {

@@ -53,6 +53,7 @@ mod types;
 
 pub mod agent;
 pub mod host;
+pub mod http;
 
 pub use kinds::{Adapter, Memory, Observer, Plugin, Provider, Tool};
 pub use serde_json::{json, Value};

@@ -1,6 +1,9 @@
 //! What the hostile-plugin tests share: a host with a well-behaved
 //! bystander plugin, and the `hostile` fixture loaded with chosen limits.
 
+#[allow(dead_code)] // only the network tests serve HTTP
+pub mod fake_http;
+
 use std::path::Path;
 
 use paracle::plugin::{Plugin, PluginSettings, Runtime};

@@ -56,6 +56,7 @@ pub fn stats_json(stats: &CallStats) -> Value {
         "traps": stats.traps,
         "limits": stats.limits,
         "rejected": stats.rejected,
+        "denied": stats.denied,
         "mean_us": micros(stats.mean()),
         "p50_us": micros(stats.percentile(0.50)),
         "p99_us": micros(stats.percentile(0.99)),

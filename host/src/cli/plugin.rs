@@ -55,7 +55,7 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw] or env:NAME.
+    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT] or env:NAME.
     Grant {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
@@ -63,7 +63,7 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Take grants back from a loaded plugin: dir:PATH (guest or host path) or env:NAME.
+    /// Take grants back from a loaded plugin: dir:PATH (guest or host path), net:HOST[:PORT] or env:NAME.
     Revoke {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
@@ -96,7 +96,8 @@ pub struct LoadArgs {
     #[arg(long)]
     name: Option<String>,
     /// Grant a capability (repeatable): dir:HOST_DIR[:GUEST_PATH][:ro|rw]
-    /// (read-only at /data by default) or env:NAME. Nothing is granted otherwise.
+    /// (read-only at /data by default), net:HOST[:PORT] (outbound HTTP; an IP
+    /// address also for sockets) or env:NAME. Nothing is granted otherwise.
     #[arg(long = "grant", value_name = "GRANT")]
     grants: Vec<String>,
     /// The plugin's config: a JSON object, or @FILE to read it from a file.
@@ -114,6 +115,18 @@ pub struct LoadArgs {
     /// Most instances alive at once.
     #[arg(long)]
     max_instances: Option<u32>,
+    /// Bytes one call may return, in KiB.
+    #[arg(long)]
+    max_output_kib: Option<u64>,
+    /// Bytes one call may log, in KiB.
+    #[arg(long)]
+    max_log_kib: Option<u64>,
+    /// Bytes of one HTTP response body, in KiB.
+    #[arg(long)]
+    max_response_kib: Option<u64>,
+    /// Fuel per call, a deterministic budget of wasm work (none by default).
+    #[arg(long)]
+    fuel: Option<u64>,
     #[arg(long)]
     json: bool,
 }
@@ -219,9 +232,13 @@ pub(super) fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
         });
     }
     for host in &requests.hosts {
-        lines.push(format!(
-            "  host {host}: NOT granted (network access is not available to plugins yet)"
-        ));
+        lines.push(match grants.net.iter().find(|g| g.covers(host)) {
+            Some(grant) => format!("  net {host}: granted as {grant}"),
+            None => format!(
+                "  net {host}: NOT granted; grant with `paracle plugin grant {} net:{host}`",
+                plugin.name()
+            ),
+        });
     }
     for var in &requests.env {
         lines.push(if grants.env.contains(var) {
@@ -239,6 +256,11 @@ pub(super) fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
                 "  dir {}: granted though not asked for",
                 dir.describe()
             ));
+        }
+    }
+    for grant in &grants.net {
+        if !requests.hosts.iter().any(|h| grant.covers(h)) {
+            lines.push(format!("  net {grant}: granted though not asked for"));
         }
     }
     for var in &grants.env {
@@ -259,7 +281,10 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
         memory_mib: args.memory_mib.unwrap_or(defaults.memory_mib),
         timeout_ms: args.timeout_ms.unwrap_or(defaults.timeout_ms),
         max_instances: args.max_instances.unwrap_or(defaults.max_instances),
-        ..defaults
+        max_output_kib: args.max_output_kib.unwrap_or(defaults.max_output_kib),
+        max_log_kib: args.max_log_kib.unwrap_or(defaults.max_log_kib),
+        max_response_kib: args.max_response_kib.unwrap_or(defaults.max_response_kib),
+        fuel: args.fuel,
     };
     let settings = PluginSettings {
         name: args.name.clone(),
@@ -409,22 +434,17 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     println!("  source: {source}");
     println!("  digest: {}", plugin.digest());
     println!("  isolation: {:?}", plugin.isolation());
-    let limits = plugin.limits();
-    println!(
-        "  limits: memory {} MiB, {} ms per call, {} instances, output {} KiB, logs {} KiB",
-        limits.memory_mib,
-        limits.timeout_ms,
-        limits.max_instances,
-        limits.max_output_kib,
-        limits.max_log_kib
-    );
+    println!("  limits: {}", plugin.limits().describe());
     let grants = plugin.grants();
-    if grants.dirs.is_empty() && grants.env.is_empty() {
+    if *grants == Grants::default() {
         println!("  grants: none");
     } else {
         println!("  grants:");
         for dir in &grants.dirs {
             println!("    dir {}", dir.describe());
+        }
+        for host in &grants.net {
+            println!("    net {host}");
         }
         for var in &grants.env {
             println!("    env {var}");

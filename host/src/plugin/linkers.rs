@@ -1,4 +1,5 @@
-//! One linker per kind: WASI (deny-by-default through each store's context),
+//! One linker per kind: WASI and `wasi:http` (deny-by-default through each
+//! store's context and network policy),
 //! the `host` interface, and for adapters the routed provider, tool and
 //! memory imports. A component that imports anything else is refused at load.
 
@@ -26,6 +27,7 @@ impl Linkers {
         for kind in PluginKind::ALL {
             let mut linker = Linker::new(engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
             match kind {
                 PluginKind::Provider => {
                     ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?

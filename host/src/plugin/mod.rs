@@ -9,8 +9,8 @@ mod pool;
 mod tool_output;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,7 @@ use crate::bindings::{
 };
 use crate::engine::{CacheUse, PluginEngine};
 use crate::error::{CallError, Limit, LoadError, PluginError};
+use crate::net::Incident;
 use crate::sandbox::{self, Grants, Limits, StoreState};
 use crate::stats::{CallOutcome, CallStats};
 use deadline::{Deadline, TimedOut};
@@ -66,21 +67,49 @@ pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// The process-wide runtime: the engine and one linker per kind.
+/// The process-wide runtime: the engine and one linker per kind, and a
+/// second, fuel-counting pair made when the first plugin with a fuel limit
+/// loads.
 pub struct Runtime {
+    plain: Engines,
+    metered: OnceLock<Result<Engines, String>>,
+    cache_dir: Option<PathBuf>,
+}
+
+struct Engines {
     engine: PluginEngine,
     linkers: Linkers,
 }
 
-impl Runtime {
-    pub fn new(cache_dir: Option<std::path::PathBuf>) -> Result<Self, String> {
-        let engine = PluginEngine::new(cache_dir)?;
+impl Engines {
+    fn new(cache_dir: Option<PathBuf>, metered: bool) -> Result<Self, String> {
+        let engine = PluginEngine::new(cache_dir, metered)?;
         let linkers = Linkers::new(engine.engine()).map_err(|e| e.to_string())?;
-        Ok(Runtime { engine, linkers })
+        Ok(Engines { engine, linkers })
+    }
+}
+
+impl Runtime {
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, String> {
+        Ok(Runtime {
+            plain: Engines::new(cache_dir.clone(), false)?,
+            metered: OnceLock::new(),
+            cache_dir,
+        })
     }
 
     pub fn uses_pooling(&self) -> bool {
-        self.engine.uses_pooling()
+        self.plain.engine.uses_pooling()
+    }
+
+    fn engines_for(&self, limits: &Limits) -> Result<&Engines, String> {
+        if limits.fuel.is_none() {
+            return Ok(&self.plain);
+        }
+        self.metered
+            .get_or_init(|| Engines::new(self.cache_dir.clone(), true))
+            .as_ref()
+            .map_err(|e| format!("cannot start the fuel-counting engine: {e}"))
     }
 
     /// Load `bytes` (read from `path`) as a plugin: check, compile or take
@@ -100,16 +129,23 @@ impl Runtime {
             });
         }
         let digest = digest_of(bytes);
+        let engines = self
+            .engines_for(&settings.limits)
+            .map_err(|reason| LoadError::BadInfo {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         let (component, cache_use) =
-            self.engine
+            engines
+                .engine
                 .component(bytes, &digest)
                 .map_err(|e| LoadError::Malformed {
                     path: path.to_path_buf(),
                     reason: root_cause(&e),
                 })?;
-        let engine = self.engine.engine();
+        let engine = engines.engine.engine();
         let kind = kind::detect(&component, engine, path)?;
-        let pre = self.linkers.pre(kind, &component, path)?;
+        let pre = engines.linkers.pre(kind, &component, path)?;
 
         let provisional: Arc<str> = settings
             .name
@@ -452,6 +488,16 @@ impl Plugin {
             .record(outcome, started.elapsed());
     }
 
+    /// Give a call its whole fuel budget; fuel left from the last call does
+    /// not carry over.
+    fn refuel(&self, store: &mut Store<StoreState>) {
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("plugins with a fuel limit run on the metered engine");
+        }
+    }
+
     fn deadline_ticks(&self) -> u64 {
         PluginEngine::deadline_ticks(self.limits.timeout())
     }
@@ -477,6 +523,7 @@ impl Plugin {
         )
         .map_err(instantiate_error)?;
         store.set_epoch_deadline(self.deadline_ticks());
+        self.refuel(&mut store);
         store.data_mut().begin_call();
         let started = self.with_deadline(async {
             let exports = match &self.pre {
@@ -539,6 +586,7 @@ impl Plugin {
             Checkout::Empty(place) => (Box::pin(self.instantiate(true)).await?, place),
         };
         instance.store.set_epoch_deadline(self.deadline_ticks());
+        self.refuel(&mut instance.store);
         instance.store.data_mut().begin_call();
         Ok(Lease { instance, place })
     }
@@ -563,6 +611,9 @@ impl Plugin {
         outcome: Result<wasmtime::Result<T>, TimedOut>,
         reuse: bool,
     ) -> Result<T, CallError> {
+        if let Some(incident) = lease.instance.store.data().take_incident() {
+            return Err(self.incident_error(function, incident));
+        }
         match outcome {
             Ok(Ok(value)) => {
                 if reuse {
@@ -572,6 +623,25 @@ impl Plugin {
             }
             Ok(Err(error)) => Err(self.classify(function, error, lease.instance.store.data())),
             Err(_) => Err(self.timed_out(function)),
+        }
+    }
+
+    fn incident_error(&self, function: &str, incident: Incident) -> CallError {
+        let plugin = self.name.to_string();
+        let function = function.to_string();
+        match incident {
+            Incident::Denied { capability, reason } => CallError::Denied {
+                plugin,
+                function,
+                capability,
+                reason,
+            },
+            Incident::Limit { limit, detail } => CallError::Limit {
+                plugin,
+                function,
+                limit,
+                detail,
+            },
         }
     }
 
@@ -624,7 +694,15 @@ impl Plugin {
                         format!("still running after {} ms", self.limits.timeout_ms),
                     )
                 }
-                wasmtime::Trap::OutOfFuel => return limit(Limit::Fuel, "ran out of fuel".into()),
+                wasmtime::Trap::OutOfFuel => {
+                    return limit(
+                        Limit::Fuel,
+                        format!(
+                            "used all {} units of fuel",
+                            self.limits.fuel.unwrap_or_default()
+                        ),
+                    )
+                }
                 wasmtime::Trap::StackOverflow => {
                     return limit(
                         Limit::Stack,

@@ -1,0 +1,739 @@
+//! Outbound network for plugins.
+//!
+//! A plugin reaches the network through `wasi:http`, and only hosts it was
+//! granted. Paracle resolves a granted name itself, checks every address the
+//! name resolves to, and connects to an address it checked, so a name cannot
+//! be pointed elsewhere between the check and the connection. Loopback,
+//! private, link-local and cloud-metadata addresses are refused unless that
+//! address itself is granted. A redirect is a new request from the plugin and
+//! goes through the same check. `wasi:sockets` may only connect to granted IP
+//! addresses.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::error::Limit;
+
+/// A host a plugin may reach, with an optional port (any port when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NetGrant {
+    host: GrantedHost,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GrantedHost {
+    /// A DNS name, lowercase.
+    Name(String),
+    /// An address; the only way to allow a restricted one.
+    Ip(IpAddr),
+}
+
+impl NetGrant {
+    /// Parse `HOST`, `HOST:PORT`, `IP`, `IP:PORT`, `[IPV6]` or `[IPV6]:PORT`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        if spec.contains("://") || spec.contains('/') {
+            return Err(
+                "give a host and optional port, like api.example.com:443, not a URL".into(),
+            );
+        }
+        if let Ok(ip) = spec.parse::<IpAddr>() {
+            return Ok(NetGrant {
+                host: GrantedHost::Ip(ip),
+                port: None,
+            });
+        }
+        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+            let (ip, after) = rest
+                .split_once(']')
+                .ok_or("an IPv6 address in brackets needs its closing `]`")?;
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("expected `:PORT` after `]`")?,
+                ),
+            };
+            (ip, port)
+        } else {
+            match spec.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (spec, None),
+            }
+        };
+        let port = port
+            .map(|p| match p.parse::<u16>() {
+                Ok(0) | Err(_) => Err(format!("`{p}` is not a port (1 to 65535)")),
+                Ok(port) => Ok(port),
+            })
+            .transpose()?;
+        let host = match host.parse::<IpAddr>() {
+            Ok(ip) => GrantedHost::Ip(ip),
+            Err(_) => GrantedHost::Name(valid_host_name(host)?),
+        };
+        Ok(NetGrant { host, port })
+    }
+
+    /// Whether this grant admits `host` (a name or an address) on `port`.
+    fn admits(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match &self.host {
+            GrantedHost::Name(name) => name.eq_ignore_ascii_case(host),
+            GrantedHost::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| same_address(h, *ip)),
+        }
+    }
+
+    fn admits_address(&self, address: SocketAddr) -> bool {
+        matches!(self.host, GrantedHost::Ip(ip) if same_address(ip, address.ip()))
+            && self.port.is_none_or(|p| p == address.port())
+    }
+
+    /// Whether this grant covers what a plugin's info asks for, written as
+    /// `host` or `host:port`.
+    pub fn covers(&self, request: &str) -> bool {
+        NetGrant::parse(request).is_ok_and(|asked| {
+            asked.host == self.host && self.port.is_none_or(|p| asked.port == Some(p))
+        })
+    }
+}
+
+impl fmt::Display for NetGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.host, self.port) {
+            (GrantedHost::Ip(IpAddr::V6(ip)), Some(port)) => write!(f, "[{ip}]:{port}"),
+            (GrantedHost::Ip(ip), Some(port)) => write!(f, "{ip}:{port}"),
+            (GrantedHost::Ip(ip), None) => write!(f, "{ip}"),
+            (GrantedHost::Name(name), Some(port)) => write!(f, "{name}:{port}"),
+            (GrantedHost::Name(name), None) => write!(f, "{name}"),
+        }
+    }
+}
+
+impl TryFrom<String> for NetGrant {
+    type Error = String;
+    fn try_from(spec: String) -> Result<Self, String> {
+        NetGrant::parse(&spec).map_err(|reason| format!("network grant `{spec}`: {reason}"))
+    }
+}
+
+impl From<NetGrant> for String {
+    fn from(grant: NetGrant) -> String {
+        grant.to_string()
+    }
+}
+
+fn valid_host_name(host: &str) -> Result<String, String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(format!(
+            "`{host}` is not a host name (letters, digits, `-` and dots) or an IP address"
+        ));
+    }
+    Ok(host)
+}
+
+/// An IPv4 address written as IPv4-mapped IPv6 is the same address.
+fn same_address(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Why an address may not be reached unless it is granted itself: it belongs
+/// to the host or its network, not to the internet.
+pub fn restricted(ip: IpAddr) -> Option<&'static str> {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => restricted_v4(ip),
+        IpAddr::V6(ip) => restricted_v6(ip),
+    }
+}
+
+fn restricted_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    const METADATA: [Ipv4Addr; 2] = [
+        Ipv4Addr::new(169, 254, 169, 254),
+        // Alibaba Cloud's metadata service.
+        Ipv4Addr::new(100, 100, 100, 200),
+    ];
+    let [a, b, ..] = ip.octets();
+    Some(if METADATA.contains(&ip) {
+        "cloud-metadata"
+    } else if ip.is_loopback() {
+        "loopback"
+    } else if ip.is_private() {
+        "private"
+    } else if ip.is_link_local() {
+        "link-local"
+    } else if a == 0 {
+        "unspecified"
+    } else if a == 100 && (64..128).contains(&b) {
+        "shared (carrier-grade NAT)"
+    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
+        "broadcast, multicast or reserved"
+    } else {
+        return None;
+    })
+}
+
+fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    let metadata: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    Some(if ip == metadata {
+        "cloud-metadata"
+    } else if ip.is_loopback() {
+        "loopback"
+    } else if ip.is_unspecified() {
+        "unspecified"
+    } else if first & 0xffc0 == 0xfe80 {
+        "link-local"
+    } else if first & 0xfe00 == 0xfc00 {
+        "private"
+    } else if ip.is_multicast() {
+        "broadcast, multicast or reserved"
+    } else if let Some(embedded) = nat64_embedded(ip) {
+        // A NAT64 address reaches the IPv4 address inside it.
+        return restricted_v4(embedded);
+    } else {
+        return None;
+    })
+}
+
+fn nat64_embedded(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]).then(|| {
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    })
+}
+
+/// Something the host stopped during a call, reported as the call's error
+/// whatever the plugin made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Incident {
+    Denied { capability: String, reason: String },
+    Limit { limit: Limit, detail: String },
+}
+
+/// The first incident of the current call, shared with the tasks that carry
+/// a store's HTTP traffic.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Incidents(Arc<Mutex<Option<Incident>>>);
+
+impl Incidents {
+    fn record(&self, incident: Incident) {
+        let mut slot = self.0.lock().unwrap();
+        if slot.is_none() {
+            *slot = Some(incident);
+        }
+    }
+
+    pub(crate) fn take(&self) -> Option<Incident> {
+        self.0.lock().unwrap().take()
+    }
+}
+
+/// What one plugin may reach, and how much it may receive.
+#[derive(Debug)]
+pub(crate) struct NetPolicy {
+    plugin: Arc<str>,
+    grants: Vec<NetGrant>,
+    response_limit: u64,
+}
+
+impl NetPolicy {
+    pub(crate) fn new(plugin: Arc<str>, grants: Vec<NetGrant>, response_limit: u64) -> Self {
+        NetPolicy {
+            plugin,
+            grants,
+            response_limit,
+        }
+    }
+
+    /// Check a request for `host:port` and resolve it to addresses that may
+    /// be reached.
+    async fn admit(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Incident> {
+        let capability = format!("network access to {}", display_host_port(host, port));
+        let denied = |reason: String| Incident::Denied {
+            capability: capability.clone(),
+            reason,
+        };
+        if !self.grants.iter().any(|g| g.admits(host, port)) {
+            return Err(denied(format!(
+                "it was not granted; grant it with `paracle plugin grant {} net:{}`",
+                self.plugin,
+                display_host_port(host, port)
+            )));
+        }
+        let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| denied(format!("`{host}` does not resolve: {e}")))?
+                .collect(),
+        };
+        if addresses.is_empty() {
+            return Err(denied(format!("`{host}` resolves to no address")));
+        }
+        for address in &addresses {
+            let Some(why) = restricted(address.ip()) else {
+                continue;
+            };
+            if !self.grants.iter().any(|g| g.admits_address(*address)) {
+                let literal = display_host_port(&address.ip().to_string(), port);
+                let resolved = if host.parse::<IpAddr>().is_ok() {
+                    String::new()
+                } else {
+                    format!("`{host}` resolves to {}, ", address.ip())
+                };
+                return Err(denied(format!(
+                    "{resolved}a {why} address, which is refused unless that address itself is granted (net:{literal})"
+                )));
+            }
+        }
+        Ok(addresses)
+    }
+
+    /// The `wasi:sockets` gate: TCP connections to granted addresses only.
+    fn admit_socket(&self, address: SocketAddr, usage: SocketAddrUse) -> Result<(), Incident> {
+        let allowed = match usage {
+            SocketAddrUse::TcpConnect => self.grants.iter().any(|g| g.admits_address(address)),
+            // The implicit bind before a connect: it reaches nothing by
+            // itself, and refusing it would hide which connection was denied.
+            SocketAddrUse::TcpBind => address.ip().is_unspecified() && address.port() == 0,
+            _ => false,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let what = match usage {
+            SocketAddrUse::TcpConnect => "a TCP connection to",
+            SocketAddrUse::TcpBind => "a TCP socket bound to",
+            SocketAddrUse::TcpListen => "a TCP listener on",
+            SocketAddrUse::TcpAccept => "a TCP connection accepted from",
+            _ => "a UDP socket to",
+        };
+        let reason = match usage {
+            SocketAddrUse::TcpConnect => format!(
+                "sockets reach only granted IP addresses; grant it with `paracle plugin grant {} net:{}`",
+                self.plugin,
+                display_host_port(&address.ip().to_string(), address.port())
+            ),
+            _ => "plugins may only open outgoing TCP connections to granted addresses".into(),
+        };
+        Err(Incident::Denied {
+            capability: format!("{what} {address}"),
+            reason,
+        })
+    }
+}
+
+fn display_host_port(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+        _ => format!("{host}:{port}"),
+    }
+}
+
+/// Configure a store's `wasi:sockets` with the plugin's policy: no name
+/// lookups, no UDP, and TCP connections only where granted. TCP itself is
+/// switched on so that a refused connection is checked, and reported as
+/// denied, rather than failing anonymously when the socket is made.
+pub(crate) fn gate_sockets(
+    wasi: &mut wasmtime_wasi::WasiCtxBuilder,
+    policy: &Arc<NetPolicy>,
+    incidents: &Incidents,
+) {
+    wasi.allow_ip_name_lookup(false);
+    wasi.allow_udp(false);
+    wasi.allow_tcp(true);
+    let policy = policy.clone();
+    let incidents = incidents.clone();
+    wasi.socket_addr_check(move |address, usage| {
+        let verdict = policy.admit_socket(address, usage);
+        let allowed = match verdict {
+            Ok(()) => true,
+            Err(incident) => {
+                incidents.record(incident);
+                false
+            }
+        };
+        Box::pin(async move { allowed })
+    });
+}
+
+/// The `wasi:http` hooks of one store: every request is checked against the
+/// policy, then sent by paracle to the checked address.
+pub(crate) struct HttpGate {
+    pub(crate) policy: Arc<NetPolicy>,
+    pub(crate) incidents: Incidents,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpGate {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        let policy = self.policy.clone();
+        let incidents = self.incidents.clone();
+        Box::new(async move {
+            let target = Target::of(request.uri())?;
+            let addresses = match policy.admit(&target.host, target.port).await {
+                Ok(addresses) => addresses,
+                Err(incident) => {
+                    tracing::warn!(plugin = &*policy.plugin, "{incident:?}");
+                    incidents.record(incident);
+                    return Err(HttpError::HttpRequestDenied);
+                }
+            };
+            let (response, connection) = send(request, &target, &addresses, options).await?;
+            let limit = policy.response_limit;
+            let host = display_host_port(&target.host, target.port);
+            let response = response.map(|incoming| {
+                CappedBody {
+                    incoming,
+                    received: 0,
+                    limit,
+                    host,
+                    incidents,
+                }
+                .boxed_unsync()
+            });
+            Ok((
+                response,
+                Box::new(connection) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// Where a request goes.
+struct Target {
+    tls: bool,
+    /// A name, or an address without brackets.
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn of(uri: &http::Uri) -> Result<Target, HttpError> {
+        let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let tls = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Target { tls, host, port })
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// Connect to the first checked address that answers, speak TLS when asked,
+/// and send the request over HTTP/1.1. Returns the response and the future
+/// that carries the rest of the connection.
+async fn send(
+    mut request: http::Request<WasiBody>,
+    target: &Target,
+    addresses: &[SocketAddr],
+    options: Option<RequestOptions>,
+) -> Result<
+    (
+        http::Response<hyper::body::Incoming>,
+        impl Future<Output = Result<(), HttpError>> + Send,
+    ),
+    HttpError,
+> {
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let mut last_error = None;
+    let mut stream = None;
+    for address in addresses {
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => {
+                stream = Some(tcp);
+                break;
+            }
+            Ok(Err(e)) => last_error = Some(HttpError::Connect(e)),
+            Err(_) => last_error = Some(HttpError::ConnectionTimeout),
+        }
+    }
+    let tcp = stream.ok_or_else(|| last_error.unwrap_or(HttpError::ConnectionRefused))?;
+    let stream: Box<dyn Stream> = if target.tls {
+        let name = match target.host.parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::from(ip),
+            Err(_) => rustls::pki_types::ServerName::try_from(target.host.clone())
+                .map_err(HttpError::InvalidDnsNameError)?,
+        };
+        let tls = tokio_rustls::TlsConnector::from(tls_config())
+            .connect(name, tcp)
+            .await
+            .map_err(HttpError::Tls)?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(HttpError::from)?;
+    // The request line carries only the path: the authority went into the
+    // `host` header, as for any server that is not a proxy.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(path)
+        .build()
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+
+    // The connection must be driven while the response is awaited.
+    let mut connection = Box::pin(connection);
+    let mut response = Box::pin(sender.send_request(request));
+    let mut finished = None;
+    let response = tokio::select! {
+        biased;
+        response = &mut response => response,
+        done = &mut connection => {
+            finished = Some(done);
+            (&mut response).await
+        }
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => {
+            return Err(match finished {
+                Some(Err(connection_error)) => connection_error.into(),
+                _ => e.into(),
+            })
+        }
+    };
+    let rest = async move {
+        match finished {
+            Some(done) => done.map_err(HttpError::from),
+            None => connection.await.map_err(HttpError::from),
+        }
+    };
+    Ok((response, rest))
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+            };
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+            )
+        })
+        .clone()
+}
+
+/// A response body that stops with an error once it has delivered more than
+/// the plugin's response limit.
+struct CappedBody {
+    incoming: hyper::body::Incoming,
+    received: u64,
+    limit: u64,
+    host: String,
+    incidents: Incidents,
+}
+
+impl Body for CappedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        if self.received > self.limit {
+            return Poll::Ready(None);
+        }
+        let frame = match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            self.received = self.received.saturating_add(data.len() as u64);
+            if self.received > self.limit {
+                let detail = format!(
+                    "the response from {} was cut off after {} KiB",
+                    self.host,
+                    self.limit / 1024
+                );
+                self.incidents.record(Incident::Limit {
+                    limit: Limit::Response,
+                    detail,
+                });
+                return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.limit)))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_parse_and_print_back() {
+        for (spec, printed) in [
+            ("api.example.com", "api.example.com"),
+            ("API.Example.com:443", "api.example.com:443"),
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("169.254.169.254", "169.254.169.254"),
+            ("::1", "::1"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            assert_eq!(
+                NetGrant::parse(spec).unwrap().to_string(),
+                printed,
+                "{spec}"
+            );
+        }
+        for bad in [
+            "",
+            "https://api.example.com",
+            "host:0",
+            "host:99999",
+            "bad_name",
+            "[::1",
+            "-x.org",
+        ] {
+            assert!(NetGrant::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn restricted_addresses_are_named() {
+        for (ip, why) in [
+            ("127.0.0.1", Some("loopback")),
+            ("10.1.2.3", Some("private")),
+            ("192.168.0.1", Some("private")),
+            ("172.20.0.1", Some("private")),
+            ("169.254.169.254", Some("cloud-metadata")),
+            ("169.254.1.1", Some("link-local")),
+            ("100.64.0.1", Some("shared (carrier-grade NAT)")),
+            ("0.0.0.0", Some("unspecified")),
+            ("::1", Some("loopback")),
+            ("::ffff:127.0.0.1", Some("loopback")),
+            ("fe80::1", Some("link-local")),
+            ("fd00:ec2::254", Some("cloud-metadata")),
+            ("fd12::1", Some("private")),
+            ("64:ff9b::a9fe:a9fe", Some("cloud-metadata")),
+            ("93.184.216.34", None),
+            ("2606:4700::1111", None),
+        ] {
+            assert_eq!(restricted(ip.parse().unwrap()), why, "{ip}");
+        }
+    }
+
+    fn policy(grants: &[&str]) -> NetPolicy {
+        NetPolicy::new(
+            "p".into(),
+            grants.iter().map(|g| NetGrant::parse(g).unwrap()).collect(),
+            1024,
+        )
+    }
+
+    fn denial(result: Result<Vec<SocketAddr>, Incident>) -> String {
+        match result {
+            Err(Incident::Denied { capability, reason }) => format!("{capability}: {reason}"),
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_checked_by_name_port_and_resolved_address() {
+        let open = policy(&["93.184.216.34:443", "localhost", "127.0.0.1:8080"]);
+        assert!(open.admit("93.184.216.34", 443).await.is_ok());
+        assert!(denial(open.admit("93.184.216.34", 80).await).contains("not granted"));
+        assert!(denial(open.admit("example.org", 443).await).contains("net:example.org:443"));
+        // A granted name that resolves to loopback is refused unless the
+        // address it resolves to is granted, port included.
+        let message = denial(open.admit("localhost", 9000).await);
+        assert!(message.contains("resolves to"), "{message}");
+        assert!(message.contains("loopback"), "{message}");
+        assert!(open.admit("127.0.0.1", 8080).await.is_ok());
+        let metadata = policy(&["169.254.169.254"]);
+        assert!(metadata.admit("169.254.169.254", 80).await.is_ok());
+        assert!(denial(policy(&[]).admit("169.254.169.254", 80).await).contains("not granted"));
+    }
+
+    #[test]
+    fn sockets_connect_only_to_granted_addresses() {
+        let open = policy(&["127.0.0.1:9000", "api.example.com"]);
+        let granted: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let other: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        let wildcard: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        assert!(open
+            .admit_socket(granted, SocketAddrUse::TcpConnect)
+            .is_ok());
+        assert!(open.admit_socket(wildcard, SocketAddrUse::TcpBind).is_ok());
+        assert!(open.admit_socket(other, SocketAddrUse::TcpConnect).is_err());
+        assert!(open
+            .admit_socket(granted, SocketAddrUse::TcpListen)
+            .is_err());
+        assert!(open.admit_socket(granted, SocketAddrUse::UdpSend).is_err());
+        assert!(open.admit_socket(granted, SocketAddrUse::TcpBind).is_err());
+    }
+}
