@@ -3,7 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+#[path = "support/fake_http.rs"]
+#[allow(dead_code)]
+mod fake_http;
 
 const GUESTS: &str = env!("PARACLE_GUEST_DIR");
 const SAMPLES: [(&str, &str, &str); 6] = [
@@ -414,4 +418,73 @@ fn grants_are_given_and_taken_back_and_persist() {
         shown["grants"]["env"][0], "HOME",
         "failed grants change nothing"
     );
+}
+
+#[test]
+fn an_agent_runs_on_a_granted_http_provider() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = {
+        let turn = turn.clone();
+        runtime.block_on(fake_http::FakeServer::start(move |_| {
+            let reply = if turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                json!({"finish_reason": "tool_calls", "message": {"role": "assistant", "content": "",
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {
+                        "name": "count_vowels", "arguments": "{\"text\": \"hello paracle\"}"}}]}})
+            } else {
+                json!({"finish_reason": "stop", "message": {"role": "assistant",
+                    "content": "There are 5 vowels."}})
+            };
+            fake_http::Reply::json(&json!({"choices": [reply]}))
+        }))
+    };
+    let project = Project::new();
+    let path = sample("openai_provider.wasm").display().to_string();
+    let config =
+        json!({"base_url": server.url("/v1"), "model": "m", "api_key_env": ""}).to_string();
+    let grant = format!("net:{}", server.addr);
+    let loaded = project.ok(&[
+        "plugin", "load", &path, "--grant", &grant, "--config", &config,
+    ]);
+    assert!(
+        loaded.contains("net api.openai.com:443: NOT granted; grant with `paracle plugin grant openai-provider net:api.openai.com:443`"),
+        "{loaded}"
+    );
+    assert!(
+        loaded.contains(&format!(
+            "net {}: granted though not asked for",
+            server.addr
+        )),
+        "{loaded}"
+    );
+    let shown = project.json(&["plugin", "show", "openai-provider"]);
+    assert_eq!(shown["grants"]["net"][0], server.addr.to_string());
+
+    let outcome = project.json(&[
+        "plugin",
+        "call",
+        "agent-runner",
+        "--provider",
+        "openai-provider",
+        "How many vowels in hello paracle?",
+    ]);
+    assert_eq!(outcome["output"], "There are 5 vowels.", "{outcome}");
+    assert_eq!(outcome["tool_calls"], 1);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let second: Value = serde_json::from_str(&requests[1].body).unwrap();
+    let tool_result = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result goes back to the model");
+    assert_eq!(tool_result["tool_call_id"], "c1");
+    assert_eq!(tool_result["content"], r#"{"vowels":5}"#);
+
+    // Revoked, the provider is denied, and the error names what to grant.
+    project.ok(&["plugin", "revoke", "openai-provider", &grant]);
+    let error = project.fails(&["plugin", "call", "openai-provider", "hi"]);
+    assert!(error.contains("denied network access"), "{error}");
+    assert!(error.contains(&grant), "{error}");
 }

@@ -419,7 +419,8 @@ impl WasiHttpHooks for HttpGate {
             let addresses = match policy.admit(&target.host, target.port).await {
                 Ok(addresses) => addresses,
                 Err(incident) => {
-                    tracing::warn!(plugin = &*policy.plugin, "{incident:?}");
+                    // The call's error reports it; this is for tracing a run.
+                    tracing::debug!(plugin = &*policy.plugin, "refused: {incident:?}");
                     incidents.record(incident);
                     return Err(HttpError::HttpRequestDenied);
                 }

@@ -31,6 +31,7 @@ impl Host {
         }
     }
 
+    #[allow(dead_code)] // the provider tests load other guests
     pub async fn hostile(&self, limits: Limits, grants: Grants) -> Plugin {
         let settings = PluginSettings {
             limits,
@@ -38,6 +39,12 @@ impl Host {
             ..PluginSettings::default()
         };
         load(&self.runtime, "hostile.wasm", settings).await
+    }
+
+    /// Any guest built for the tests, loaded with `settings`.
+    #[allow(dead_code)] // not every test binary loads other guests
+    pub async fn plugin(&self, file: &str, settings: PluginSettings) -> Plugin {
+        load(&self.runtime, file, settings).await
     }
 
     /// The host goes on: another plugin's call right after succeeds.
@@ -69,6 +76,7 @@ pub fn context() -> InvocationContext {
     }
 }
 
+#[allow(dead_code)] // the provider tests keep the default limits
 pub fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
     let mut limits = Limits::default();
     adjust(&mut limits);

@@ -78,10 +78,7 @@ pub fn plugin_json(plugin: &Plugin, source: &str) -> Value {
         })).collect::<Vec<_>>(),
         "config": serde_json::from_str::<Value>(plugin.config()).unwrap_or(Value::Null),
         "isolation": plugin.isolation(),
-        "grants": {
-            "dirs": grants.dirs.iter().map(|d| json!({"host": d.host, "guest": d.guest, "writable": d.writable})).collect::<Vec<_>>(),
-            "env": grants.env,
-        },
+        "grants": grants,
         "limits": plugin.limits(),
         "compiled": plugin.cache_use(),
     })
