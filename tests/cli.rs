@@ -488,3 +488,68 @@ fn an_agent_runs_on_a_granted_http_provider() {
     assert!(error.contains("denied network access"), "{error}");
     assert!(error.contains(&grant), "{error}");
 }
+
+#[test]
+fn a_signing_policy_refuses_unsigned_and_untrusted_plugins() {
+    let project = Project::new();
+    // A copy, so that signing writes beside it and not beside the build output.
+    let plugin = project.path().join("text_tools.wasm");
+    std::fs::copy(sample("text_tools.wasm"), &plugin).unwrap();
+    let plugin = plugin.display().to_string();
+    let key_file = project.path().join("author.key").display().to_string();
+
+    let key = project.json(&["plugin", "keygen", "--out", &key_file]);
+    let public = key["public_key"].as_str().unwrap().to_string();
+    assert!(public.starts_with("ed25519:"), "{key}");
+    project.fails(&["plugin", "keygen", "--out", &key_file]);
+
+    project.ok(&["trust", "policy", "require-signed"]);
+    let error = project.fails(&["plugin", "load", &plugin]);
+    assert!(error.contains("is not signed"), "{error}");
+    assert!(
+        error.contains("paracle plugin sign"),
+        "says what to do: {error}"
+    );
+
+    let signed = project.json(&["plugin", "sign", &plugin, "--key", &key_file]);
+    assert_eq!(signed["key"], public);
+    let error = project.fails(&["plugin", "load", &plugin]);
+    assert!(error.contains("not in the trust list"), "{error}");
+    assert!(
+        error.contains(&format!("paracle trust add NAME {public}")),
+        "{error}"
+    );
+
+    project.ok(&["trust", "add", "author", &public]);
+    project.ok(&["plugin", "load", &plugin]);
+    let shown = project.ok(&["plugin", "show", "text-tools"]);
+    assert!(
+        shown.contains("signature: signed by trusted key `author`"),
+        "{shown}"
+    );
+    let listed = project.json(&["trust", "list"]);
+    assert_eq!(listed["policy"], "require-signed");
+    assert_eq!(listed["keys"]["author"], public);
+
+    // A signature altered after signing is refused, even for a file that is
+    // otherwise unchanged.
+    let signature = format!("{plugin}.sig");
+    let text = std::fs::read_to_string(&signature).unwrap();
+    std::fs::write(&signature, text.replace("signature ", "signature 00")).unwrap();
+    let error = project.fails(&[
+        "plugin",
+        "call",
+        "text-tools",
+        "count_words",
+        r#"{"text": "a b"}"#,
+    ]);
+    assert!(error.contains("signature"), "{error}");
+
+    // Back to the default, an unsigned plugin loads again, and says so.
+    std::fs::remove_file(&signature).unwrap();
+    project.ok(&["trust", "remove", "author"]);
+    project.ok(&["trust", "policy", "allow-unsigned"]);
+    project.ok(&["plugin", "reload", "text-tools"]);
+    let shown = project.json(&["plugin", "show", "text-tools"]);
+    assert_eq!(shown["signature"]["status"], "unsigned");
+}

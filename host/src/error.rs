@@ -227,6 +227,9 @@ pub enum RegistryError {
     #[error(transparent)]
     Load(#[from] LoadError),
 
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
+
     #[error("no plugin named `{0}`; see `paracle plugin list`")]
     UnknownPlugin(String),
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod plugin;
 pub mod router;
 pub mod sandbox;
+pub mod signing;
 pub mod stats;
 
 pub use bindings::{

@@ -18,6 +18,7 @@ use crate::plugin::{
     digest_of, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
 };
 use crate::sandbox::{DirGrant, Grants, Limits};
+use crate::signing::{TrustList, Verdict};
 use crate::stats::CallStats;
 
 /// Where Paracle keeps things.
@@ -29,6 +30,8 @@ pub struct Paths {
     pub state: PathBuf,
     /// Per-user plugins, discovered in every project.
     pub user_plugins: PathBuf,
+    /// The per-user trust list: signing keys and the signature policy.
+    pub trust: PathBuf,
     /// Compiled components.
     pub cache: PathBuf,
 }
@@ -53,6 +56,7 @@ impl Paths {
             project: project.to_path_buf(),
             state: project.join(".paracle"),
             user_plugins: user.join("plugins"),
+            trust: user.join("trust.toml"),
             cache: cache.join("compiled"),
         }
     }
@@ -264,6 +268,7 @@ pub struct Registry {
     file: RegistryFile,
     known: Vec<Known>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    trust: TrustList,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -292,15 +297,30 @@ fn toml_error(file: &Path, error: toml::de::Error, text: &str) -> RegistryError 
 impl Registry {
     pub fn open(paths: Paths, runtime: Arc<Runtime>) -> Result<Self, RegistryError> {
         let file = read_registry(&paths.registry_file())?;
+        let trust = TrustList::load(&paths.trust)?;
         let mut registry = Registry {
             paths,
             runtime,
             file,
             known: Vec::new(),
             loaded: Mutex::new(HashMap::new()),
+            trust,
         };
         registry.discover()?;
         Ok(registry)
+    }
+
+    /// What the signature of plugin `name` says; None for built-ins, which
+    /// are part of this binary.
+    pub fn signature(&self, name: &str) -> Result<Option<Verdict>, RegistryError> {
+        let Some(path) = self.find(name)?.source.path() else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path).map_err(|source| crate::error::LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Some(self.trust.check(path, &bytes)?))
     }
 
     pub fn paths(&self) -> &Paths {
@@ -458,6 +478,9 @@ impl Registry {
                 });
             }
         }
+        if known.source != Source::Builtin {
+            self.trust.check(&path, &bytes)?;
+        }
         Ok(self
             .runtime
             .load(&path, &bytes, known.settings.clone())
@@ -479,6 +502,7 @@ impl Registry {
             path: path.clone(),
             source,
         })?;
+        self.trust.check(&path, &bytes)?;
         if let Some(name) = &settings.name {
             if !valid_name(name) {
                 return Err(RegistryError::Invalid {

@@ -3,6 +3,7 @@
 mod grant;
 mod output;
 mod plugin;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ enum Command {
     /// Load, inspect and call plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The keys whose signatures you trust, and whether plugins must be signed.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Plugin(command) => plugin::run(&project, command).await,
+            Command::Trust(command) => trust::run(&project, command),
         }
     });
     match result {

@@ -71,6 +71,22 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make an ed25519 key pair for signing plugins; the secret goes to --out.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a plugin file: writes FILE.sig beside it.
+    Sign {
+        file: PathBuf,
+        /// The secret key file from `paracle plugin keygen`.
+        #[arg(long, value_name = "KEY_FILE")]
+        key: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a loaded plugin from the registry.
     Unload {
         name: String,
@@ -168,6 +184,12 @@ fn open(project: &Path) -> Result<Registry> {
 }
 
 pub async fn run(project: &Path, command: PluginCommand) -> Result<()> {
+    // Signing touches files only; it needs no engine.
+    match &command {
+        PluginCommand::Keygen { out, json } => return super::trust::keygen(out, *json),
+        PluginCommand::Sign { file, key, json } => return super::trust::sign(file, key, *json),
+        _ => {}
+    }
     let mut registry = open(project)?;
     let result = dispatch(&mut registry, command).await;
     if let Err(error) = registry.persist_stats() {
@@ -191,6 +213,9 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
             grant::change(registry, &name, grant::Change::Revoke, &grants, json).await
         }
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
+        PluginCommand::Keygen { .. } | PluginCommand::Sign { .. } => {
+            unreachable!("handled before the registry opens")
+        }
         PluginCommand::Call(args) => call(registry, args).await,
     }
 }
@@ -413,8 +438,15 @@ async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<
 async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     let plugin = registry.get(name).await?;
     let source = registry.source_of(name)?.describe();
+    let signature = registry.signature(name)?;
     if as_json {
-        print_json(&plugin_json(&plugin, &source));
+        let mut value = plugin_json(&plugin, &source);
+        value["signature"] = json!(signature);
+        value["requests"] = json!(requests_vs_grants(&plugin)
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>());
+        print_json(&value);
         return Ok(());
     }
     let info = plugin.info();
@@ -433,6 +465,10 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     }
     println!("  source: {source}");
     println!("  digest: {}", plugin.digest());
+    match &signature {
+        Some(verdict) => println!("  signature: {verdict}"),
+        None => println!("  signature: built into paracle"),
+    }
     println!("  isolation: {:?}", plugin.isolation());
     println!("  limits: {}", plugin.limits().describe());
     let grants = plugin.grants();
