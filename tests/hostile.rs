@@ -359,3 +359,77 @@ async fn a_fuel_budget_stops_a_loop_whatever_the_clock() {
         assert_eq!(got["result"], 1000);
     }
 }
+
+/// A component that exports the tool world's names, with functions of the
+/// wrong types, and imports `import` if given.
+fn component_importing(import: Option<&str>) -> Vec<u8> {
+    let import = import.map_or(String::new(), |name| {
+        format!("(import \"{name}\" (instance (export \"send\" (func (param \"data\" string)))))")
+    });
+    wat::parse_str(format!(
+        "(component {import} \
+         (core module $m (func (export \"f\"))) (core instance $c (instantiate $m)) \
+         (func $f (canon lift (core func $c \"f\"))) \
+         (instance $p (export \"f\" (func $f))) (export \"paracle:plugin/plugin@0.1.0\" (instance $p)) \
+         (instance $t (export \"f\" (func $f))) (export \"paracle:plugin/tool@0.1.0\" (instance $t)))"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refused_at_load() {
+    use paracle::error::LoadError;
+    let host = Host::new().await;
+    // An interface the host does not offer, and one it offers only to adapters.
+    for import in [
+        "evil:host/exfiltrate@1.0.0",
+        "paracle:plugin/provider@0.1.0",
+    ] {
+        let error = host
+            .load_bytes("evil.wasm", &component_importing(Some(import)))
+            .await
+            .err()
+            .expect("refused");
+        match &error {
+            LoadError::ForbiddenImport {
+                import: named,
+                kind,
+                ..
+            } => {
+                assert_eq!((named.as_str(), kind.as_str()), (import, "tool"));
+                assert!(error.to_string().contains("evil.wasm"), "{error}");
+            }
+            other => panic!("expected a forbidden import, got: {other}"),
+        }
+        host.still_serves().await;
+    }
+
+    // The hostile plugin with bytes changed in its code section.
+    let path = PathBuf::from(env!("PARACLE_GUEST_DIR")).join("hostile.wasm");
+    let mut tampered = std::fs::read(&path).unwrap();
+    let middle = tampered.len() / 2;
+    for byte in &mut tampered[middle..middle + 64] {
+        *byte ^= 0x5a;
+    }
+    let error = host
+        .load_bytes("tampered.wasm", &tampered)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(error, LoadError::Malformed { .. } | LoadError::Link { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("tampered.wasm"), "{error}");
+    host.still_serves().await;
+
+    // The right names with the wrong types: not the world it claims.
+    let error = host
+        .load_bytes("wrong-world.wasm", &component_importing(None))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LoadError::Link { .. }), "{error}");
+    assert!(error.to_string().contains("wrong-world.wasm"), "{error}");
+    host.still_serves().await;
+}

@@ -6,13 +6,20 @@
 //!   instance, with no Paracle code in between, on a default engine;
 //! - `raw + epoch`: the same on an engine with epoch interruption, the one
 //!   engine setting Paracle's deadlines need that changes the guest's code;
+//! - `raw + guards`: the same with everything Paracle does per call to
+//!   enforce deadlines and limits: epoch interruption with a ticking epoch, a
+//!   fresh epoch deadline per call, a memory limiter on the store, and the
+//!   output size check. `guards cost` is what that adds over `raw wasmtime`,
+//!   as a share of `paracle warm`;
 //! - `paracle warm`: `Plugin::invoke_tool` on a pooled instance (schema check,
 //!   deadline, statistics included);
 //! - `paracle fresh`: the same with `Isolation::Fresh`, a new instance per call;
 //! - `cold load`: a new `Runtime` and `Runtime::load` with the compiled code
 //!   already in the on-disk cache;
 //! - `cli load`: a second `paracle plugin load` of the same file, end to end,
-//!   as a new process.
+//!   as a new process;
+//! - `runaway`: how long after its deadline a plugin stuck in a loop
+//!   (`hostile`'s `spin`), or blocked in the host (`sleep`), is stopped.
 //!
 //! Run with `cargo bench -p paracle --bench plugin_call`. Add `-- --quick` for
 //! a shorter run. Figures go to stdout; docs/performance.md records them.
@@ -45,6 +52,27 @@ mod raw {
     pub struct State {
         pub wasi: wasmtime_wasi::WasiCtx,
         pub table: wasmtime::component::ResourceTable,
+        pub memory_limit: usize,
+    }
+
+    impl wasmtime::ResourceLimiter for State {
+        fn memory_growing(
+            &mut self,
+            _current: usize,
+            desired: usize,
+            _maximum: Option<usize>,
+        ) -> wasmtime::Result<bool> {
+            Ok(desired <= self.memory_limit)
+        }
+
+        fn table_growing(
+            &mut self,
+            _current: usize,
+            desired: usize,
+            _maximum: Option<usize>,
+        ) -> wasmtime::Result<bool> {
+            Ok(desired <= 1_000_000)
+        }
     }
 
     impl wasmtime_wasi::WasiView for State {
@@ -195,10 +223,10 @@ fn row(case: &str, input: &str, figures: &Figures) {
 /// One instance of the plugin on a plain engine. `epoch` turns on epoch
 /// interruption, which Paracle needs to stop runaway guests, and which makes
 /// the compiled guest check the epoch at every function entry and loop.
-async fn raw_instance(name: &'static str, path: &Path, epoch: bool) -> RawCase {
+async fn raw_instance(name: &'static str, path: &Path, guard: Guard) -> RawCase {
     use wasmtime::component::{Component, HasSelf, Linker};
     let mut config = wasmtime::Config::new();
-    config.epoch_interruption(epoch);
+    config.epoch_interruption(guard != Guard::None);
     let engine = wasmtime::Engine::new(&config).expect("engine starts");
     let component = Component::from_file(&engine, path).expect("text-tools compiles");
     let mut linker = Linker::new(&engine);
@@ -208,10 +236,21 @@ async fn raw_instance(name: &'static str, path: &Path, epoch: bool) -> RawCase {
     let state = raw::State {
         wasi: wasmtime_wasi::WasiCtx::builder().build(),
         table: wasmtime::component::ResourceTable::new(),
+        memory_limit: 64 << 20,
     };
     let mut store = wasmtime::Store::new(&engine, state);
-    // Never reached: nothing advances this engine's epoch.
-    store.set_epoch_deadline(1);
+    if guard == Guard::All {
+        store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
+        store.epoch_deadline_trap();
+        // As Paracle's ticker does; the deadline set per call stays ahead.
+        let ticking = engine.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(paracle::engine::EPOCH_TICK);
+            ticking.increment_epoch();
+        });
+    }
+    // Far ahead: `Guard::All` sets it again before every call.
+    store.set_epoch_deadline(u64::MAX / 2);
     let bindings = raw::ToolPlugin::instantiate_async(&mut store, &component, &linker)
         .await
         .expect("text-tools instantiates");
@@ -223,14 +262,26 @@ async fn raw_instance(name: &'static str, path: &Path, epoch: bool) -> RawCase {
         .expect("init accepts {}");
     RawCase {
         name,
+        guard,
         store,
         bindings,
     }
 }
 
+/// What a raw case enforces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    None,
+    /// Epoch interruption compiled in, never armed.
+    Epoch,
+    /// Everything Paracle does per call for deadlines and limits.
+    All,
+}
+
 /// A plugin instance called through wasmtime alone.
 struct RawCase {
     name: &'static str,
+    guard: Guard,
     store: wasmtime::Store<raw::State>,
     bindings: raw::ToolPlugin,
 }
@@ -241,12 +292,24 @@ impl RawCase {
         arguments: &String,
         context: &raw::paracle::plugin::types::InvocationContext,
     ) -> String {
-        self.bindings
+        if self.guard == Guard::All {
+            let ticks = paracle::engine::PluginEngine::deadline_ticks(Duration::from_secs(10));
+            self.store.set_epoch_deadline(ticks);
+        }
+        let answer = self
+            .bindings
             .paracle_plugin_tool()
             .call_invoke(&mut self.store, "count_vowels", arguments, context)
             .await
             .expect("no trap")
-            .expect("no plugin error")
+            .expect("no plugin error");
+        if self.guard == Guard::All {
+            assert!(
+                black_box(answer.len()) <= 1 << 20,
+                "within the output limit"
+            );
+        }
+        answer
     }
 }
 
@@ -257,8 +320,9 @@ fn vowels_in(answer: &str) -> u64 {
 
 async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path) {
     let mut raw_cases = [
-        raw_instance("raw wasmtime", path, false).await,
-        raw_instance("raw + epoch", path, true).await,
+        raw_instance("raw wasmtime", path, Guard::None).await,
+        raw_instance("raw + epoch", path, Guard::Epoch).await,
+        raw_instance("raw + guards", path, Guard::All).await,
     ];
     let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
     let warm = runtime
@@ -318,7 +382,7 @@ async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path
                 black_box(answer);
             }));
         }
-        let [raw_call, raw_epoch] = <[Option<Figures>; 2]>::try_from(raw_figures)
+        let [raw_call, raw_epoch, raw_guards] = <[Option<Figures>; 3]>::try_from(raw_figures)
             .unwrap_or_else(|_| unreachable!("one figure per raw case"));
 
         let paracle_warm = case!(settings, "paracle warm", label, {
@@ -352,6 +416,69 @@ async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path
                 paracle_warm.median() / raw_epoch.median(),
             );
         }
+        if let (Some(raw_call), Some(raw_guards), Some(paracle_warm)) =
+            (&raw_call, &raw_guards, &paracle_warm)
+        {
+            let cost = (raw_guards.median() - raw_call.median()) / paracle_warm.median();
+            println!(
+                "| guards cost    | {label:>6} | {:>9.1}% |            |            |",
+                cost * 100.0
+            );
+        }
+    }
+}
+
+/// A plugin stopped at its deadline: how late, over `runs` calls each of a
+/// loop in wasm and of a block in the host.
+async fn runaway_cases(settings: &Settings, cache: &Path) {
+    const DEADLINE_MS: u64 = 100;
+    let path = Path::new(GUESTS).join("hostile.wasm");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
+    let mut limits = paracle::sandbox::Limits::default();
+    limits.timeout_ms = DEADLINE_MS;
+    let hostile = runtime
+        .load(
+            &path,
+            &bytes,
+            PluginSettings {
+                limits,
+                ..PluginSettings::default()
+            },
+        )
+        .await
+        .expect("hostile loads");
+    for (case, tool) in [("runaway loop", "spin"), ("runaway block", "sleep")] {
+        if !settings.wants(case, "100 ms") {
+            continue;
+        }
+        let mut late_ns = Vec::new();
+        for _ in 0..settings.samples {
+            let started = Instant::now();
+            let error = hostile
+                .invoke_tool(tool, &json!({}), &context())
+                .await
+                .expect_err("the deadline stops it");
+            let took = started.elapsed();
+            assert!(
+                matches!(
+                    error,
+                    paracle::error::CallError::Limit {
+                        limit: paracle::error::Limit::Time,
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+            late_ns.push(took.as_nanos() as f64 - (DEADLINE_MS * 1_000_000) as f64);
+        }
+        row(
+            case,
+            "100 ms",
+            &Figures {
+                per_call_ns: late_ns,
+            },
+        );
     }
 }
 
@@ -464,4 +591,10 @@ fn main() {
     if settings.wants("cli load", "-") {
         cli_load_case(&settings, &path);
     }
+    println!();
+    println!("How late a runaway plugin is stopped, past its 100 ms deadline:");
+    println!();
+    println!("| case           |  input |     median |        min |        max |");
+    println!("|----------------|-------:|-----------:|-----------:|-----------:|");
+    tokio.block_on(runaway_cases(&settings, cache.path()));
 }

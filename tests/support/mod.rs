@@ -47,6 +47,18 @@ impl Host {
         load(&self.runtime, file, settings).await
     }
 
+    /// Load `bytes` as if read from `label`, and give back the verdict.
+    #[allow(dead_code)] // only the load-time tests load raw bytes
+    pub async fn load_bytes(
+        &self,
+        label: &str,
+        bytes: &[u8],
+    ) -> Result<Plugin, paracle::error::LoadError> {
+        self.runtime
+            .load(Path::new(label), bytes, PluginSettings::default())
+            .await
+    }
+
     /// The host goes on: another plugin's call right after succeeds.
     pub async fn still_serves(&self) {
         let answer = self
