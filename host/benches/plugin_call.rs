@@ -435,8 +435,10 @@ async fn runaway_cases(settings: &Settings, cache: &Path) {
     let path = Path::new(GUESTS).join("hostile.wasm");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
-    let mut limits = paracle::sandbox::Limits::default();
-    limits.timeout_ms = DEADLINE_MS;
+    let limits = paracle::sandbox::Limits {
+        timeout_ms: DEADLINE_MS,
+        ..paracle::sandbox::Limits::default()
+    };
     let hostile = runtime
         .load(
             &path,

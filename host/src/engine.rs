@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -116,12 +116,25 @@ fn config(pooling: bool, metered: bool) -> Config {
 
 /// Advance the engine's epoch until the engine is dropped. The thread holds
 /// its own engine handle, so it stops on the flag, not on the last drop.
+///
+/// Ticks follow a fixed schedule rather than sleeping one tick at a time:
+/// each sleep overshoots a little, and over a 100 ms deadline the overshoots
+/// alone added several milliseconds.
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("paracle-epoch".into())
         .spawn(move || {
+            let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
+                next += EPOCH_TICK;
+                let now = Instant::now();
+                match next.checked_duration_since(now) {
+                    Some(wait) => std::thread::sleep(wait),
+                    // Far behind (the machine slept): start the schedule
+                    // again instead of ticking in a burst.
+                    None if now - next > Duration::from_secs(1) => next = now,
+                    None => {}
+                }
                 engine.increment_epoch();
             }
         })

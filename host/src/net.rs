@@ -13,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -240,20 +241,31 @@ pub(crate) enum Incident {
 }
 
 /// The first incident of the current call, shared with the tasks that carry
-/// a store's HTTP traffic.
+/// a store's HTTP traffic. Every call checks it, and almost none has one, so
+/// a flag spares the lock.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Incidents(Arc<Mutex<Option<Incident>>>);
+pub(crate) struct Incidents(Arc<IncidentSlot>);
+
+#[derive(Debug, Default)]
+struct IncidentSlot {
+    recorded: AtomicBool,
+    first: Mutex<Option<Incident>>,
+}
 
 impl Incidents {
     fn record(&self, incident: Incident) {
-        let mut slot = self.0.lock().unwrap();
-        if slot.is_none() {
-            *slot = Some(incident);
+        let mut first = self.0.first.lock().unwrap();
+        if first.is_none() {
+            *first = Some(incident);
+            self.0.recorded.store(true, Ordering::Release);
         }
     }
 
     pub(crate) fn take(&self) -> Option<Incident> {
-        self.0.lock().unwrap().take()
+        if !self.0.recorded.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        self.0.first.lock().unwrap().take()
     }
 }
 

@@ -195,7 +195,7 @@ impl Requests {
             self.hosts
                 .iter()
                 .filter(|h| !old.hosts.contains(h))
-                .map(|h| format!("host {h}")),
+                .map(|h| format!("net {h}")),
         );
         added.extend(
             self.env

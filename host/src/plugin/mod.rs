@@ -35,9 +35,9 @@ pub(crate) use linkers::Linkers;
 pub use tool_output::ToolOutput;
 
 /// Extra time the host waits past a call's deadline before it gives up on a
-/// call that is stuck in host code rather than in wasm (the epoch deadline
-/// stops wasm itself).
-const HOST_GRACE: Duration = Duration::from_millis(100);
+/// call that is stuck in host code rather than in wasm. A few epoch ticks, so
+/// that the epoch deadline, which stops wasm itself, fires first.
+const HOST_GRACE: Duration = Duration::from_millis(10);
 
 /// Whether an instance serves many calls or one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
