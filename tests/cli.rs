@@ -553,3 +553,52 @@ fn a_signing_policy_refuses_unsigned_and_untrusted_plugins() {
     let shown = project.json(&["plugin", "show", "text-tools"]);
     assert_eq!(shown["signature"]["status"], "unsigned");
 }
+
+#[test]
+fn limits_are_changed_by_name_and_persist() {
+    let project = Project::new();
+    let path = sample("text_tools.wasm").display().to_string();
+    project.ok(&[
+        "plugin",
+        "load",
+        &path,
+        "--fuel",
+        "50000000",
+        "--max-output-kib",
+        "8",
+    ]);
+    let shown = project.json(&["plugin", "show", "text-tools"]);
+    assert_eq!(shown["limits"]["fuel"], 50_000_000);
+    assert_eq!(shown["limits"]["max_output_kib"], 8);
+
+    let changed = project.json(&[
+        "plugin",
+        "limit",
+        "text-tools",
+        "memory_mib=32",
+        "fuel=none",
+    ]);
+    assert_eq!(changed["previous_limits"]["fuel"], 50_000_000);
+    assert_eq!(changed["limits"]["memory_mib"], 32);
+    assert!(changed["limits"]["fuel"].is_null());
+    // Saved: a new process sees them, and the plugin still answers.
+    let shown = project.ok(&["plugin", "show", "text-tools"]);
+    assert!(
+        shown.contains("memory 32 MiB") && shown.contains("no fuel limit"),
+        "{shown}"
+    );
+    project.ok(&[
+        "plugin",
+        "call",
+        "text-tools",
+        "count_words",
+        r#"{"text": "a b"}"#,
+    ]);
+
+    let error = project.fails(&["plugin", "limit", "text-tools", "speed=9"]);
+    assert!(error.contains("memory_mib"), "lists the limits: {error}");
+    let error = project.fails(&["plugin", "limit", "text-tools", "timeout_ms=0"]);
+    assert!(error.contains("timeout_ms"), "{error}");
+    let error = project.fails(&["plugin", "limit", "kv-memory", "memory_mib=8"]);
+    assert!(error.contains("built-in"), "{error}");
+}

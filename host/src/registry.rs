@@ -571,31 +571,58 @@ impl Registry {
     /// Change the grants of an explicitly loaded plugin with `edit`, which
     /// returns what it changed. The plugin is started with the new grants
     /// before they are saved, so grants that do not work (a directory that is
-    /// gone) are refused and nothing changes.
+    /// gone) change nothing.
     pub async fn update_grants<T>(
         &mut self,
         name: &str,
         edit: impl FnOnce(&mut Grants) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        self.update_settings(name, "grants", |settings| edit(&mut settings.grants))
+            .await
+    }
+
+    /// Change the limits of an explicitly loaded plugin, as `update_grants`
+    /// does its grants.
+    pub async fn update_limits<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut Limits) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        self.update_settings(name, "limits", |settings| edit(&mut settings.limits))
+            .await
+    }
+
+    async fn update_settings<T>(
+        &mut self,
+        name: &str,
+        what: &'static str,
+        edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let mut known = self.find(name)?.clone();
         let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
             return Err(match known.source {
                 Source::Builtin => RegistryError::Builtin {
                     name: name.to_string(),
-                    action: "given other grants",
+                    action: if what == "grants" {
+                        "given other grants"
+                    } else {
+                        "given other limits"
+                    },
                 },
                 other => RegistryError::Invalid {
                     name: name.to_string(),
                     message: format!(
-                        "its grants come from {}; change them there",
+                        "its {what} come from {}; change them there",
                         other.describe()
                     ),
                 },
             });
         };
-        let changed = edit(&mut known.settings.grants)?;
+        let changed = edit(&mut known.settings)?;
         let plugin = Arc::new(self.load_known(&known).await?);
-        self.file.plugin[position].grants = known.settings.grants;
+        let entry = &mut self.file.plugin[position];
+        entry.grants = known.settings.grants;
+        entry.limits = known.settings.limits;
         self.save()?;
         self.discover()?;
         self.loaded

@@ -282,6 +282,44 @@ impl Limits {
         self.max_output_kib.saturating_mul(1024) as usize
     }
 
+    /// The names `set` takes.
+    pub const NAMES: &'static str =
+        "memory_mib, timeout_ms, fuel, max_instances, max_output_kib, max_log_kib, max_response_kib";
+
+    /// Set one limit from `NAME=VALUE`; `fuel=none` removes the fuel limit.
+    /// The result is validated as a whole.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (name, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("write `{assignment}` as NAME=VALUE, one of {}", Self::NAMES))?;
+        let number = || {
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{value}` is not a whole number"))
+        };
+        match name.trim() {
+            "memory_mib" => self.memory_mib = number()?,
+            "timeout_ms" => self.timeout_ms = number()?,
+            "fuel" if value.trim() == "none" => self.fuel = None,
+            "fuel" => self.fuel = Some(number()?),
+            "max_instances" => {
+                self.max_instances = u32::try_from(number()?)
+                    .map_err(|_| "max_instances is too large".to_string())?
+            }
+            "max_output_kib" => self.max_output_kib = number()?,
+            "max_log_kib" => self.max_log_kib = number()?,
+            "max_response_kib" => self.max_response_kib = number()?,
+            other => {
+                return Err(format!(
+                    "no limit `{other}`; the limits are {}",
+                    Self::NAMES
+                ))
+            }
+        }
+        self.validate()
+    }
+
     /// Every limit on one line.
     pub fn describe(&self) -> String {
         let fuel = match self.fuel {
@@ -621,6 +659,25 @@ mod tests {
         // A directory is revoked by its host path as well as its guest path.
         assert_eq!(grants.revoke(&format!("dir:{host}")).unwrap().len(), 1);
         assert_eq!(grants.describe(), "none");
+    }
+
+    #[test]
+    fn limits_are_set_by_name_and_validated() {
+        let mut limits = super::Limits::default();
+        limits.set("memory_mib=128").unwrap();
+        limits.set("fuel=1000").unwrap();
+        assert_eq!((limits.memory_mib, limits.fuel), (128, Some(1000)));
+        limits.set("fuel=none").unwrap();
+        assert_eq!(limits.fuel, None);
+        for bad in [
+            "memory_mib",
+            "memory_mib=lots",
+            "speed=9",
+            "timeout_ms=0",
+            "fuel=0",
+        ] {
+            assert!(limits.set(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `paracle plugin grant` and `paracle plugin revoke`.
+//! `paracle plugin grant`, `paracle plugin revoke` and `paracle plugin limit`.
 
 use anyhow::Result;
 use serde_json::json;
 
 use super::output::{plugin_json, print_json};
 use super::plugin::requests_vs_grants;
+use crate::error::RegistryError;
 use crate::registry::Registry;
 use crate::sandbox::Grant;
 
@@ -73,6 +74,38 @@ pub(super) async fn change(
     for line in requests_vs_grants(&plugin) {
         println!("  {line}");
     }
+    Ok(())
+}
+
+pub(super) async fn limit(
+    registry: &mut Registry,
+    name: &str,
+    assignments: &[String],
+    json: bool,
+) -> Result<()> {
+    let (plugin, before) = registry
+        .update_limits(name, |limits| {
+            let before = limits.clone();
+            for assignment in assignments {
+                limits
+                    .set(assignment)
+                    .map_err(|message| RegistryError::Invalid {
+                        name: name.to_string(),
+                        message: format!("limit `{assignment}`: {message}"),
+                    })?;
+            }
+            Ok(before)
+        })
+        .await?;
+    if json {
+        let source = registry.source_of(name)?.describe();
+        let mut value = plugin_json(&plugin, &source);
+        value["previous_limits"] = json!(before);
+        print_json(&value);
+        return Ok(());
+    }
+    println!("Limits of `{name}`: {}", plugin.limits().describe());
+    println!("  were: {}", before.describe());
     Ok(())
 }
 

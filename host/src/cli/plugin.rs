@@ -71,6 +71,16 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a loaded plugin's limits: NAME=VALUE for memory_mib, timeout_ms,
+    /// fuel (a number, or `none`), max_instances, max_output_kib, max_log_kib
+    /// or max_response_kib.
+    Limit {
+        name: String,
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        limits: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Make an ed25519 key pair for signing plugins; the secret goes to --out.
     Keygen {
         #[arg(long, value_name = "FILE")]
@@ -211,6 +221,9 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         }
         PluginCommand::Revoke { name, grants, json } => {
             grant::change(registry, &name, grant::Change::Revoke, &grants, json).await
+        }
+        PluginCommand::Limit { name, limits, json } => {
+            grant::limit(registry, &name, &limits, json).await
         }
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
         PluginCommand::Keygen { .. } | PluginCommand::Sign { .. } => {
