@@ -487,6 +487,17 @@ fn an_agent_runs_on_a_granted_http_provider() {
     let error = project.fails(&["plugin", "call", "openai-provider", "hi"]);
     assert!(error.contains("denied network access"), "{error}");
     assert!(error.contains(&grant), "{error}");
+    // Routed through an adapter, the denial reaches it as `denied`.
+    let error = project.fails(&[
+        "plugin",
+        "call",
+        "agent-runner",
+        "--provider",
+        "openai-provider",
+        "hi",
+    ]);
+    assert!(error.contains("denied"), "{error}");
+    assert!(error.contains("network access"), "{error}");
 }
 
 #[test]

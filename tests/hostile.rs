@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use paracle::error::{CallError, Limit};
-use paracle::plugin::Plugin;
+use paracle::plugin::{Plugin, PluginSettings};
 use paracle::sandbox::{Grants, Limits};
 use serde_json::{json, Value};
 use support::{answer, context, data_dir, limits, Host};
@@ -386,7 +386,11 @@ async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refuse
         "paracle:plugin/provider@0.1.0",
     ] {
         let error = host
-            .load_bytes("evil.wasm", &component_importing(Some(import)))
+            .load_bytes(
+                "evil.wasm",
+                &component_importing(Some(import)),
+                PluginSettings::default(),
+            )
             .await
             .err()
             .expect("refused");
@@ -412,7 +416,7 @@ async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refuse
         *byte ^= 0x5a;
     }
     let error = host
-        .load_bytes("tampered.wasm", &tampered)
+        .load_bytes("tampered.wasm", &tampered, PluginSettings::default())
         .await
         .err()
         .expect("refused");
@@ -425,11 +429,53 @@ async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refuse
 
     // The right names with the wrong types: not the world it claims.
     let error = host
-        .load_bytes("wrong-world.wasm", &component_importing(None))
+        .load_bytes(
+            "wrong-world.wasm",
+            &component_importing(None),
+            PluginSettings::default(),
+        )
         .await
         .err()
         .expect("refused");
     assert!(matches!(error, LoadError::Link { .. }), "{error}");
     assert!(error.to_string().contains("wrong-world.wasm"), "{error}");
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_rejected_config_and_limits_that_cannot_hold_are_refused_at_load() {
+    use paracle::error::LoadError;
+    let host = Host::new().await;
+    let path = PathBuf::from(env!("PARACLE_GUEST_DIR")).join("hostile.wasm");
+    let bytes = std::fs::read(&path).unwrap();
+    let label = path.display().to_string();
+
+    let rejecting = PluginSettings {
+        config: Some(json!({"reject": "not today"})),
+        ..PluginSettings::default()
+    };
+    let error = host
+        .load_bytes(&label, &bytes, rejecting)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LoadError::Init { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("invalid input: not today") && message.contains("hostile.wasm"),
+        "{message}"
+    );
+
+    let no_memory = PluginSettings {
+        limits: limits(|l| l.memory_mib = 0),
+        ..PluginSettings::default()
+    };
+    let error = host
+        .load_bytes(&label, &bytes, no_memory)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, LoadError::Limits { .. }), "{error}");
+    assert!(error.to_string().contains("memory_mib"), "{error}");
     host.still_serves().await;
 }

@@ -144,6 +144,10 @@ pub enum CallError {
 
     #[error("plugin `{plugin}` could not be started: {reason}")]
     Instantiate { plugin: String, reason: String },
+
+    /// `init` answered with an error: the plugin refuses its config.
+    #[error("plugin `{plugin}` rejected its config: {}: {}", .error.kind, .error.message)]
+    InitRejected { plugin: String, error: PluginError },
 }
 
 impl CallError {
@@ -153,7 +157,8 @@ impl CallError {
             | CallError::Limit { plugin, .. }
             | CallError::Denied { plugin, .. }
             | CallError::InvalidRequest { plugin, .. }
-            | CallError::Instantiate { plugin, .. } => plugin,
+            | CallError::Instantiate { plugin, .. }
+            | CallError::InitRejected { plugin, .. } => plugin,
         }
     }
 }
@@ -219,6 +224,9 @@ pub enum LoadError {
 
     #[error("plugin at `{path}` describes itself badly: {reason}")]
     BadInfo { path: PathBuf, reason: String },
+
+    #[error("`{path}` cannot run with the limits it was given: {reason}; change them with the load flags, `paracle plugin limit` or paracle.toml")]
+    Limits { path: PathBuf, reason: String },
 }
 
 /// Errors of the plugin registry and project files.

@@ -14,6 +14,7 @@ pub mod router;
 pub mod sandbox;
 pub mod signing;
 pub mod stats;
+mod strict_toml;
 
 pub use bindings::{
     AgentSpec, Artifact, Capabilities, ChatRequest, ChatResponse, Event, EventKind, FinishReason,

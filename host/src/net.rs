@@ -232,16 +232,25 @@ fn nat64_embedded(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     })
 }
 
-/// Something the host stopped during a call, reported as the call's error
-/// whatever the plugin made of it.
+/// Something the host stopped during a call (a capability denied, a limit
+/// hit in host code), reported as the call's error whatever the plugin made
+/// of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Incident {
-    Denied { capability: String, reason: String },
-    Limit { limit: Limit, detail: String },
+    Denied {
+        capability: String,
+        reason: String,
+        /// The grant that would allow it, such as `net:example.org:443`.
+        grant: Option<String>,
+    },
+    Limit {
+        limit: Limit,
+        detail: String,
+    },
 }
 
-/// The first incident of the current call, shared with the tasks that carry
-/// a store's HTTP traffic. Every call checks it, and almost none has one, so
+/// The first incident of the current call, kept by the store and shared with
+/// the tasks that carry its HTTP traffic. Every call checks it, and almost none has one, so
 /// a flag spares the lock.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Incidents(Arc<IncidentSlot>);
@@ -253,7 +262,7 @@ struct IncidentSlot {
 }
 
 impl Incidents {
-    fn record(&self, incident: Incident) {
+    pub(crate) fn record(&self, incident: Incident) {
         let mut first = self.0.first.lock().unwrap();
         if first.is_none() {
             *first = Some(incident);
@@ -272,15 +281,21 @@ impl Incidents {
 /// What one plugin may reach, and how much it may receive.
 #[derive(Debug)]
 pub(crate) struct NetPolicy {
-    plugin: Arc<str>,
     grants: Vec<NetGrant>,
     response_limit: u64,
 }
 
+/// Why a request was not sent.
+enum Refusal {
+    /// The grants do not allow it: the call is denied.
+    Denied(Incident),
+    /// A granted name that does not resolve: the plugin's problem to report.
+    Unresolved(String),
+}
+
 impl NetPolicy {
-    pub(crate) fn new(plugin: Arc<str>, grants: Vec<NetGrant>, response_limit: u64) -> Self {
+    pub(crate) fn new(grants: Vec<NetGrant>, response_limit: u64) -> Self {
         NetPolicy {
-            plugin,
             grants,
             response_limit,
         }
@@ -288,43 +303,48 @@ impl NetPolicy {
 
     /// Check a request for `host:port` and resolve it to addresses that may
     /// be reached.
-    async fn admit(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Incident> {
-        let capability = format!("network access to {}", display_host_port(host, port));
-        let denied = |reason: String| Incident::Denied {
-            capability: capability.clone(),
-            reason,
+    async fn admit(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+        let denied = |reason: String, grant: String| {
+            Refusal::Denied(Incident::Denied {
+                capability: format!("network access to {}", display_host_port(host, port)),
+                reason,
+                grant: Some(format!("net:{grant}")),
+            })
         };
         if !self.grants.iter().any(|g| g.admits(host, port)) {
-            return Err(denied(format!(
-                "it was not granted; grant it with `paracle plugin grant {} net:{}`",
-                self.plugin,
-                display_host_port(host, port)
-            )));
+            return Err(denied(
+                "it was not granted".into(),
+                display_host_port(host, port),
+            ));
         }
         let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => tokio::net::lookup_host((host, port))
                 .await
-                .map_err(|e| denied(format!("`{host}` does not resolve: {e}")))?
+                .map_err(|e| Refusal::Unresolved(format!("`{host}` does not resolve: {e}")))?
                 .collect(),
         };
         if addresses.is_empty() {
-            return Err(denied(format!("`{host}` resolves to no address")));
+            return Err(Refusal::Unresolved(format!(
+                "`{host}` resolves to no address"
+            )));
         }
         for address in &addresses {
             let Some(why) = restricted(address.ip()) else {
                 continue;
             };
             if !self.grants.iter().any(|g| g.admits_address(*address)) {
-                let literal = display_host_port(&address.ip().to_string(), port);
                 let resolved = if host.parse::<IpAddr>().is_ok() {
                     String::new()
                 } else {
                     format!("`{host}` resolves to {}, ", address.ip())
                 };
-                return Err(denied(format!(
-                    "{resolved}a {why} address, which is refused unless that address itself is granted (net:{literal})"
-                )));
+                return Err(denied(
+                    format!(
+                        "{resolved}a {why} address, which is refused unless that address itself is granted"
+                    ),
+                    display_host_port(&address.ip().to_string(), port),
+                ));
             }
         }
         Ok(addresses)
@@ -349,17 +369,23 @@ impl NetPolicy {
             SocketAddrUse::TcpAccept => "a TCP connection accepted from",
             _ => "a UDP socket to",
         };
-        let reason = match usage {
-            SocketAddrUse::TcpConnect => format!(
-                "sockets reach only granted IP addresses; grant it with `paracle plugin grant {} net:{}`",
-                self.plugin,
-                display_host_port(&address.ip().to_string(), address.port())
+        let (reason, grant) = match usage {
+            SocketAddrUse::TcpConnect => (
+                "sockets reach only granted IP addresses",
+                Some(format!(
+                    "net:{}",
+                    display_host_port(&address.ip().to_string(), address.port())
+                )),
             ),
-            _ => "plugins may only open outgoing TCP connections to granted addresses".into(),
+            _ => (
+                "plugins may only open outgoing TCP connections to granted addresses",
+                None,
+            ),
         };
         Err(Incident::Denied {
             capability: format!("{what} {address}"),
-            reason,
+            reason: reason.into(),
+            grant,
         })
     }
 }
@@ -430,11 +456,15 @@ impl WasiHttpHooks for HttpGate {
             let target = Target::of(request.uri())?;
             let addresses = match policy.admit(&target.host, target.port).await {
                 Ok(addresses) => addresses,
-                Err(incident) => {
-                    // The call's error reports it; this is for tracing a run.
-                    tracing::debug!(plugin = &*policy.plugin, "refused: {incident:?}");
+                Err(Refusal::Denied(incident)) => {
                     incidents.record(incident);
                     return Err(HttpError::HttpRequestDenied);
+                }
+                Err(Refusal::Unresolved(reason)) => {
+                    return Err(HttpError::DnsError {
+                        rcode: Some(reason),
+                        info_code: None,
+                    })
                 }
             };
             let (response, connection) = send(request, &target, &addresses, options).await?;
@@ -702,16 +732,21 @@ mod tests {
 
     fn policy(grants: &[&str]) -> NetPolicy {
         NetPolicy::new(
-            "p".into(),
             grants.iter().map(|g| NetGrant::parse(g).unwrap()).collect(),
             1024,
         )
     }
 
-    fn denial(result: Result<Vec<SocketAddr>, Incident>) -> String {
+    fn denial(result: Result<Vec<SocketAddr>, Refusal>) -> String {
         match result {
-            Err(Incident::Denied { capability, reason }) => format!("{capability}: {reason}"),
-            other => panic!("expected a denial, got {other:?}"),
+            Err(Refusal::Denied(Incident::Denied {
+                capability,
+                reason,
+                grant,
+            })) => format!("{capability}: {reason} ({})", grant.unwrap_or_default()),
+            Err(Refusal::Unresolved(reason)) => panic!("expected a denial, got: {reason}"),
+            Err(Refusal::Denied(other)) => panic!("expected a denial, got {other:?}"),
+            Ok(addresses) => panic!("expected a denial, got {addresses:?}"),
         }
     }
 

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
 use crate::net::NetGrant;
@@ -20,6 +19,7 @@ use crate::plugin::{
 use crate::sandbox::{DirGrant, Grants, Limits};
 use crate::signing::{TrustList, Verdict};
 use crate::stats::CallStats;
+use crate::{atomic, strict_toml};
 
 /// Where Paracle keeps things.
 #[derive(Debug, Clone)]
@@ -271,26 +271,10 @@ pub struct Registry {
     trust: TrustList,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
     RegistryError::Config {
         file: file.to_path_buf(),
         message: message.into(),
-    }
-}
-
-/// `toml`'s messages carry the line and column; keep them on one line.
-fn toml_error(file: &Path, error: toml::de::Error, text: &str) -> RegistryError {
-    let message = error.message().to_string();
-    match error.span() {
-        Some(span) => config_error(
-            file,
-            format!("line {}: {message}", line_of(text, span.start)),
-        ),
-        None => config_error(file, message),
     }
 }
 
@@ -577,8 +561,10 @@ impl Registry {
         name: &str,
         edit: impl FnOnce(&mut Grants) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        self.update_settings(name, "grants", |settings| edit(&mut settings.grants))
-            .await
+        self.update_settings(name, "grants", "given other grants", |settings| {
+            edit(&mut settings.grants)
+        })
+        .await
     }
 
     /// Change the limits of an explicitly loaded plugin, as `update_grants`
@@ -588,14 +574,17 @@ impl Registry {
         name: &str,
         edit: impl FnOnce(&mut Limits) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        self.update_settings(name, "limits", |settings| edit(&mut settings.limits))
-            .await
+        self.update_settings(name, "limits", "given other limits", |settings| {
+            edit(&mut settings.limits)
+        })
+        .await
     }
 
     async fn update_settings<T>(
         &mut self,
         name: &str,
         what: &'static str,
+        builtin_action: &'static str,
         edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let mut known = self.find(name)?.clone();
@@ -603,11 +592,7 @@ impl Registry {
             return Err(match known.source {
                 Source::Builtin => RegistryError::Builtin {
                     name: name.to_string(),
-                    action: if what == "grants" {
-                        "given other grants"
-                    } else {
-                        "given other limits"
-                    },
+                    action: builtin_action,
                 },
                 other => RegistryError::Invalid {
                     name: name.to_string(),
@@ -740,7 +725,7 @@ fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
         }
         Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
     };
-    let registry: RegistryFile = toml::from_str(&text).map_err(|e| toml_error(file, e, &text))?;
+    let registry: RegistryFile = strict_toml::parse(&text).map_err(|e| config_error(file, e))?;
     if registry.version != REGISTRY_VERSION {
         return Err(config_error(
             file,
@@ -760,10 +745,10 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(config_error(&file, format!("cannot read: {e}"))),
     };
-    let config: ProjectConfig = toml::from_str(&text).map_err(|e| toml_error(&file, e, &text))?;
+    let config: ProjectConfig = strict_toml::parse(&text).map_err(|e| config_error(&file, e))?;
     let mut known = Vec::new();
     for (name, declared) in config.plugins {
-        let line = line_of(&text, declared.span().start);
+        let line = strict_toml::line_of(&text, declared.span().start);
         let at = |message: String| {
             config_error(&file, format!("line {line}: plugin `{name}`: {message}"))
         };

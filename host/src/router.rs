@@ -96,8 +96,9 @@ impl AgentRoutes {
 }
 
 /// A routed call's failure, as the adapter sees it: the plugin's own error
-/// passes through; a trap or limit in the routed plugin becomes `unavailable`
-/// so that the adapter can go on, and the host's log keeps the detail.
+/// passes through, a denial stays `denied`, and a trap or limit in the routed
+/// plugin becomes `unavailable` so that the adapter can go on, and the host's
+/// log keeps the detail.
 fn routed<T>(result: Result<Result<T, PluginError>, CallError>) -> Result<T, WitError> {
     match result {
         Ok(Ok(value)) => Ok(value),
@@ -105,6 +106,7 @@ fn routed<T>(result: Result<Result<T, PluginError>, CallError>) -> Result<T, Wit
         Err(CallError::InvalidRequest { plugin, message }) => {
             Err(WitError::InvalidInput(format!("{plugin}: {message}")))
         }
+        Err(error @ CallError::Denied { .. }) => Err(WitError::Denied(error.to_string())),
         Err(error) => {
             tracing::warn!("routed call failed: {error}");
             Err(WitError::Unavailable(error.to_string()))

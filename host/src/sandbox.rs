@@ -362,6 +362,7 @@ pub struct StoreState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     http_gate: HttpGate,
+    incidents: Incidents,
     table: ResourceTable,
     plugin: Arc<str>,
     config: Arc<str>,
@@ -369,9 +370,6 @@ pub struct StoreState {
     log_limit: usize,
     log_used: usize,
     stderr: CapturedOutput,
-    /// The limit that made the current call fail, when the host noticed it
-    /// before wasm did (a refused `memory.grow` looks like any other abort).
-    pub(crate) limit_hit: Option<Limit>,
     /// Where an adapter's provider, tool and memory imports go.
     pub(crate) routes: Option<Arc<AgentRoutes>>,
 }
@@ -380,15 +378,16 @@ impl StoreState {
     /// Reset the per-call budgets.
     pub(crate) fn begin_call(&mut self) {
         self.log_used = 0;
-        self.limit_hit = None;
         self.stderr.clear();
-        self.http_gate.incidents.take();
+        self.incidents.take();
     }
 
-    /// What the host stopped during this call: a denied capability or an
-    /// HTTP response cut off.
+    /// What the host stopped during this call: a denied capability, or a
+    /// limit enforced in host code (memory growth refused, logs or an HTTP
+    /// response cut off). A refused `memory.grow` looks to wasm like any
+    /// other abort, so only the host can say which limit it was.
     pub(crate) fn take_incident(&self) -> Option<Incident> {
-        self.http_gate.incidents.take()
+        self.incidents.take()
     }
 
     /// The tail of what the guest wrote to stderr during this call, such as
@@ -430,6 +429,7 @@ pub(crate) fn new_store(
     config: &Arc<str>,
     grants: &Grants,
     limits: &Limits,
+    network: &Arc<NetPolicy>,
 ) -> Result<Store<StoreState>, String> {
     let mut wasi = WasiCtx::builder();
     wasi.args(&[plugin.as_ref()]);
@@ -449,17 +449,16 @@ pub(crate) fn new_store(
             wasi.env(name, value);
         }
     }
-    let policy = Arc::new(NetPolicy::new(
-        plugin.clone(),
-        grants.net.clone(),
-        limits.max_response_kib.saturating_mul(1024),
-    ));
     let incidents = Incidents::default();
-    crate::net::gate_sockets(&mut wasi, &policy, &incidents);
+    crate::net::gate_sockets(&mut wasi, network, &incidents);
     let state = StoreState {
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
-        http_gate: HttpGate { policy, incidents },
+        http_gate: HttpGate {
+            policy: network.clone(),
+            incidents: incidents.clone(),
+        },
+        incidents,
         table: handle_table(),
         plugin: plugin.clone(),
         config: config.clone(),
@@ -467,7 +466,6 @@ pub(crate) fn new_store(
         log_limit: limits.max_log_kib.saturating_mul(1024) as usize,
         log_used: 0,
         stderr,
-        limit_hit: None,
         routes: None,
     };
     let mut store = Store::new(engine, state);
@@ -498,7 +496,13 @@ impl ResourceLimiter for StoreState {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.memory_limit {
-            self.limit_hit = Some(Limit::Memory);
+            self.incidents.record(Incident::Limit {
+                limit: Limit::Memory,
+                detail: format!(
+                    "tried to grow linear memory past {} MiB",
+                    self.memory_limit >> 20
+                ),
+            });
             return Ok(false);
         }
         Ok(true)
@@ -541,11 +545,12 @@ impl HostImports for StoreState {
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.log_used = self.log_used.saturating_add(message.len());
         if self.log_used > self.log_limit {
-            self.limit_hit = Some(Limit::Logs);
-            return Err(wasmtime::format_err!(
-                "logged more than {} bytes in one call",
-                self.log_limit
-            ));
+            let detail = format!("logged more than {} KiB", self.log_limit / 1024);
+            self.incidents.record(Incident::Limit {
+                limit: Limit::Logs,
+                detail: detail.clone(),
+            });
+            return Err(wasmtime::format_err!("{detail}"));
         }
         let plugin = &*self.plugin;
         match level {

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::plugin::digest_of;
+use crate::{atomic, strict_toml};
 
 /// What a signature covers, besides the digest, so that a signature made
 /// for something else can never pass for a plugin signature.
@@ -216,16 +216,11 @@ impl TrustList {
                 })
             }
         };
-        let list: TrustList = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1);
-            SigningError::TrustFile {
+        let list: TrustList =
+            strict_toml::parse(&text).map_err(|message| SigningError::TrustFile {
                 file: file.to_path_buf(),
-                message: format!("line {line}: {}", e.message()),
-            }
-        })?;
+                message,
+            })?;
         for (name, key) in &list.keys {
             PublicKey::parse(key).map_err(|e| SigningError::TrustFile {
                 file: file.to_path_buf(),

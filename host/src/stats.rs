@@ -42,6 +42,7 @@ impl CallOutcome {
     fn of_error(error: &CallError) -> Self {
         match error {
             CallError::Trap { .. } | CallError::Instantiate { .. } => CallOutcome::Trap,
+            CallError::InitRejected { .. } => CallOutcome::PluginError,
             CallError::Limit { .. } => CallOutcome::Limit,
             CallError::InvalidRequest { .. } => CallOutcome::Rejected,
             CallError::Denied { .. } => CallOutcome::Denied,

@@ -53,10 +53,9 @@ impl Host {
         &self,
         label: &str,
         bytes: &[u8],
+        settings: PluginSettings,
     ) -> Result<Plugin, paracle::error::LoadError> {
-        self.runtime
-            .load(Path::new(label), bytes, PluginSettings::default())
-            .await
+        self.runtime.load(Path::new(label), bytes, settings).await
     }
 
     /// The host goes on: another plugin's call right after succeeds.

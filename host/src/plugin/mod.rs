@@ -24,7 +24,7 @@ use crate::bindings::{
 };
 use crate::engine::{CacheUse, PluginEngine};
 use crate::error::{CallError, Limit, LoadError, PluginError};
-use crate::net::Incident;
+use crate::net::{Incident, NetPolicy};
 use crate::sandbox::{self, Grants, Limits, StoreState};
 use crate::stats::{CallOutcome, CallStats};
 use deadline::{Deadline, TimedOut};
@@ -122,19 +122,13 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
         kind::check_header(bytes, path)?;
-        if let Err(reason) = settings.limits.validate() {
-            return Err(LoadError::BadInfo {
-                path: path.to_path_buf(),
-                reason,
-            });
-        }
+        let bad_limits = |reason| LoadError::Limits {
+            path: path.to_path_buf(),
+            reason,
+        };
+        settings.limits.validate().map_err(bad_limits)?;
         let digest = digest_of(bytes);
-        let engines = self
-            .engines_for(&settings.limits)
-            .map_err(|reason| LoadError::BadInfo {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+        let engines = self.engines_for(&settings.limits).map_err(bad_limits)?;
         let (component, cache_use) =
             engines
                 .engine
@@ -174,6 +168,10 @@ impl Runtime {
             tools: Vec::new(),
             validators: HashMap::new(),
             config: config.to_string().into(),
+            network: Arc::new(NetPolicy::new(
+                settings.grants.net.clone(),
+                settings.limits.max_response_kib.saturating_mul(1024),
+            )),
             grants: settings.grants,
             limits: settings.limits.clone(),
             isolation: settings.isolation,
@@ -208,12 +206,10 @@ impl Runtime {
         // A first initialised instance proves that the config is accepted, and
         // stays warm for the first call.
         let lease = plugin.lease().await.map_err(|source| match source {
-            CallError::Instantiate { reason, .. } if reason.starts_with(INIT_REJECTED) => {
-                LoadError::Init {
-                    path: path.to_path_buf(),
-                    reason: reason.trim_start_matches(INIT_REJECTED).to_string(),
-                }
-            }
+            CallError::InitRejected { error, .. } => LoadError::Init {
+                path: path.to_path_buf(),
+                reason: format!("{}: {}", error.kind, error.message),
+            },
             source => LoadError::Call {
                 path: path.to_path_buf(),
                 source,
@@ -355,8 +351,6 @@ pub(crate) fn root_cause(error: &wasmtime::Error) -> String {
     chain.join(": ")
 }
 
-const INIT_REJECTED: &str = "init rejected the config: ";
-
 /// A pre-linked component of one kind.
 pub(crate) enum Pre {
     Provider(ProviderPluginPre<StoreState>),
@@ -425,6 +419,8 @@ pub struct Plugin {
     validators: HashMap<String, jsonschema::Validator>,
     config: Arc<str>,
     grants: Grants,
+    /// What the grants allow on the network, shared by every instance.
+    network: Arc<NetPolicy>,
     limits: Limits,
     isolation: Isolation,
     engine: wasmtime::Engine,
@@ -520,6 +516,7 @@ impl Plugin {
             &self.config,
             &self.grants,
             &self.limits,
+            &self.network,
         )
         .map_err(instantiate_error)?;
         store.set_epoch_deadline(self.deadline_ticks());
@@ -534,12 +531,10 @@ impl Plugin {
                 Pre::Adapter(pre) => Exports::Adapter(pre.instantiate_async(&mut store).await?),
             };
             let init = if initialise {
-                {
-                    let config = self.config.to_string();
-                    plugin_interface!(&exports, |iface| iface
-                        .call_init(&mut store, &config)
-                        .await?)
-                }
+                let config = self.config.to_string();
+                plugin_interface!(&exports, |iface| iface
+                    .call_init(&mut store, &config)
+                    .await?)
             } else {
                 Ok(())
             };
@@ -547,13 +542,10 @@ impl Plugin {
         });
         match started.await {
             Ok(Ok((exports, Ok(())))) => Ok(Instance { store, exports }),
-            Ok(Ok((_, Err(error)))) => {
-                let error = PluginError::from_wit(&self.name, error);
-                Err(instantiate_error(format!(
-                    "{INIT_REJECTED}{}: {}",
-                    error.kind, error.message
-                )))
-            }
+            Ok(Ok((_, Err(error)))) => Err(CallError::InitRejected {
+                plugin: self.name.to_string(),
+                error: PluginError::from_wit(&self.name, error),
+            }),
             Ok(Err(error)) => Err(self.classify("init", error, store.data())),
             Err(_) => Err(self.timed_out("init")),
         }
@@ -630,11 +622,20 @@ impl Plugin {
         let plugin = self.name.to_string();
         let function = function.to_string();
         match incident {
-            Incident::Denied { capability, reason } => CallError::Denied {
+            Incident::Denied {
+                capability,
+                reason,
+                grant,
+            } => CallError::Denied {
+                reason: match grant {
+                    Some(grant) => {
+                        format!("{reason}; grant it with `paracle plugin grant {plugin} {grant}`")
+                    }
+                    None => reason,
+                },
                 plugin,
                 function,
                 capability,
-                reason,
             },
             Incident::Limit { limit, detail } => CallError::Limit {
                 plugin,
@@ -663,16 +664,9 @@ impl Plugin {
             limit,
             detail,
         };
-        if let Some(hit) = state.limit_hit {
-            let detail = match hit {
-                Limit::Memory => format!(
-                    "tried to grow linear memory past {} MiB",
-                    self.limits.memory_mib
-                ),
-                Limit::Logs => format!("logged more than {} KiB", self.limits.max_log_kib),
-                other => other.to_string(),
-            };
-            return limit(hit, detail);
+        // Instantiation does not pass through `settle`, which takes it first.
+        if let Some(incident) = state.take_incident() {
+            return self.incident_error(&function, incident);
         }
         if error
             .downcast_ref::<wasmtime::component::ResourceTableError>()
