@@ -407,7 +407,7 @@ async fn agent_runner_reaches_tools_and_memory_only_through_the_host() {
         AgentRoutes::new(
             "agent-runner",
             Some(provider.clone()),
-            vec![tools.clone()],
+            vec![tools.clone().into()],
             Some(memory.clone()),
             Some("run-1".into()),
             Some("counter".into()),
@@ -465,7 +465,15 @@ async fn agent_runner_reaches_tools_and_memory_only_through_the_host() {
         .await,
     );
     let routes = Arc::new(
-        AgentRoutes::new("agent-runner", Some(looping), vec![tools], None, None, None).unwrap(),
+        AgentRoutes::new(
+            "agent-runner",
+            Some(looping),
+            vec![tools.into()],
+            None,
+            None,
+            None,
+        )
+        .unwrap(),
     );
     let error = adapter
         .run_agent(

@@ -25,4 +25,5 @@ pub mod cli;
 pub mod defaults;
 pub mod json;
 pub mod net;
+pub mod orchestrator;
 pub mod registry;

@@ -76,6 +76,12 @@ impl Paths {
     pub fn plugins_dir(&self) -> PathBuf {
         self.state.join("plugins")
     }
+
+    /// The shared workspace that tool plugins like `fs-tools` are granted.
+    /// A workflow run re-points that grant at its own workspace.
+    pub fn workspace(&self) -> PathBuf {
+        self.state.join("workspace")
+    }
 }
 
 /// Where a plugin came from.
@@ -268,6 +274,8 @@ pub struct Registry {
     file: RegistryFile,
     known: Vec<Known>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Plugins whose workspace grant points at a run's workspace.
+    scoped: Mutex<HashMap<(String, PathBuf), Arc<Plugin>>>,
     trust: TrustList,
 }
 
@@ -288,6 +296,7 @@ impl Registry {
             file,
             known: Vec::new(),
             loaded: Mutex::new(HashMap::new()),
+            scoped: Mutex::new(HashMap::new()),
             trust,
         };
         registry.discover()?;
@@ -397,6 +406,23 @@ impl Registry {
         &self.known
     }
 
+    /// The kind of plugin `name`, when it is known without loading it.
+    pub fn kind_hint(&self, name: &str) -> Option<PluginKind> {
+        if let Some(plugin) = self.loaded.lock().unwrap().get(name) {
+            return Some(plugin.kind());
+        }
+        match &self.find(name).ok()?.source {
+            Source::Builtin => defaults::builtin(name).map(|b| b.kind),
+            Source::Loaded(_) => self
+                .file
+                .plugin
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.kind),
+            _ => None,
+        }
+    }
+
     pub fn source_of(&self, name: &str) -> Result<&Source, RegistryError> {
         self.find(name).map(|k| &k.source)
     }
@@ -419,6 +445,34 @@ impl Registry {
             .lock()
             .unwrap()
             .insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// The plugin called `name` as a run sees it: where it is granted the
+    /// project's shared workspace, it gets `workspace` instead, so that runs
+    /// do not write into each other's files. Other plugins are shared.
+    pub async fn get_in_workspace(
+        &self,
+        name: &str,
+        workspace: &Path,
+    ) -> Result<Arc<Plugin>, RegistryError> {
+        let shared = self.paths.workspace();
+        let known = self.find(name)?;
+        if !known.settings.grants.dirs.iter().any(|d| d.host == shared) {
+            return self.get(name).await;
+        }
+        let key = (name.to_string(), workspace.to_path_buf());
+        if let Some(plugin) = self.scoped.lock().unwrap().get(&key) {
+            return Ok(plugin.clone());
+        }
+        let mut known = known.clone();
+        for grant in &mut known.settings.grants.dirs {
+            if grant.host == shared {
+                grant.host = workspace.to_path_buf();
+            }
+        }
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.scoped.lock().unwrap().insert(key, plugin.clone());
         Ok(plugin)
     }
 

@@ -2,8 +2,9 @@
 //! `memory`; the host answers by calling the plugins that the agent's spec
 //! names. Plugins never reach each other directly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::bindings::{
     ChatRequest, ChatResponse, InvocationContext, MemoryImports, ModelInfo, ProviderImports,
@@ -21,6 +22,28 @@ struct ToolRoute {
     spec: ToolSpec,
 }
 
+/// A tool plugin an agent may use, and which of its tools (none listed: all).
+pub struct ToolChoice {
+    pub plugin: Arc<Plugin>,
+    pub only: BTreeSet<String>,
+}
+
+impl From<Arc<Plugin>> for ToolChoice {
+    fn from(plugin: Arc<Plugin>) -> Self {
+        ToolChoice {
+            plugin,
+            only: BTreeSet::new(),
+        }
+    }
+}
+
+/// Hears the provider and tool calls that an agent's adapter makes, for
+/// `llm-call` and `tool-call` events.
+pub trait CallObserver: Send + Sync {
+    fn llm_call(&self, provider: &str, elapsed: Duration, result: Result<&ChatResponse, &WitError>);
+    fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool);
+}
+
 /// The plugins one agent may reach, and who is calling.
 pub struct AgentRoutes {
     provider: Option<Arc<Plugin>>,
@@ -28,6 +51,7 @@ pub struct AgentRoutes {
     tools: Vec<ToolRoute>,
     by_name: HashMap<String, usize>,
     context: InvocationContext,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl AgentRoutes {
@@ -36,7 +60,7 @@ impl AgentRoutes {
     pub fn new(
         adapter: &str,
         provider: Option<Arc<Plugin>>,
-        tools: Vec<Arc<Plugin>>,
+        tools: Vec<ToolChoice>,
         memory: Option<Arc<Plugin>>,
         run_id: Option<String>,
         agent: Option<String>,
@@ -60,9 +84,19 @@ impl AgentRoutes {
         }
         let mut routes = Vec::new();
         let mut by_name = HashMap::new();
-        for plugin in &tools {
+        for ToolChoice { plugin, only } in &tools {
             check(plugin, PluginKind::Tool)?;
-            for spec in plugin.tools() {
+            if let Some(missing) = only
+                .iter()
+                .find(|name| !plugin.tools().iter().any(|t| &&t.name == name))
+            {
+                return Err(format!("`{}` has no tool `{missing}`", plugin.name()));
+            }
+            let chosen = plugin
+                .tools()
+                .iter()
+                .filter(|t| only.is_empty() || only.contains(&t.name));
+            for spec in chosen {
                 let mut exposed = spec.clone();
                 if by_name.contains_key(&spec.name) {
                     // Two plugins offer the same tool name: the later one is
@@ -87,7 +121,14 @@ impl AgentRoutes {
                 run_id,
                 agent,
             },
+            observer: None,
         })
+    }
+
+    /// Report this agent's provider and tool calls to `observer`.
+    pub fn observed(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn tool_specs(&self) -> Vec<ToolSpec> {
@@ -147,8 +188,16 @@ impl ProviderImports for StoreState {
         &mut self,
         request: ChatRequest,
     ) -> wasmtime::Result<Result<ChatResponse, WitError>> {
-        let provider = self.route(|r| &r.provider, "provider");
-        Ok(async { routed(provider?.chat(&request).await) }.await)
+        let provider = match self.route(|r| &r.provider, "provider") {
+            Ok(provider) => provider,
+            Err(error) => return Ok(Err(error)),
+        };
+        let started = Instant::now();
+        let result = routed(provider.chat(&request).await);
+        if let Some(observer) = self.routes.as_ref().and_then(|r| r.observer.as_ref()) {
+            observer.llm_call(provider.name(), started.elapsed(), result.as_ref());
+        }
+        Ok(result)
     }
 }
 
@@ -173,11 +222,22 @@ impl ToolImports for StoreState {
         };
         // The context is the host's, not the adapter's: an adapter cannot
         // claim to be another caller or run.
-        let result = route
-            .plugin
-            .invoke_tool_json(&route.tool, &arguments, &routes.context)
-            .await;
-        Ok(routed(result).map(ToolOutput::into_string))
+        let started = Instant::now();
+        let result = routed(
+            route
+                .plugin
+                .invoke_tool_json(&route.tool, &arguments, &routes.context)
+                .await,
+        );
+        if let Some(observer) = &routes.observer {
+            observer.tool_call(
+                route.plugin.name(),
+                &route.tool,
+                started.elapsed(),
+                result.is_ok(),
+            );
+        }
+        Ok(result.map(ToolOutput::into_string))
     }
 }
 

@@ -186,7 +186,7 @@ pub struct CallArgs {
     json: bool,
 }
 
-fn open(project: &Path) -> Result<Registry> {
+pub(super) fn open(project: &Path) -> Result<Registry> {
     let paths = Paths::for_project(project);
     let runtime = Runtime::new(Some(paths.cache.clone()))
         .map_err(|e| anyhow!("the plugin engine could not start: {e}"))?;
@@ -838,7 +838,7 @@ async fn call_adapter(registry: &Registry, plugin: &Plugin, args: &CallArgs) -> 
     };
     let mut tools = Vec::new();
     for name in &tool_names {
-        tools.push(registry.get(name).await?);
+        tools.push(registry.get(name).await?.into());
     }
     let memory = if args.memory == "none" {
         None

@@ -1,0 +1,471 @@
+//! One phase of a run: its agents run through their adapter plugins, at
+//! most so many at once, each attempt under a timeout, failed attempts
+//! retried by the phase's policy. Every finished agent is written to the
+//! run's state before the next is recorded, so a process that dies loses
+//! only the agents still running.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::atomic;
+use crate::error::CallError;
+use crate::plugin::Plugin;
+use crate::router::{AgentRoutes, ToolChoice};
+use crate::{AgentSpec, EventKind, Outcome, Task};
+
+use super::bundle;
+use super::events::{AgentCalls, EventBus, Scope};
+use super::report;
+use super::run::{AgentRun, AgentStatus, FailureKind, PhaseStatus, RunState, RunStatus, Tokens};
+use super::spec::{Agent, Retry};
+use super::{clock, Orchestrator, OrchestratorError, RunOptions};
+
+/// How much of an earlier agent's output later agents see in their context.
+const CONTEXT_OUTPUT_CHARS: usize = 4000;
+
+/// One agent, ready to run on its own task.
+struct Job {
+    name: String,
+    adapter: Arc<Plugin>,
+    routes: Arc<AgentRoutes>,
+    spec: AgentSpec,
+    task: Task,
+    retry: Retry,
+    timeout: Duration,
+    workspace: PathBuf,
+    bus: Arc<EventBus>,
+    scope: Scope,
+}
+
+/// What became of one agent.
+struct Finished {
+    name: String,
+    attempts: u32,
+    last: Duration,
+    total: Duration,
+    result: Result<(Outcome, Vec<String>), (FailureKind, String)>,
+}
+
+fn classify(error: CallError) -> (FailureKind, String) {
+    let kind = match &error {
+        CallError::Trap { .. } => FailureKind::Trap,
+        CallError::Limit { .. } => FailureKind::Limit,
+        CallError::Denied { .. } => FailureKind::Denied,
+        CallError::InvalidRequest { .. } => FailureKind::Error,
+        CallError::Instantiate { .. } | CallError::InitRejected { .. } => FailureKind::Setup,
+    };
+    (kind, error.to_string())
+}
+
+/// Write the outcome's artifacts into the workspace; their paths, or why not.
+fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    for artifact in &outcome.artifacts {
+        let Some(path) = bundle::inside(workspace, &artifact.path) else {
+            return Err(format!(
+                "artifact path `{}` is not a relative path inside the run's workspace",
+                artifact.path
+            ));
+        };
+        atomic::write(&path, artifact.content.as_bytes())
+            .map_err(|e| format!("cannot write artifact `{}`: {e}", artifact.path))?;
+        written.push(artifact.path.trim_start_matches("./").to_string());
+    }
+    Ok(written)
+}
+
+impl Job {
+    async fn run(self, permits: Arc<Semaphore>) -> Finished {
+        let _permit = permits
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut attempts = 0;
+        let mut total = Duration::ZERO;
+        let mut last = Duration::ZERO;
+        let mut result = Err((FailureKind::Error, "not run".to_string()));
+        while attempts < self.retry.attempts {
+            attempts += 1;
+            tokio::time::sleep(self.retry.delay_before(attempts)).await;
+            let mut started_event = self.scope.event(EventKind::AgentStarted);
+            started_event.plugin = Some(self.adapter.name().to_string());
+            started_event.data = json!({ "attempt": attempts }).to_string();
+            self.bus.emit(started_event);
+            let started = Instant::now();
+            let task = Task {
+                id: format!("{}-{attempts}", self.task.id),
+                ..self.task.clone()
+            };
+            let call = self
+                .adapter
+                .run_agent(&self.spec, &task, self.routes.clone());
+            result = match tokio::time::timeout(self.timeout, call).await {
+                Err(_) => Err((
+                    FailureKind::Timeout,
+                    format!(
+                        "agent `{}` ran past its timeout of {}",
+                        self.name,
+                        humantime::format_duration(self.timeout)
+                    ),
+                )),
+                Ok(Err(error)) => Err(classify(error)),
+                Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
+                Ok(Ok(Ok(outcome))) => match write_artifacts(&self.workspace, &outcome) {
+                    Ok(written) => Ok((outcome, written)),
+                    Err(message) => Err((FailureKind::Error, message)),
+                },
+            };
+            last = started.elapsed();
+            total += last;
+            let mut finished_event = self.scope.finished(
+                EventKind::AgentFinished,
+                last,
+                result.is_ok(),
+                match &result {
+                    Ok((outcome, written)) => json!({
+                        "attempt": attempts,
+                        "steps": outcome.steps,
+                        "tool_calls": outcome.tool_calls,
+                        "prompt_tokens": outcome.usage.prompt_tokens,
+                        "completion_tokens": outcome.usage.completion_tokens,
+                        "artifacts": written,
+                    }),
+                    Err((kind, message)) => json!({
+                        "attempt": attempts,
+                        "failure": kind.as_str(),
+                        "error": message,
+                    }),
+                },
+            );
+            finished_event.plugin = Some(self.adapter.name().to_string());
+            self.bus.emit(finished_event);
+            match &result {
+                Ok(_) => break,
+                // A missing grant will not appear between attempts.
+                Err((FailureKind::Denied | FailureKind::Setup, _)) => break,
+                Err(_) => {}
+            }
+        }
+        Finished {
+            name: self.name,
+            attempts,
+            last,
+            total,
+            result,
+        }
+    }
+}
+
+/// The outputs of earlier phases, for the agents of phase `index`.
+fn context(state: &RunState, index: usize, workspace: &Path) -> String {
+    let mut previous = Map::new();
+    for phase in &state.phases[..index] {
+        let outputs: Map<String, Value> = phase
+            .agents
+            .iter()
+            .filter(|a| a.status == AgentStatus::Succeeded)
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    Value::String(a.output.chars().take(CONTEXT_OUTPUT_CHARS).collect()),
+                )
+            })
+            .collect();
+        previous.insert(phase.name.clone(), Value::Object(outputs));
+    }
+    json!({
+        "run_id": state.id,
+        "workflow": state.workflow.name,
+        "phase": state.phases[index].name,
+        "workspace_files": bundle::files_under(workspace),
+        "previous_phases": previous,
+    })
+    .to_string()
+}
+
+impl Orchestrator<'_> {
+    /// The plugins `agent` runs on, as this run sees them.
+    async fn job(
+        &self,
+        agent: &Agent,
+        state: &RunState,
+        index: usize,
+        options: &RunOptions,
+        bus: &Arc<EventBus>,
+        shared_context: &str,
+    ) -> Result<Job, String> {
+        let workspace = self.runs.workspace(&state.id);
+        let get = |name: String| {
+            let workspace = workspace.clone();
+            async move {
+                self.registry
+                    .get_in_workspace(&name, &workspace)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let adapter = get(agent.adapter.clone()).await?;
+        let provider = get(agent.provider.clone()).await?;
+        let memory = match &agent.memory {
+            Some(memory) => Some(get(memory.clone()).await?),
+            None => None,
+        };
+        let mut tools = Vec::new();
+        for (plugin, only) in &agent.tools {
+            tools.push(ToolChoice {
+                plugin: get(plugin.clone()).await?,
+                only: only.clone(),
+            });
+        }
+        let phase = &state.workflow.phases[index];
+        let scope = Scope {
+            execution: Some(state.id.clone()),
+            phase: Some(phase.name.clone()),
+            agent: Some(agent.name.clone()),
+        };
+        let routes = AgentRoutes::new(
+            adapter.name(),
+            Some(provider),
+            tools,
+            memory,
+            Some(state.id.clone()),
+            Some(agent.name.clone()),
+        )?
+        .observed(Arc::new(AgentCalls {
+            bus: bus.clone(),
+            scope: scope.clone(),
+        }));
+        let input = phase.task.clone().unwrap_or_else(|| state.input.clone());
+        Ok(Job {
+            name: agent.name.clone(),
+            adapter,
+            routes: Arc::new(routes),
+            spec: AgentSpec {
+                name: agent.name.clone(),
+                description: agent.description.clone(),
+                system_prompt: agent.system_prompt.clone(),
+                model: agent.model.clone(),
+                temperature: agent.temperature,
+                max_tokens: agent.max_tokens,
+                max_steps: agent.max_steps,
+                memory_namespace: agent.name.clone(),
+                config: agent.config.to_string(),
+            },
+            task: Task {
+                id: format!("{}.{}.{}", state.id, phase.name, agent.name),
+                input,
+                context: shared_context.to_string(),
+            },
+            retry: phase.retry.clone(),
+            timeout: options
+                .timeout
+                .or(phase.timeout_ms.map(Duration::from_millis))
+                .unwrap_or(self.settings.agent_timeout),
+            workspace,
+            bus: bus.clone(),
+            scope,
+        })
+    }
+
+    /// Run `agents` of phase `index`, then settle the phase: validation,
+    /// bundle, review request, and where the run goes next.
+    pub(super) async fn execute(
+        &self,
+        state: &mut RunState,
+        index: usize,
+        agents: Vec<String>,
+        options: &RunOptions,
+    ) -> Result<(), OrchestratorError> {
+        let workspace = self.runs.workspace(&state.id);
+        let spec = state.workflow.phases[index].clone();
+        let bus = self.bus().await;
+        let phase_started = Instant::now();
+        {
+            let phase = &mut state.phases[index];
+            phase.status = PhaseStatus::Running;
+            phase.runs += 1;
+            phase.started_at = Some(clock::now_rfc3339());
+            phase.finished_at = None;
+            phase.validation = None;
+            phase.bundle = None;
+            for name in &agents {
+                if let Some(agent) = phase.agent_mut(name) {
+                    agent.status = AgentStatus::Running;
+                    agent.started_at = Some(clock::now_rfc3339());
+                }
+            }
+        }
+        state.status = RunStatus::Running;
+        self.runs.save(state)?;
+
+        let scope = Scope {
+            execution: Some(state.id.clone()),
+            phase: Some(spec.name.clone()),
+            agent: None,
+        };
+        let parallel = spec.parallel || options.parallel;
+        let workers = if parallel {
+            self.settings
+                .max_parallel_agents
+                .min(options.max_workers.unwrap_or(usize::MAX))
+                .max(1)
+        } else {
+            1
+        };
+        let mut started = scope.event(EventKind::PhaseStarted);
+        started.data = json!({
+            "agents": agents,
+            "total_agents": spec.agents.len(),
+            "workers": workers,
+        })
+        .to_string();
+        bus.emit(started);
+
+        let shared_context = context(state, index, &workspace);
+        let permits = Arc::new(Semaphore::new(workers));
+        let mut running = JoinSet::new();
+        for name in &agents {
+            let agent = state.workflow.agents[name].clone();
+            match self
+                .job(&agent, state, index, options, &bus, &shared_context)
+                .await
+            {
+                Ok(job) => {
+                    running.spawn(job.run(permits.clone()));
+                }
+                Err(message) => {
+                    let finished = Finished {
+                        name: name.clone(),
+                        attempts: 0,
+                        last: Duration::ZERO,
+                        total: Duration::ZERO,
+                        result: Err((FailureKind::Setup, message)),
+                    };
+                    self.record(state, index, finished)?;
+                }
+            }
+        }
+        while let Some(joined) = running.join_next().await {
+            let finished = match joined {
+                Ok(finished) => finished,
+                // A panic in the host's own task: the agent is unknown, so
+                // every agent still marked running is failed below.
+                Err(error) => {
+                    tracing::error!("an agent task failed: {error}");
+                    continue;
+                }
+            };
+            self.record(state, index, finished)?;
+        }
+        for agent in &mut state.phases[index].agents {
+            if agent.status == AgentStatus::Running {
+                agent.status = AgentStatus::Failed;
+                agent.failure = Some(FailureKind::Error);
+                agent.error = Some("the host lost track of this agent".into());
+            }
+        }
+
+        let phase = &mut state.phases[index];
+        phase.finished_at = Some(clock::now_rfc3339());
+        phase.duration_ms = phase_started.elapsed().as_millis() as u64;
+        let validation = bundle::validate(&workspace, &spec.artifacts);
+        let passed = phase.failed() == 0
+            && phase.succeeded() == phase.agents.len()
+            && validation.missing.is_empty();
+        phase.validation = Some(validation);
+        let bundle_file = bundle::write(&self.registry.paths().state, &workspace, state, index)?;
+        state.phases[index].bundle = Some(
+            bundle_file
+                .strip_prefix(&self.registry.paths().project)
+                .unwrap_or(&bundle_file)
+                .display()
+                .to_string(),
+        );
+        for later in index + 1..state.phases.len() {
+            state.reset_phase(later);
+        }
+        if spec.requires_approval {
+            let relative = format!("{}/REQUEST.md", spec.name);
+            state.phases[index].status = PhaseStatus::AwaitingApproval;
+            state.phases[index].request = Some(relative.clone());
+            state.cursor = index;
+            state.status = RunStatus::AwaitingApproval;
+            let file = self.runs.run_dir(&state.id).join(relative);
+            atomic::write(&file, report::request_md(state, index).as_bytes())
+                .map_err(|source| OrchestratorError::Io { path: file, source })?;
+        } else if passed || spec.optional {
+            state.phases[index].status = if passed {
+                PhaseStatus::Succeeded
+            } else {
+                PhaseStatus::Failed
+            };
+            self.advance(state, index, &bus);
+        } else {
+            state.phases[index].status = PhaseStatus::Failed;
+            state.cursor = index;
+            state.status = RunStatus::Failed;
+        }
+        let phase = &state.phases[index];
+        bus.emit(scope.finished(
+            EventKind::PhaseFinished,
+            phase_started.elapsed(),
+            passed,
+            json!({
+                "status": phase.status.as_str(),
+                "succeeded": phase.succeeded(),
+                "failed": phase.failed(),
+                "bundle": phase.bundle,
+                "validation": phase.validation,
+            }),
+        ));
+        self.runs.save(state)?;
+        bus.close().await;
+        Ok(())
+    }
+
+    /// Record one finished agent and save the run at once.
+    fn record(
+        &self,
+        state: &mut RunState,
+        index: usize,
+        finished: Finished,
+    ) -> Result<(), OrchestratorError> {
+        let phase = &mut state.phases[index];
+        let Some(record) = phase.agent_mut(&finished.name) else {
+            return Ok(());
+        };
+        let previous_attempts = record.attempts;
+        let started_at = record.started_at.clone();
+        *record = AgentRun {
+            attempts: previous_attempts + finished.attempts,
+            started_at,
+            duration_ms: finished.last.as_millis() as u64,
+            total_ms: record.total_ms + finished.total.as_millis() as u64,
+            ..AgentRun::pending(&finished.name)
+        };
+        match finished.result {
+            Ok((outcome, written)) => {
+                record.status = AgentStatus::Succeeded;
+                record.output = outcome.output;
+                record.tokens = Tokens {
+                    prompt: outcome.usage.prompt_tokens as u64,
+                    completion: outcome.usage.completion_tokens as u64,
+                };
+                record.steps = outcome.steps;
+                record.tool_calls = outcome.tool_calls;
+                record.artifacts = written;
+            }
+            Err((kind, message)) => {
+                record.status = AgentStatus::Failed;
+                record.failure = Some(kind);
+                record.error = Some(message);
+            }
+        }
+        self.runs.save(state)
+    }
+}

@@ -1,0 +1,580 @@
+//! Workflows of agents. A run goes through its workflow's phases one
+//! `next` at a time; each phase runs its agents through their adapter
+//! plugins, records every outcome in the run's state, checks and bundles the
+//! phase's artifacts, and stops at approval gates.
+//!
+//! - [`spec`]: agents, workflows and settings as written in `.paracle/`;
+//! - [`run`]: a run's state on disk and its lock;
+//! - [`execute`]: one phase's agents, concurrently, with retries and timeouts;
+//! - [`events`]: execution events for observer plugins and progress;
+//! - [`bundle`]: artifact validation and zip bundles;
+//! - [`report`]: review requests, decisions, rollback advisories, metrics;
+//! - [`quickstart`]: ready-made projects.
+
+pub mod bundle;
+pub mod clock;
+pub mod events;
+mod execute;
+pub mod quickstart;
+pub mod report;
+pub mod run;
+pub mod spec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::atomic;
+use crate::error::RegistryError;
+use crate::plugin::{Plugin, PluginKind};
+use crate::registry::Registry;
+use crate::EventKind;
+
+use events::{EventBus, Listener, Scope};
+use run::{AgentStatus, Decision, PhaseStatus, RunState, RunStatus, RunStore};
+use spec::{Settings, Specs, Workflow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("{}:{line}: {message}", .file.display())]
+    Spec {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("no workflow `{name}`; {known}")]
+    UnknownWorkflow { name: String, known: String },
+
+    #[error("no run `{0}`; `paracle run list` shows the runs")]
+    UnknownRun(String),
+
+    #[error("no runs yet; start one with `paracle run start WORKFLOW`")]
+    NoRuns,
+
+    #[error("run `{run}` has no phase `{phase}` (its phases: {known})")]
+    UnknownPhase {
+        run: String,
+        phase: String,
+        known: String,
+    },
+
+    #[error("phase `{phase}` has no agent `{agent}` (its agents: {known})")]
+    UnknownAgent {
+        phase: String,
+        agent: String,
+        known: String,
+    },
+
+    #[error("run `{0}` is being advanced by another paracle process; wait for it to finish")]
+    Busy(String),
+
+    /// The run is not in a state where the command makes sense.
+    #[error("run `{run}` is {status}: {hint}")]
+    Refused {
+        run: String,
+        status: &'static str,
+        hint: String,
+    },
+
+    #[error("`{}` is not a valid run state ({message}); it was not changed", .file.display())]
+    CorruptState { file: PathBuf, message: String },
+
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("quickstart: {0}")]
+    Quickstart(String),
+
+    #[error("cannot write the artifact bundle: {0}")]
+    Bundle(String),
+
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// How `run next` and `run retry` run a phase.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run the phase's agents concurrently even if it does not ask for it.
+    pub parallel: bool,
+    /// At most this many agents at once, under the configured maximum.
+    pub max_workers: Option<usize>,
+    /// Per attempt of one agent, instead of the phase's timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// A run as `run status` reports it.
+pub struct RunView {
+    pub state: RunState,
+    /// The phase a process was running when it died.
+    pub interrupted: Option<String>,
+    /// Whether a live process is advancing the run now.
+    pub busy: bool,
+}
+
+impl RunView {
+    /// The status to show: a running phase whose process died is interrupted.
+    pub fn status(&self) -> &'static str {
+        if self.interrupted.is_some() {
+            "interrupted"
+        } else {
+            self.state.status.as_str()
+        }
+    }
+
+    /// What the user can do next, as a command.
+    pub fn next_step(&self) -> String {
+        let run = &self.state.id;
+        let phase = |i: usize| {
+            self.state
+                .phases
+                .get(i)
+                .map(|p| p.name.clone())
+                .unwrap_or_default()
+        };
+        if let Some(phase) = &self.interrupted {
+            return format!("`paracle run next --run {run}` finishes phase `{phase}`");
+        }
+        match self.state.status {
+            RunStatus::Ready => format!("`paracle run next --run {run}` runs phase `{}`", phase(self.state.cursor)),
+            RunStatus::Running => "wait: a phase is running".into(),
+            RunStatus::AwaitingApproval => format!(
+                "review {}, then `paracle run approve --run {run}` or `paracle run reject --run {run} --reason \"...\"`",
+                self.state.phases[self.state.cursor]
+                    .request
+                    .as_deref()
+                    .map(|r| format!(".paracle/runs/{run}/{r}"))
+                    .unwrap_or_else(|| "the phase's outcomes".into())
+            ),
+            RunStatus::Failed => format!(
+                "`paracle run retry --run {run} --phase {}` runs the failed agents again",
+                phase(self.state.cursor)
+            ),
+            RunStatus::Rejected => format!(
+                "`paracle run retry --run {run} --phase {}` runs the phase again, or `paracle run rollback --run {run} --phase P` goes back further",
+                phase(self.state.cursor)
+            ),
+            RunStatus::Completed => format!("done; `paracle run metrics --run {run}` sums it up"),
+        }
+    }
+}
+
+/// A workflow as `workflow list` shows it.
+pub struct WorkflowSummary {
+    pub name: String,
+    pub description: String,
+    pub phases: Vec<String>,
+}
+
+pub struct Orchestrator<'r> {
+    registry: &'r Registry,
+    runs: RunStore,
+    settings: Settings,
+    listener: Option<Listener>,
+}
+
+impl<'r> Orchestrator<'r> {
+    pub fn new(registry: &'r Registry) -> Result<Self, OrchestratorError> {
+        let state = &registry.paths().state;
+        Ok(Orchestrator {
+            registry,
+            runs: RunStore::new(state),
+            settings: spec::read_settings(state)?,
+            listener: None,
+        })
+    }
+
+    /// Hear every event as it happens, for progress displays.
+    pub fn with_listener(mut self, listener: Listener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    pub fn runs(&self) -> &RunStore {
+        &self.runs
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn specs(&self) -> Result<Specs, OrchestratorError> {
+        Specs::read(&self.registry.paths().state)
+    }
+
+    /// The project's workflows, each checked in full.
+    pub async fn workflows(&self) -> Result<Vec<WorkflowSummary>, OrchestratorError> {
+        let specs = self.specs()?;
+        let mut summaries = Vec::new();
+        for name in specs.workflow_names() {
+            let workflow = specs.workflow(name, self.registry).await?;
+            summaries.push(WorkflowSummary {
+                name: workflow.name,
+                description: workflow.description,
+                phases: workflow.phases.into_iter().map(|p| p.name).collect(),
+            });
+        }
+        Ok(summaries)
+    }
+
+    pub async fn workflow(&self, name: &str) -> Result<Workflow, OrchestratorError> {
+        self.specs()?.workflow(name, self.registry).await
+    }
+
+    /// Every observer plugin of the project. One that cannot be loaded is
+    /// left out with a warning: observers must not stop a run.
+    async fn observers(&self) -> Vec<Arc<Plugin>> {
+        let mut observers = Vec::new();
+        for known in self.registry.known() {
+            match self.registry.kind_hint(&known.name) {
+                Some(kind) if kind != PluginKind::Observer => continue,
+                _ => {}
+            }
+            match self.registry.get(&known.name).await {
+                Ok(plugin) if plugin.kind() == PluginKind::Observer => observers.push(plugin),
+                Ok(_) => {}
+                Err(error) => tracing::warn!("observer `{}` left out: {error}", known.name),
+            }
+        }
+        observers
+    }
+
+    async fn bus(&self) -> Arc<EventBus> {
+        Arc::new(EventBus::new(self.observers().await, self.listener.clone()))
+    }
+
+    /// Start a run of `workflow`. `input` is the task for its agents; the
+    /// workflow's own task when None.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        input: Option<String>,
+    ) -> Result<RunState, OrchestratorError> {
+        let workflow = self.workflow(workflow).await?;
+        let input = input.unwrap_or_else(|| workflow.task.clone());
+        let state = RunState::new(self.runs.new_id(), workflow, input);
+        self.runs.create(&state)?;
+        let bus = self.bus().await;
+        let scope = Scope {
+            execution: Some(state.id.clone()),
+            ..Scope::default()
+        };
+        let mut event = scope.event(EventKind::ExecutionStarted);
+        event.data = json!({
+            "workflow": state.workflow.name,
+            "phases": state.workflow.phases.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "workspace": self.runs.workspace(&state.id),
+        })
+        .to_string();
+        bus.emit(event);
+        bus.close().await;
+        Ok(state)
+    }
+
+    pub fn status(&self, run: Option<&str>) -> Result<RunView, OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let state = self.runs.load(&id)?;
+        let busy = self.runs.is_locked(&id);
+        let interrupted = match state.running_phase() {
+            Some(index) if !busy => Some(state.phases[index].name.clone()),
+            _ => None,
+        };
+        Ok(RunView {
+            state,
+            interrupted,
+            busy,
+        })
+    }
+
+    /// Every run, oldest first; a run whose state cannot be read is listed
+    /// with its error.
+    pub fn list(
+        &self,
+    ) -> Result<Vec<(String, Result<RunView, OrchestratorError>)>, OrchestratorError> {
+        Ok(self
+            .runs
+            .ids()?
+            .into_iter()
+            .map(|id| {
+                let view = self.status(Some(&id));
+                (id, view)
+            })
+            .collect())
+    }
+
+    /// Run the next phase, or finish the one a dead process left running.
+    pub async fn next(
+        &self,
+        run: Option<&str>,
+        options: &RunOptions,
+    ) -> Result<RunState, OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let _lock = self.runs.lock(&id)?;
+        let mut state = self.runs.load(&id)?;
+        let refused = |hint: String| OrchestratorError::Refused {
+            run: id.clone(),
+            status: state.status.as_str(),
+            hint,
+        };
+        let view = RunView {
+            state: state.clone(),
+            interrupted: None,
+            busy: false,
+        };
+        let (index, agents) = match state.status {
+            RunStatus::Running => {
+                // Our lock is held, so the running phase's process is gone.
+                let index = state.running_phase().unwrap_or(state.cursor);
+                let phase = &state.phases[index];
+                let unfinished: Vec<String> = phase
+                    .agents
+                    .iter()
+                    .filter(|a| matches!(a.status, AgentStatus::Pending | AgentStatus::Running))
+                    .map(|a| a.name.clone())
+                    .collect();
+                let detail = format!(
+                    "phase `{}` was interrupted; {} of {} agents had finished and are kept",
+                    phase.name,
+                    phase.agents.len() - unfinished.len(),
+                    phase.agents.len()
+                );
+                state.note("resume", detail);
+                (index, unfinished)
+            }
+            RunStatus::Ready => {
+                let index = state.cursor;
+                (index, state.workflow.phases[index].agents.clone())
+            }
+            _ => return Err(refused(view.next_step())),
+        };
+        self.execute(&mut state, index, agents, options).await?;
+        Ok(state)
+    }
+
+    /// Run phase `phase` again, all its agents or only `agent`. The run then
+    /// carries on from that phase: later phases that had run are archived
+    /// and will run again.
+    pub async fn retry(
+        &self,
+        run: Option<&str>,
+        phase: &str,
+        agent: Option<&str>,
+        options: &RunOptions,
+    ) -> Result<RunState, OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let _lock = self.runs.lock(&id)?;
+        let mut state = self.runs.load(&id)?;
+        let index = state.phase_index(phase)?;
+        if index > state.cursor {
+            return Err(OrchestratorError::Refused {
+                run: id.clone(),
+                status: state.status.as_str(),
+                hint: format!(
+                    "phase `{phase}` has not run yet; `paracle run next --run {id}` runs phase `{}`",
+                    state.phases[state.cursor].name
+                ),
+            });
+        }
+        let agents = match agent {
+            Some(agent) => {
+                if !state.workflow.phases[index]
+                    .agents
+                    .iter()
+                    .any(|a| a == agent)
+                {
+                    return Err(OrchestratorError::UnknownAgent {
+                        phase: phase.to_string(),
+                        agent: agent.to_string(),
+                        known: state.workflow.phases[index].agents.join(", "),
+                    });
+                }
+                // The phase's other outcomes stand; only this agent's record
+                // starts afresh, the old one kept in the archive.
+                let old = state.phases[index].clone();
+                state.archive.push(old);
+                let fresh = run::AgentRun::pending(agent);
+                if let Some(record) = state.phases[index].agent_mut(agent) {
+                    *record = fresh;
+                }
+                vec![agent.to_string()]
+            }
+            None => {
+                state.reset_phase(index);
+                state.workflow.phases[index].agents.clone()
+            }
+        };
+        let phase_record = &mut state.phases[index];
+        phase_record.decision = None;
+        phase_record.request = None;
+        state.note(
+            "retry",
+            match agent {
+                Some(agent) => format!("phase `{phase}`, agent `{agent}`"),
+                None => format!("phase `{phase}`"),
+            },
+        );
+        self.execute(&mut state, index, agents, options).await?;
+        Ok(state)
+    }
+
+    /// Approve or reject the phase awaiting approval. Writes a
+    /// `DECISION_<time>.md` beside its `REQUEST.md` and returns its path.
+    pub async fn decide(
+        &self,
+        run: Option<&str>,
+        approved: bool,
+        reason: &str,
+    ) -> Result<(RunState, PathBuf), OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let _lock = self.runs.lock(&id)?;
+        let mut state = self.runs.load(&id)?;
+        if state.status != RunStatus::AwaitingApproval {
+            let view = RunView {
+                state: state.clone(),
+                interrupted: None,
+                busy: false,
+            };
+            return Err(OrchestratorError::Refused {
+                run: id,
+                status: state.status.as_str(),
+                hint: format!("no phase awaits approval; next: {}", view.next_step()),
+            });
+        }
+        let index = state.cursor;
+        let now = clock::now_ms();
+        let at = clock::rfc3339(now);
+        let name = state.phases[index].name.clone();
+        let relative = format!("{name}/DECISION_{}.md", clock::stamp_ms(now));
+        let file = self.runs.run_dir(&id).join(&relative);
+        let text = report::decision_md(&state, &name, approved, reason, &at);
+        atomic::write(&file, text.as_bytes()).map_err(|source| OrchestratorError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let phase = &mut state.phases[index];
+        phase.decision = Some(Decision {
+            approved,
+            reason: reason.to_string(),
+            at,
+            file: relative,
+        });
+        let verdict = if approved { "approved" } else { "rejected" };
+        state.note(
+            verdict,
+            format!(
+                "phase `{name}`{}",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+        );
+        if approved {
+            state.phases[index].status = PhaseStatus::Approved;
+            let bus = self.bus().await;
+            self.advance(&mut state, index, &bus);
+            self.runs.save(&state)?;
+            bus.close().await;
+        } else {
+            state.phases[index].status = PhaseStatus::Rejected;
+            state.status = RunStatus::Rejected;
+            self.runs.save(&state)?;
+        }
+        Ok((state, file))
+    }
+
+    /// Point the run back at `phase`. Writes a `ROLLBACK_<time>.md` advisory
+    /// listing what that phase and the later ones produced; no file in the
+    /// workspace is touched. Returns the advisory's path.
+    pub fn rollback(
+        &self,
+        run: Option<&str>,
+        phase: &str,
+    ) -> Result<(RunState, PathBuf), OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let _lock = self.runs.lock(&id)?;
+        let mut state = self.runs.load(&id)?;
+        let index = state.phase_index(phase)?;
+        let now = clock::now_ms();
+        let file = self
+            .runs
+            .run_dir(&id)
+            .join(format!("ROLLBACK_{}.md", clock::stamp_ms(now)));
+        let text = report::rollback_md(&state, index, &clock::rfc3339(now));
+        atomic::write(&file, text.as_bytes()).map_err(|source| OrchestratorError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        for later in index..state.phases.len() {
+            state.reset_phase(later);
+        }
+        state.cursor = index;
+        state.status = RunStatus::Ready;
+        state.note(
+            "rollback",
+            format!("to phase `{phase}`; advisory {}", file.display()),
+        );
+        self.runs.save(&state)?;
+        Ok((state, file))
+    }
+
+    /// The run's metrics; also written to `metrics.json` and `metrics.prom`
+    /// in the run's directory, whose paths are returned.
+    pub fn metrics(
+        &self,
+        run: Option<&str>,
+    ) -> Result<(RunState, Value, [PathBuf; 2]), OrchestratorError> {
+        let id = self.runs.resolve(run)?;
+        let state = self.runs.load(&id)?;
+        let metrics = report::metrics_json(&state);
+        let dir = self.runs.run_dir(&id);
+        let json_file = dir.join("metrics.json");
+        let prom_file = dir.join("metrics.prom");
+        for (file, bytes) in [
+            (
+                &json_file,
+                serde_json::to_vec_pretty(&metrics).expect("JSON values serialise"),
+            ),
+            (&prom_file, report::metrics_prom(&state).into_bytes()),
+        ] {
+            atomic::write(file, &bytes).map_err(|source| OrchestratorError::Io {
+                path: file.clone(),
+                source,
+            })?;
+        }
+        Ok((state, metrics, [json_file, prom_file]))
+    }
+
+    /// After phase `index` passed (or was approved): move the cursor on, and
+    /// finish the run after its last phase.
+    fn advance(&self, state: &mut RunState, index: usize, bus: &EventBus) {
+        state.cursor = index + 1;
+        if state.cursor < state.phases.len() {
+            state.status = RunStatus::Ready;
+            return;
+        }
+        state.status = RunStatus::Completed;
+        let succeeded = state
+            .phases
+            .iter()
+            .all(|p| matches!(p.status, PhaseStatus::Succeeded | PhaseStatus::Approved));
+        let started = clock::parse_ms(&state.created_at).unwrap_or(0);
+        let scope = Scope {
+            execution: Some(state.id.clone()),
+            ..Scope::default()
+        };
+        bus.emit(scope.finished(
+            EventKind::ExecutionFinished,
+            Duration::from_millis(clock::now_ms().saturating_sub(started)),
+            succeeded,
+            json!({ "workflow": state.workflow.name, "metrics": report::metrics_json(state)["totals"] }),
+        ));
+    }
+}
