@@ -1,13 +1,17 @@
 //! Drive the `paracle` binary as an operator would, in a temporary project.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
 #[path = "support/fake_http.rs"]
 #[allow(dead_code)]
 mod fake_http;
+#[path = "support/project.rs"]
+#[allow(dead_code)]
+mod project;
+
+use project::Project;
 
 const GUESTS: &str = env!("PARACLE_GUEST_DIR");
 const SAMPLES: [(&str, &str, &str); 6] = [
@@ -18,73 +22,6 @@ const SAMPLES: [(&str, &str, &str); 6] = [
     ("metrics_collector.wasm", "metrics-collector", "observer"),
     ("agent_runner.wasm", "agent-runner", "adapter"),
 ];
-
-struct Project {
-    dir: tempfile::TempDir,
-    home: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Self {
-        Project {
-            dir: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_paracle"))
-            .args(args)
-            .current_dir(self.path())
-            .env("PARACLE_HOME", self.home.path().join("home"))
-            .env("PARACLE_CACHE_DIR", self.home.path().join("cache"))
-            .env_remove("PARACLE_LOG")
-            .output()
-            .expect("paracle runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "paracle {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let text = self.ok(&args);
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("paracle {args:?} printed no JSON ({e}): {text}"))
-    }
-
-    /// A failing command: exit code 1 and a single `error:` line, no panic.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "paracle {args:?} should fail with 1"
-        );
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "one line of error for {args:?}, got: {stderr}"
-        );
-        assert!(lines[0].starts_with("error: "), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        lines[0].to_string()
-    }
-}
 
 fn sample(file: &str) -> PathBuf {
     Path::new(GUESTS).join(file)

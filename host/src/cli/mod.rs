@@ -3,6 +3,7 @@
 mod grant;
 mod output;
 mod plugin;
+mod run;
 mod trust;
 
 use std::path::PathBuf;
@@ -37,6 +38,14 @@ enum Command {
     /// The keys whose signatures you trust, and whether plugins must be signed.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Runs of workflows: start, next phase, status, approvals, retries, metrics.
+    #[command(subcommand)]
+    Run(run::RunCommand),
+    /// The project's workflows.
+    #[command(subcommand)]
+    Workflow(run::WorkflowCommand),
+    /// Write a ready-made project, start a run and run its planning phase.
+    Quickstart(run::QuickstartArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +77,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(command) => plugin::run(&project, command).await,
             Command::Trust(command) => trust::run(&project, command),
+            Command::Run(command) => run::run(&project, command).await,
+            Command::Workflow(command) => run::workflow(&project, command).await,
+            Command::Quickstart(args) => run::quickstart(&project, args).await,
         }
     });
     match result {

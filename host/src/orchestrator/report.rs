@@ -9,8 +9,13 @@ use serde_json::{json, Value};
 use super::bundle;
 use super::run::{AgentRun, AgentStatus, PhaseRun, RunState};
 
-fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
+/// A duration for people: `850 ms`, `12.3 s`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 /// The ribbon at the top of a review request.
@@ -38,7 +43,7 @@ fn agent_line(agent: &AgentRun) -> String {
         "{mark} {} — {} in {}",
         agent.name,
         agent.status.as_str(),
-        seconds(agent.duration_ms)
+        human_ms(agent.duration_ms)
     );
     if agent.attempts > 1 {
         let _ = write!(line, " after {} attempts", agent.attempts);
@@ -128,12 +133,12 @@ pub fn request_md(run: &RunState, index: usize) -> String {
             agent.name,
             agent.status.as_str(),
             agent.attempts,
-            seconds(agent.duration_ms),
+            human_ms(agent.duration_ms),
             agent.tokens.prompt + agent.tokens.completion,
             agent.tool_calls
         );
     }
-    let _ = writeln!(md, "\nPhase duration: {}.\n", seconds(phase.duration_ms));
+    let _ = writeln!(md, "\nPhase duration: {}.\n", human_ms(phase.duration_ms));
     let _ = writeln!(md, "## Decide\n");
     let _ = writeln!(md, "- approve: `paracle run approve --run {}`", run.id);
     let _ = writeln!(

@@ -477,8 +477,9 @@ impl Specs {
                     ));
                 }
                 if !agents.contains_key(name) {
-                    let resolved = self.resolve(name, &agent_at)?;
-                    self.check_references(name, &resolved, registry).await?;
+                    let (resolved, tool_origins) = self.resolve(name, &agent_at)?;
+                    self.check_references(name, &resolved, &tool_origins, registry)
+                        .await?;
                     agents.insert(name.clone(), resolved);
                 }
                 names.push(name.clone());
@@ -552,8 +553,13 @@ impl Specs {
         })
     }
 
-    /// `name` with its parents folded in, child last.
-    fn resolve(&self, name: &str, referenced_at: &Origin) -> Result<Agent, OrchestratorError> {
+    /// `name` with its parents folded in, child last, and where each of its
+    /// tools was named.
+    fn resolve(
+        &self,
+        name: &str,
+        referenced_at: &Origin,
+    ) -> Result<(Agent, BTreeMap<String, Origin>), OrchestratorError> {
         let mut chain: Vec<&Declared> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut current = name.to_string();
@@ -587,7 +593,7 @@ impl Specs {
         }
         // Fold from the oldest ancestor down, so that each child wins.
         let mut merged = AgentDecl::default();
-        let mut tools: Vec<Spanned<String>> = Vec::new();
+        let mut tools: Vec<(String, Origin)> = Vec::new();
         let mut config = toml::Table::new();
         for declared in chain.iter().rev() {
             let d = declared.decl.clone();
@@ -601,8 +607,8 @@ impl Specs {
             merged.max_tokens = d.max_tokens.or(merged.max_tokens);
             merged.max_steps = d.max_steps.or(merged.max_steps);
             for tool in d.tools.unwrap_or_default() {
-                if !tools.iter().any(|t| t.get_ref() == tool.get_ref()) {
-                    tools.push(tool);
+                if !tools.iter().any(|(t, _)| t == tool.get_ref()) {
+                    tools.push((tool.get_ref().clone(), declared.origin_of(tool.span())));
                 }
             }
             if let Some(child) = d.config {
@@ -619,10 +625,10 @@ impl Specs {
             }
         }
         let mut tool_map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for tool in &tools {
-            let (plugin, one) = match tool.get_ref().split_once('/') {
+        for (tool, _) in &tools {
+            let (plugin, one) = match tool.split_once('/') {
                 Some((plugin, tool)) => (plugin.to_string(), Some(tool.to_string())),
-                None => (tool.get_ref().clone(), None),
+                None => (tool.clone(), None),
             };
             let entry = tool_map.entry(plugin).or_default();
             match one {
@@ -643,7 +649,7 @@ impl Specs {
             Some(memory) => Some(memory.to_string()),
             None => Some(defaults::DEFAULT_MEMORY.to_string()),
         };
-        Ok(Agent {
+        let agent = Agent {
             name: name.to_string(),
             description: merged.description.unwrap_or_default(),
             adapter: merged
@@ -662,7 +668,8 @@ impl Specs {
             max_tokens: merged.max_tokens,
             max_steps: merged.max_steps.unwrap_or(8).max(1),
             config,
-        })
+        };
+        Ok((agent, tools.into_iter().collect()))
     }
 
     fn no_agent(&self, name: &str) -> String {
@@ -683,11 +690,10 @@ impl Specs {
         &self,
         name: &str,
         agent: &Agent,
+        tool_origins: &BTreeMap<String, Origin>,
         registry: &Registry,
     ) -> Result<(), OrchestratorError> {
-        let at_key = |key: &str| self.origin_of_key(name, key);
-        let check = |plugin: String, kind: PluginKind, key: &'static str| async move {
-            let at = at_key(key);
+        let check = |plugin: String, kind: PluginKind, key: &'static str, at: Origin| async move {
             let loaded = registry
                 .get(&plugin)
                 .await
@@ -703,19 +709,52 @@ impl Specs {
             }
             Ok(loaded)
         };
-        check(agent.adapter.clone(), PluginKind::Adapter, "adapter").await?;
-        check(agent.provider.clone(), PluginKind::Provider, "provider").await?;
+        let at_key = |key: &str| self.origin_of_key(name, key);
+        check(
+            agent.adapter.clone(),
+            PluginKind::Adapter,
+            "adapter",
+            at_key("adapter"),
+        )
+        .await?;
+        check(
+            agent.provider.clone(),
+            PluginKind::Provider,
+            "provider",
+            at_key("provider"),
+        )
+        .await?;
         if let Some(memory) = &agent.memory {
-            check(memory.clone(), PluginKind::Memory, "memory").await?;
+            check(
+                memory.clone(),
+                PluginKind::Memory,
+                "memory",
+                at_key("memory"),
+            )
+            .await?;
         }
+        // Where a tool entry was written: `PLUGIN/TOOL` or, for the plugin
+        // itself, the first entry that names it.
+        let tool_at = |entry: &str| {
+            tool_origins
+                .get(entry)
+                .or_else(|| {
+                    tool_origins
+                        .iter()
+                        .find(|(k, _)| k.split('/').next() == Some(entry))
+                        .map(|(_, at)| at)
+                })
+                .cloned()
+                .unwrap_or_else(|| at_key("tools"))
+        };
         for (plugin, chosen) in &agent.tools {
-            let loaded = check(plugin.clone(), PluginKind::Tool, "tools").await?;
+            let loaded = check(plugin.clone(), PluginKind::Tool, "tools", tool_at(plugin)).await?;
             for tool in chosen {
                 if !loaded.tools().iter().any(|t| &t.name == tool) {
                     let offered: Vec<&str> =
                         loaded.tools().iter().map(|t| t.name.as_str()).collect();
                     return Err(spec_error(
-                        &at_key("tools"),
+                        &tool_at(&format!("{plugin}/{tool}")),
                         format!(
                             "agent `{name}`: `{plugin}` has no tool `{tool}` (it offers: {})",
                             offered.join(", ")
@@ -739,7 +778,6 @@ impl Specs {
                 "adapter" => d.adapter.as_ref().map(Spanned::span),
                 "provider" => d.provider.as_ref().map(Spanned::span),
                 "memory" => d.memory.as_ref().map(Spanned::span),
-                "tools" => d.tools.as_ref().and_then(|t| t.first()).map(Spanned::span),
                 _ => None,
             };
             if let Some(span) = span {

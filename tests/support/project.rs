@@ -1,0 +1,88 @@
+//! A temporary project with its own per-user directories, and the
+//! `paracle` binary run in it as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub struct Project {
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("paracle runs")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "paracle {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let text = self.ok(&args);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("paracle {args:?} printed no JSON ({e}): {text}"))
+    }
+
+    /// A failing command: exit code 1 and a single `error:` line, no panic.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "paracle {args:?} should fail with 1"
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line of error for {args:?}, got: {stderr}"
+        );
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        lines[0].to_string()
+    }
+}
+
+impl Project {
+    /// The `paracle` command for this project, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paracle"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("PARACLE_HOME", self.home.path().join("home"))
+            .env("PARACLE_CACHE_DIR", self.home.path().join("cache"))
+            .env_remove("PARACLE_LOG");
+        command
+    }
+
+    /// Write `text` to `relative`, making its directories.
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
