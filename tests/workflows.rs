@@ -583,3 +583,99 @@ fn an_inherited_tool_that_does_not_exist_is_reported_where_it_was_named() {
     );
     expect_spec_error(&project, ".paracle/agents/a.toml", 2, "has no tool `nope`");
 }
+
+/// In-process: every execution event reaches the observer plugins, with the
+/// provider and tool calls the adapter made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_reaches_the_observers() {
+    use paracle::orchestrator::{Orchestrator, RunOptions};
+    use paracle::plugin::Runtime;
+    use paracle::registry::{Paths, Registry};
+    use std::sync::Arc;
+
+    let project = Project::new();
+    project.write(
+        ".paracle/agents/a.toml",
+        "[agents.counter]\ntools = [\"text-tools/count_vowels\"]\nmemory = \"none\"\n\n[agents.echo]\nmemory = \"none\"\n",
+    );
+    project.write(
+        ".paracle/workflows/w.toml",
+        "task = \"count_vowels: banana\"\n[[phases]]\nname = \"only\"\nagents = [\"counter\", \"echo\"]\nparallel = true\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        project: project.path().to_path_buf(),
+        state: project.path().join(".paracle"),
+        user_plugins: home.path().join("plugins"),
+        trust: home.path().join("trust.toml"),
+        cache: home.path().join("cache"),
+    };
+    let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).unwrap());
+    let registry = Registry::open(paths, runtime).unwrap();
+    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let run = orchestrator.start("w", None).await.unwrap();
+    let run = orchestrator
+        .next(Some(&run.id), &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(run.status.as_str(), "completed");
+    assert!(
+        run.phases[0].agents[0].output.contains("\"vowels\":"),
+        "{:?}",
+        run.phases[0].agents[0]
+    );
+
+    let observer = registry.get("metrics-collector").await.unwrap();
+    let report = observer.report().await.unwrap().unwrap();
+    let counts = &report["counts"];
+    assert_eq!(counts["execution-started"], 1, "{report}");
+    assert_eq!(counts["phase-started"], 1, "{report}");
+    assert_eq!(counts["agent-started"], 2, "{report}");
+    assert_eq!(counts["agent-finished"], 2, "{report}");
+    assert_eq!(counts["phase-finished"], 1, "{report}");
+    assert_eq!(counts["execution-finished"], 1, "{report}");
+    // counter asks for the tool, then answers: two provider calls; echo one.
+    assert_eq!(counts["llm-call"], 3, "{report}");
+    assert_eq!(counts["tool-call"], 1, "{report}");
+    assert!(report["by_plugin"]["text-tools"].is_object(), "{report}");
+}
+
+#[test]
+fn agents_write_through_tools_into_their_own_runs_workspace() {
+    let project = Project::new();
+    project.write(
+        "paracle.toml",
+        &format!(
+            r#"[plugins.scripted]
+path = {:?}
+config = {{ responses = [{{ tool_calls = [{{ name = "write_file", arguments = {{ path = "notes/a.txt", content = "from the agent" }} }}] }}, "written"] }}
+"#,
+            Path::new(GUESTS).join("mock_provider.wasm")
+        ),
+    );
+    project.write(
+        ".paracle/agents/a.toml",
+        "[agents.scribe]\nprovider = \"scripted\"\ntools = [\"fs-tools/write_file\"]\nmemory = \"none\"\n",
+    );
+    project.write(
+        ".paracle/workflows/w.toml",
+        "[[phases]]\nname = \"p\"\nagents = [\"scribe\"]\nartifacts = [\"notes/*.txt\"]\n",
+    );
+    let first = start(&project, "w");
+    let done = project.json(&["run", "next"]);
+    assert_eq!(done["status"], "completed", "{done}");
+    let second = start(&project, "w");
+    project.json(&["run", "next"]);
+    for id in [&first, &second] {
+        let file = project
+            .path()
+            .join(".paracle/runs")
+            .join(id)
+            .join("workspace/notes/a.txt");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "from the agent");
+    }
+    assert!(
+        !project.path().join(".paracle/workspace/notes").exists(),
+        "the shared workspace is not written by runs"
+    );
+}

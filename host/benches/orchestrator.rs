@@ -1,0 +1,259 @@
+//! What the orchestrator costs, measured against calling the adapter
+//! directly, in one run:
+//!
+//! - `100 agents`: a phase of 100 agents on the embedded mock provider, one
+//!   at a time. `direct` builds each agent's routes and calls `run-agent`
+//!   itself; `orchestrated` is `Orchestrator::next` on the same agents
+//!   (state saved atomically after every agent, events to the observers,
+//!   artifact validation, the zip bundle). The overhead per agent is the
+//!   difference, divided by 100. Target: at most 2 ms.
+//! - `8 agents, 4 workers`: a parallel phase of 8 agents on a mock provider
+//!   that waits 100 ms per call, with `max_workers = 4`: two waves, so about
+//!   200 ms. Target: at most 260 ms.
+//!
+//! Run with `cargo bench -p paracle --bench orchestrator`; `-- --quick` for
+//! fewer rounds. Figures go to stdout; docs/performance.md records them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use paracle::orchestrator::{Orchestrator, RunOptions};
+use paracle::plugin::Runtime;
+use paracle::registry::{Paths, Registry};
+use paracle::router::AgentRoutes;
+use paracle::{AgentSpec, Task};
+
+const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const AGENTS: usize = 100;
+
+fn write(root: &Path, relative: &str, text: &str) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn registry(project: &Path, home: &Path) -> Registry {
+    let paths = Paths {
+        project: project.to_path_buf(),
+        state: project.join(".paracle"),
+        user_plugins: home.join("plugins"),
+        trust: home.join("trust.toml"),
+        cache: home.join("cache"),
+    };
+    let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).expect("engine starts"));
+    Registry::open(paths, runtime).expect("registry opens")
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The 100-agent project: each agent answers in one provider round-trip and
+/// writes one artifact, as the quickstart's agents do.
+fn hundred_agents(project: &Path) {
+    let mut agents = String::new();
+    let mut names = Vec::new();
+    for i in 0..AGENTS {
+        let name = format!("agent-{i:03}");
+        agents.push_str(&format!(
+            "[agents.{name}]\nsystem_prompt = \"You are agent {i}.\"\nmemory = \"none\"\nconfig = {{ output_file = \"out/{name}.md\" }}\n\n"
+        ));
+        names.push(format!("\"{name}\""));
+    }
+    write(project, ".paracle/agents/many.toml", &agents);
+    write(
+        project,
+        ".paracle/workflows/many.toml",
+        &format!(
+            "task = \"Say hello.\"\n[[phases]]\nname = \"all\"\nagents = [{}]\nartifacts = [\"out/*.md\"]\n",
+            names.join(", ")
+        ),
+    );
+}
+
+/// Each agent of the 100 called straight through its adapter, as a caller
+/// without the orchestrator would: the same plugins, routes and spec.
+async fn direct(registry: &Registry, workflow: &paracle::orchestrator::spec::Workflow) -> Duration {
+    let adapter = registry.get("agent-runner").await.unwrap();
+    let provider = registry.get("mock-provider").await.unwrap();
+    let started = Instant::now();
+    for agent in workflow.agents.values() {
+        let routes = AgentRoutes::new(
+            adapter.name(),
+            Some(provider.clone()),
+            Vec::new(),
+            None,
+            Some("bench".into()),
+            Some(agent.name.clone()),
+        )
+        .unwrap();
+        let spec = AgentSpec {
+            name: agent.name.clone(),
+            description: agent.description.clone(),
+            system_prompt: agent.system_prompt.clone(),
+            model: agent.model.clone(),
+            temperature: agent.temperature,
+            max_tokens: agent.max_tokens,
+            max_steps: agent.max_steps,
+            memory_namespace: agent.name.clone(),
+            config: agent.config.to_string(),
+        };
+        let task = Task {
+            id: agent.name.clone(),
+            input: workflow.task.clone(),
+            context: "{}".into(),
+        };
+        let outcome = adapter
+            .run_agent(&spec, &task, Arc::new(routes))
+            .await
+            .unwrap()
+            .unwrap();
+        std::hint::black_box(outcome);
+    }
+    started.elapsed()
+}
+
+async fn overhead(rounds: usize) {
+    let project = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    hundred_agents(project.path());
+    let registry = registry(project.path(), home.path());
+    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let workflow = orchestrator.workflow("many").await.unwrap();
+    // Warm both paths: compiled code, pools, the file system.
+    direct(&registry, &workflow).await;
+    let run = orchestrator.start("many", None).await.unwrap();
+    orchestrator
+        .next(Some(&run.id), &RunOptions::default())
+        .await
+        .unwrap();
+
+    let (mut direct_times, mut orchestrated, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        direct_times.push(direct(&registry, &workflow).await);
+        let started = Instant::now();
+        let run = orchestrator.start("many", None).await.unwrap();
+        starts.push(started.elapsed());
+        let started = Instant::now();
+        let state = orchestrator
+            .next(Some(&run.id), &RunOptions::default())
+            .await
+            .unwrap();
+        orchestrated.push(started.elapsed());
+        assert_eq!(state.phases[0].succeeded(), AGENTS, "every agent succeeds");
+    }
+    let direct_median = median(direct_times);
+    let orchestrated_median = median(orchestrated);
+    let per_agent = orchestrated_median.saturating_sub(direct_median) / AGENTS as u32;
+    println!("100 agents, one at a time, mock provider ({rounds} rounds, medians)");
+    println!(
+        "  direct adapter calls      {}  ({} per agent)",
+        ms(direct_median),
+        ms(direct_median / AGENTS as u32)
+    );
+    println!(
+        "  orchestrated (run next)   {}  ({} per agent)",
+        ms(orchestrated_median),
+        ms(orchestrated_median / AGENTS as u32)
+    );
+    println!("  run start                 {}", ms(median(starts)));
+    println!(
+        "  overhead per agent        {}  (target ≤ 2 ms: {})",
+        ms(per_agent),
+        if per_agent <= Duration::from_millis(2) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
+
+async fn workers(rounds: usize) {
+    let project = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = project.path();
+    write(
+        root,
+        "paracle.toml",
+        &format!(
+            "[plugins.slow-provider]\npath = {:?}\nconfig = {{ delay_ms = 100 }}\n",
+            Path::new(GUESTS).join("mock_provider.wasm")
+        ),
+    );
+    // The configured maximum is above 4, so that --max-workers is the cap.
+    write(
+        root,
+        ".paracle/config.toml",
+        "[orchestrator]\nmax_parallel_agents = 8\n",
+    );
+    let mut agents = String::new();
+    let mut names = Vec::new();
+    for i in 1..=8 {
+        agents.push_str(&format!(
+            "[agents.slow-{i}]\nprovider = \"slow-provider\"\nmemory = \"none\"\n\n"
+        ));
+        names.push(format!("\"slow-{i}\""));
+    }
+    write(root, ".paracle/agents/slow.toml", &agents);
+    write(
+        root,
+        ".paracle/workflows/eight.toml",
+        &format!(
+            "task = \"Wait.\"\n[[phases]]\nname = \"wide\"\nagents = [{}]\nparallel = true\n",
+            names.join(", ")
+        ),
+    );
+    let registry = registry(root, home.path());
+    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let options = RunOptions {
+        max_workers: Some(4),
+        ..RunOptions::default()
+    };
+    let warm = orchestrator.start("eight", None).await.unwrap();
+    orchestrator.next(Some(&warm.id), &options).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let run = orchestrator.start("eight", None).await.unwrap();
+        let started = Instant::now();
+        let state = orchestrator.next(Some(&run.id), &options).await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(state.phases[0].succeeded(), 8, "every agent succeeds");
+    }
+    let worst = *times.iter().max().unwrap();
+    let best = *times.iter().min().unwrap();
+    let median = median(times);
+    println!("\n8 agents, 100 ms per provider call, --max-workers 4 ({rounds} rounds)");
+    println!(
+        "  phase wall time  median {}  best {}  worst {}",
+        ms(median),
+        ms(best),
+        ms(worst)
+    );
+    println!(
+        "  target ≈ 200 ms, ≤ 260 ms: {}",
+        if median <= Duration::from_millis(260) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = if quick { 3 } else { 9 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        overhead(rounds).await;
+        workers(rounds).await;
+    });
+}
