@@ -198,7 +198,19 @@ fn orchestrator(registry: &Registry, json: bool) -> Result<Orchestrator<'_>> {
     if json {
         return Ok(orchestrator);
     }
-    let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
+    let terminal = std::io::stderr().is_terminal();
+    let progress = Arc::new(Progress::new(terminal));
+    if terminal {
+        // Keep the elapsed time moving while agents think.
+        let ticking = progress.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                every.tick().await;
+                ticking.redraw();
+            }
+        });
+    }
     Ok(orchestrator.with_listener(Arc::new(move |event| progress.on_event(event))))
 }
 
@@ -809,6 +821,18 @@ impl Progress {
             }
             _ => None,
         };
+        self.draw(&state, line);
+    }
+
+    fn redraw(&self) {
+        let state = self.state.lock().unwrap();
+        if state.started.is_some() {
+            self.draw(&state, None);
+        }
+    }
+
+    /// Print `line` if any; on a terminal, then the live status line.
+    fn draw(&self, state: &ProgressState, line: Option<String>) {
         let mut err = std::io::stderr().lock();
         if self.terminal {
             let _ = write!(err, "\r\x1b[2K");

@@ -4,11 +4,13 @@
 //! run's state before the next is recorded, so a process that dies loses
 //! only the agents still running.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -48,7 +50,7 @@ struct Finished {
     attempts: u32,
     last: Duration,
     total: Duration,
-    result: Result<(Outcome, Vec<String>), (FailureKind, String)>,
+    result: Result<(Outcome, Written), (FailureKind, String)>,
 }
 
 fn classify(error: CallError) -> (FailureKind, String) {
@@ -62,9 +64,11 @@ fn classify(error: CallError) -> (FailureKind, String) {
     (kind, error.to_string())
 }
 
-/// Write the outcome's artifacts into the workspace; their paths, or why not.
-fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Vec<String>, String> {
-    let mut written = Vec::new();
+/// Write the outcome's artifacts into the workspace; their paths and
+/// digests, or why not. They reach the disk when the phase ends: one sync
+/// for the phase rather than one per file.
+fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, String> {
+    let mut written = Written::new();
     for artifact in &outcome.artifacts {
         let Some(path) = bundle::inside(workspace, &artifact.path) else {
             return Err(format!(
@@ -72,11 +76,26 @@ fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Vec<String>, S
                 artifact.path
             ));
         };
-        atomic::write(&path, artifact.content.as_bytes())
+        atomic::write_unsynced(&path, artifact.content.as_bytes())
             .map_err(|e| format!("cannot write artifact `{}`: {e}", artifact.path))?;
-        written.push(artifact.path.trim_start_matches("./").to_string());
+        written.insert(
+            artifact.path.trim_start_matches("./").to_string(),
+            hex::encode(Sha256::digest(artifact.content.as_bytes())),
+        );
     }
     Ok(written)
+}
+
+/// Artifacts written, by path, with their sha256.
+type Written = BTreeMap<String, String>;
+
+/// Whether the artifacts an agent wrote are still there as it wrote them.
+pub(super) fn artifacts_intact(workspace: &Path, agent: &AgentRun) -> bool {
+    agent.artifact_sha256.iter().all(|(file, digest)| {
+        bundle::inside(workspace, file)
+            .and_then(|path| std::fs::read(path).ok())
+            .is_some_and(|bytes| hex::encode(Sha256::digest(&bytes)) == *digest)
+    })
 }
 
 impl Job {
@@ -133,7 +152,7 @@ impl Job {
                         "tool_calls": outcome.tool_calls,
                         "prompt_tokens": outcome.usage.prompt_tokens,
                         "completion_tokens": outcome.usage.completion_tokens,
-                        "artifacts": written,
+                        "artifacts": written.keys().collect::<Vec<_>>(),
                     }),
                     Err((kind, message)) => json!({
                         "attempt": attempts,
@@ -370,6 +389,10 @@ impl Orchestrator<'_> {
             }
         }
 
+        atomic::sync_filesystem(&workspace).map_err(|source| OrchestratorError::Io {
+            path: workspace.clone(),
+            source,
+        })?;
         let phase = &mut state.phases[index];
         phase.finished_at = Some(clock::now_rfc3339());
         phase.duration_ms = phase_started.elapsed().as_millis() as u64;
@@ -458,7 +481,8 @@ impl Orchestrator<'_> {
                 };
                 record.steps = outcome.steps;
                 record.tool_calls = outcome.tool_calls;
-                record.artifacts = written;
+                record.artifacts = written.keys().cloned().collect();
+                record.artifact_sha256 = written;
             }
             Err((kind, message)) => {
                 record.status = AgentStatus::Failed;
@@ -467,5 +491,51 @@ impl Orchestrator<'_> {
             }
         }
         self.runs.save(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Artifact, Usage};
+
+    #[test]
+    fn artifacts_are_checked_against_the_digests_they_were_written_with() {
+        let workspace = tempfile::tempdir().unwrap();
+        let outcome = Outcome {
+            output: String::new(),
+            artifacts: vec![Artifact {
+                path: "docs/plan.md".into(),
+                content: "the plan".into(),
+            }],
+            usage: Usage {
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            },
+            steps: 1,
+            tool_calls: 0,
+        };
+        let mut agent = AgentRun::pending("a");
+        agent.artifact_sha256 = write_artifacts(workspace.path(), &outcome).unwrap();
+        assert!(artifacts_intact(workspace.path(), &agent));
+        std::fs::write(workspace.path().join("docs/plan.md"), "").unwrap();
+        assert!(
+            !artifacts_intact(workspace.path(), &agent),
+            "a truncated file"
+        );
+        std::fs::remove_file(workspace.path().join("docs/plan.md")).unwrap();
+        assert!(
+            !artifacts_intact(workspace.path(), &agent),
+            "a missing file"
+        );
+
+        let escaping = Outcome {
+            artifacts: vec![Artifact {
+                path: "../outside".into(),
+                content: String::new(),
+            }],
+            ..outcome
+        };
+        assert!(write_artifacts(workspace.path(), &escaping).is_err());
     }
 }

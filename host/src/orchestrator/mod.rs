@@ -165,6 +165,9 @@ impl RunView {
     }
 }
 
+/// A run's id and what `run status` would say of it, or why it cannot.
+pub type ListedRun = (String, Result<RunView, OrchestratorError>);
+
 /// A workflow as `workflow list` shows it.
 pub struct WorkflowSummary {
     pub name: String,
@@ -294,9 +297,7 @@ impl<'r> Orchestrator<'r> {
 
     /// Every run, oldest first; a run whose state cannot be read is listed
     /// with its error.
-    pub fn list(
-        &self,
-    ) -> Result<Vec<(String, Result<RunView, OrchestratorError>)>, OrchestratorError> {
+    pub fn list(&self) -> Result<Vec<ListedRun>, OrchestratorError> {
         Ok(self
             .runs
             .ids()?
@@ -331,6 +332,24 @@ impl<'r> Orchestrator<'r> {
             RunStatus::Running => {
                 // Our lock is held, so the running phase's process is gone.
                 let index = state.running_phase().unwrap_or(state.cursor);
+                // Artifacts reach the disk when a phase ends; a finished
+                // agent whose files did not survive the stop runs again.
+                let workspace = self.runs.workspace(&id);
+                let mut lost = Vec::new();
+                for agent in &mut state.phases[index].agents {
+                    if agent.status == AgentStatus::Succeeded
+                        && !execute::artifacts_intact(&workspace, agent)
+                    {
+                        lost.push(agent.name.clone());
+                        *agent = run::AgentRun::pending(&agent.name);
+                    }
+                }
+                if !lost.is_empty() {
+                    state.note(
+                        "resume",
+                        format!("artifacts of {} were lost; they run again", lost.join(", ")),
+                    );
+                }
                 let phase = &state.phases[index];
                 let unfinished: Vec<String> = phase
                     .agents

@@ -6,6 +6,7 @@
 //! goes when the process goes, however it goes, so a phase marked running
 //! whose lock is free was interrupted.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -152,6 +153,9 @@ pub struct AgentRun {
     pub tool_calls: u32,
     /// Written into the workspace, relative to it.
     pub artifacts: Vec<String>,
+    /// The sha256 of each artifact as written, so that a resumed phase can
+    /// tell whether a finished agent's files survived.
+    pub artifact_sha256: BTreeMap<String, String>,
 }
 
 impl AgentRun {
@@ -170,6 +174,7 @@ impl AgentRun {
             steps: 0,
             tool_calls: 0,
             artifacts: Vec::new(),
+            artifact_sha256: BTreeMap::new(),
         }
     }
 }
