@@ -372,13 +372,18 @@ impl RunStore {
         self.run_dir(id).join("state.json")
     }
 
-    /// A fresh, sortable id: the UTC time and a random suffix.
+    /// A fresh id that sorts in the order runs were started (to the
+    /// millisecond): the UTC time and a random suffix.
     pub fn new_id(&self) -> String {
         let mut random = [0u8; 3];
         // Without randomness two runs in the same second could clash; the
         // create_dir below still refuses a clash, so a fixed suffix is safe.
         let _ = getrandom::fill(&mut random);
-        format!("{}-{}", clock::stamp(clock::now_ms()), hex::encode(random))
+        format!(
+            "{}-{}",
+            clock::stamp_ms(clock::now_ms()),
+            hex::encode(random)
+        )
     }
 
     pub fn create(&self, state: &RunState) -> Result<(), OrchestratorError> {
