@@ -11,32 +11,27 @@ pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// Replace `path` whole, as [`write`] does, but leave flushing to the disk
 /// to the caller: the file is complete or absent if the process dies, and
-/// may be lost if the machine does. For outputs written in bulk whose
-/// caller syncs them once, with [`sync_filesystem`].
+/// may be lost if the machine does, until the caller syncs it with
+/// [`sync_files`].
 pub fn write_unsynced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     replace(path, contents, false)
 }
 
-/// Flush everything written to the file system that holds `path`: one call
-/// instead of one fsync per file.
-pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
-    let dir = std::fs::File::open(path)?;
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the duration of the call.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(std::io::Error::last_os_error());
+/// Flush `files`, and the directories that name them, to the disk.
+pub fn sync_files(files: &[std::path::PathBuf]) -> std::io::Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        std::fs::File::open(file)?.sync_all()?;
+        if let Some(dir) = file.parent() {
+            dirs.insert(dir.to_path_buf());
         }
-        Ok(())
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        drop(dir);
-        // SAFETY: sync takes no arguments and cannot fail.
-        unsafe { libc::sync() };
-        Ok(())
+    for dir in dirs {
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
     }
+    Ok(())
 }
 
 fn replace(path: &Path, contents: &[u8], synced: bool) -> std::io::Result<()> {

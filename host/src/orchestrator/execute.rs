@@ -51,6 +51,8 @@ struct Finished {
     last: Duration,
     total: Duration,
     result: Result<(Outcome, Written), (FailureKind, String)>,
+    /// Flushing the artifacts to the disk.
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 fn classify(error: CallError) -> (FailureKind, String) {
@@ -65,8 +67,8 @@ fn classify(error: CallError) -> (FailureKind, String) {
 }
 
 /// Write the outcome's artifacts into the workspace; their paths and
-/// digests, or why not. They reach the disk when the phase ends: one sync
-/// for the phase rather than one per file.
+/// digests, or why not. They are flushed to the disk in the background, and
+/// the phase waits for that before it ends.
 fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, String> {
     let mut written = Written::new();
     for artifact in &outcome.artifacts {
@@ -170,12 +172,21 @@ impl Job {
                 Err(_) => {}
             }
         }
+        // Off the agents' path: the next agent starts while these flush.
+        let syncing = result.as_ref().ok().map(|(_, written)| {
+            let files: Vec<PathBuf> = written
+                .keys()
+                .filter_map(|file| bundle::inside(&self.workspace, file))
+                .collect();
+            tokio::task::spawn_blocking(move || atomic::sync_files(&files))
+        });
         Finished {
             name: self.name,
             attempts,
             last,
             total,
             result,
+            syncing,
         }
     }
 }
@@ -364,13 +375,15 @@ impl Orchestrator<'_> {
                         last: Duration::ZERO,
                         total: Duration::ZERO,
                         result: Err((FailureKind::Setup, message)),
+                        syncing: None,
                     };
                     self.record(state, index, finished)?;
                 }
             }
         }
+        let mut syncing = Vec::new();
         while let Some(joined) = running.join_next().await {
-            let finished = match joined {
+            let mut finished = match joined {
                 Ok(finished) => finished,
                 // A panic in the host's own task: the agent is unknown, so
                 // every agent still marked running is failed below.
@@ -379,7 +392,17 @@ impl Orchestrator<'_> {
                     continue;
                 }
             };
+            syncing.extend(finished.syncing.take());
             self.record(state, index, finished)?;
+        }
+        for flushed in syncing {
+            let flushed = flushed
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            flushed.map_err(|source| OrchestratorError::Io {
+                path: workspace.clone(),
+                source,
+            })?;
         }
         for agent in &mut state.phases[index].agents {
             if agent.status == AgentStatus::Running {
@@ -389,10 +412,6 @@ impl Orchestrator<'_> {
             }
         }
 
-        atomic::sync_filesystem(&workspace).map_err(|source| OrchestratorError::Io {
-            path: workspace.clone(),
-            source,
-        })?;
         let phase = &mut state.phases[index];
         phase.finished_at = Some(clock::now_rfc3339());
         phase.duration_ms = phase_started.elapsed().as_millis() as u64;
