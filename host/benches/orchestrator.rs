@@ -22,7 +22,7 @@ use paracle::orchestrator::{Orchestrator, RunOptions};
 use paracle::plugin::Runtime;
 use paracle::registry::{Paths, Registry};
 use paracle::router::AgentRoutes;
-use paracle::{AgentSpec, Task};
+use paracle::Task;
 
 const GUESTS: &str = env!("PARACLE_GUEST_DIR");
 const AGENTS: usize = 100;
@@ -93,17 +93,7 @@ async fn direct(registry: &Registry, workflow: &paracle::orchestrator::spec::Wor
             Some(agent.name.clone()),
         )
         .unwrap();
-        let spec = AgentSpec {
-            name: agent.name.clone(),
-            description: agent.description.clone(),
-            system_prompt: agent.system_prompt.clone(),
-            model: agent.model.clone(),
-            temperature: agent.temperature,
-            max_tokens: agent.max_tokens,
-            max_steps: agent.max_steps,
-            memory_namespace: agent.name.clone(),
-            config: agent.config.to_string(),
-        };
+        let spec = agent.spec();
         let task = Task {
             id: agent.name.clone(),
             input: workflow.task.clone(),

@@ -275,17 +275,7 @@ impl Orchestrator<'_> {
             name: agent.name.clone(),
             adapter,
             routes: Arc::new(routes),
-            spec: AgentSpec {
-                name: agent.name.clone(),
-                description: agent.description.clone(),
-                system_prompt: agent.system_prompt.clone(),
-                model: agent.model.clone(),
-                temperature: agent.temperature,
-                max_tokens: agent.max_tokens,
-                max_steps: agent.max_steps,
-                memory_namespace: agent.name.clone(),
-                config: agent.config.to_string(),
-            },
+            spec: agent.spec(),
             task: Task {
                 id: format!("{}.{}.{}", state.id, phase.name, agent.name),
                 input,

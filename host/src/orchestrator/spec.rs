@@ -185,6 +185,24 @@ pub struct Agent {
     pub config: serde_json::Value,
 }
 
+impl Agent {
+    /// The agent as its adapter receives it. Its memory namespace is its
+    /// name, so that what it notes carries over from run to run.
+    pub fn spec(&self) -> crate::AgentSpec {
+        crate::AgentSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            system_prompt: self.system_prompt.clone(),
+            model: self.model.clone(),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            max_steps: self.max_steps,
+            memory_namespace: self.name.clone(),
+            config: self.config.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retry {
     pub attempts: u32,
