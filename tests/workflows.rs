@@ -400,7 +400,7 @@ agents = ["writer"]
 
 #[test]
 fn a_run_killed_mid_phase_is_resumed_without_losing_finished_work() {
-    let project = project_with_agents(700);
+    let project = project_with_agents(1500);
     project.write(
         ".paracle/workflows/w.toml",
         r#"[[phases]]
@@ -442,6 +442,17 @@ artifacts = ["out/slow-*.md"]
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // While it runs, nobody else may advance the run.
+    let busy = project.fails(&["run", "next", "--json"]);
+    assert!(busy.contains("another paracle process"), "{busy}");
+    let live = project.json(&["run", "status"]);
+    assert_eq!(live["busy"], true);
+    assert_eq!(live["status"], "running");
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the phase was still running"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
