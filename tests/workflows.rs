@@ -274,6 +274,30 @@ fn specs_are_strict_and_errors_point_at_the_line() {
         error.contains("config.toml:2:") && error.contains("max_paralel_agents"),
         "{error}"
     );
+    project.write(
+        ".paracle/config.toml",
+        "[orchestrator]\n\nmax_parallel_agents = 0\n",
+    );
+    let error = project.fails(&["run", "list"]);
+    assert!(
+        error.contains("config.toml:3:") && error.contains("at least 1"),
+        "{error}"
+    );
+    project.write(
+        ".paracle/config.toml",
+        "[orchestrator]\nagent_timeout = \"soon\"\n",
+    );
+    let error = project.fails(&["run", "list"]);
+    assert!(
+        error.contains("config.toml:2:") && error.contains("not a duration"),
+        "{error}"
+    );
+    project.write(".paracle/config.toml", "[git]\nbase = \"main\"\n");
+    let error = project.fails(&["run", "list"]);
+    assert!(
+        error.contains("config.toml:1:") && error.contains("git"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -217,9 +217,9 @@ impl TrustList {
             }
         };
         let list: TrustList =
-            strict_toml::parse(&text).map_err(|message| SigningError::TrustFile {
+            strict_toml::parse(&text).map_err(|error| SigningError::TrustFile {
                 file: file.to_path_buf(),
-                message,
+                message: error.to_string(),
             })?;
         for (name, key) in &list.keys {
             PublicKey::parse(key).map_err(|e| SigningError::TrustFile {

@@ -1,16 +1,34 @@
 //! Reading the TOML files an operator edits (paracle.toml, the registry, the
-//! trust list) so that every error points at its line.
+//! trust list, the orchestrator's specs) so that every error points at its line.
 
 use serde::de::DeserializeOwned;
 
-/// Parse `text`; an error is one line that starts with `line N:`.
-pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    toml::from_str(text).map_err(|error: toml::de::Error| {
-        let message = error.message();
-        match error.span() {
-            Some(span) => format!("line {}: {message}", line_of(text, span.start)),
-            None => message.to_string(),
+/// Why a TOML file was refused, and on which line when the parser knows.
+#[derive(Debug)]
+pub(crate) struct TomlError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for TomlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
         }
+    }
+}
+
+impl From<TomlError> for String {
+    fn from(error: TomlError) -> String {
+        error.to_string()
+    }
+}
+
+pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, TomlError> {
+    toml::from_str(text).map_err(|error: toml::de::Error| TomlError {
+        line: error.span().map(|span| line_of(text, span.start)),
+        message: error.message().to_string(),
     })
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::bindings::WitError;
+use crate::error::PluginError;
 use crate::plugin::Plugin;
 use crate::router::CallObserver;
 use crate::{ChatResponse, Event, EventKind};
@@ -135,7 +136,10 @@ impl CallObserver for AgentCalls {
                 "completion_tokens": response.usage.completion_tokens,
                 "tool_calls": response.message.tool_calls.len(),
             }),
-            Err(error) => json!({ "error": format!("{error:?}") }),
+            Err(error) => {
+                let error = PluginError::from_wit(provider, error.clone());
+                json!({ "error": error.kind.to_string(), "message": error.message })
+            }
         };
         let mut event = self
             .scope

@@ -165,6 +165,23 @@ impl RunView {
     }
 }
 
+/// The error for a command that `state` does not allow while its caller
+/// holds the run's lock: `why`, then what the user can do instead.
+fn refused(state: RunState, why: Option<&str>) -> OrchestratorError {
+    let run = state.id.clone();
+    let status = state.status.as_str();
+    let view = RunView {
+        state,
+        interrupted: None,
+        busy: false,
+    };
+    let hint = match why {
+        Some(why) => format!("{why}; next: {}", view.next_step()),
+        None => view.next_step(),
+    };
+    OrchestratorError::Refused { run, status, hint }
+}
+
 /// A run's id and what `run status` would say of it, or why it cannot.
 pub type ListedRun = (String, Result<RunView, OrchestratorError>);
 
@@ -318,16 +335,6 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
-        let refused = |hint: String| OrchestratorError::Refused {
-            run: id.clone(),
-            status: state.status.as_str(),
-            hint,
-        };
-        let view = RunView {
-            state: state.clone(),
-            interrupted: None,
-            busy: false,
-        };
         let (index, agents) = match state.status {
             RunStatus::Running => {
                 // Our lock is held, so the running phase's process is gone.
@@ -370,7 +377,7 @@ impl<'r> Orchestrator<'r> {
                 let index = state.cursor;
                 (index, state.workflow.phases[index].agents.clone())
             }
-            _ => return Err(refused(view.next_step())),
+            _ => return Err(refused(state, None)),
         };
         self.execute(&mut state, index, agents, options).await?;
         Ok(state)
@@ -454,16 +461,7 @@ impl<'r> Orchestrator<'r> {
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
         if state.status != RunStatus::AwaitingApproval {
-            let view = RunView {
-                state: state.clone(),
-                interrupted: None,
-                busy: false,
-            };
-            return Err(OrchestratorError::Refused {
-                run: id,
-                status: state.status.as_str(),
-                hint: format!("no phase awaits approval; next: {}", view.next_step()),
-            });
+            return Err(refused(state, Some("no phase awaits approval")));
         }
         let index = state.cursor;
         let now = clock::now_ms();

@@ -123,38 +123,23 @@ struct RetryDecl {
     backoff: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
     orchestrator: OrchestratorDecl,
-    /// Owned by the git workflow; read by it, not here.
-    #[serde(default)]
-    git: Option<toml::Table>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OrchestratorDecl {
-    #[serde(default = "default_parallel")]
-    max_parallel_agents: usize,
+    /// 4 when not set.
+    max_parallel_agents: Option<Spanned<usize>>,
     /// For phases that set no timeout.
-    #[serde(default)]
-    agent_timeout: Option<String>,
+    agent_timeout: Option<Spanned<String>>,
 }
 
-fn default_parallel() -> usize {
-    4
-}
-
-impl Default for OrchestratorDecl {
-    fn default() -> Self {
-        OrchestratorDecl {
-            max_parallel_agents: default_parallel(),
-            agent_timeout: None,
-        }
-    }
-}
+pub const DEFAULT_MAX_PARALLEL_AGENTS: usize = 4;
 
 // ---- as run ----
 
@@ -273,18 +258,10 @@ fn read(file: &Path) -> Result<String, OrchestratorError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, OrchestratorError> {
-    strict_toml::parse(text).map_err(|message| {
-        // strict_toml puts the line first; keep it in its own field.
-        let (line, message) = message
-            .strip_prefix("line ")
-            .and_then(|rest| rest.split_once(": "))
-            .and_then(|(n, m)| Some((n.parse().ok()?, m.to_string())))
-            .unwrap_or((0, message));
-        OrchestratorError::Spec {
-            file: file.to_path_buf(),
-            line,
-            message,
-        }
+    strict_toml::parse(text).map_err(|error| OrchestratorError::Spec {
+        file: file.to_path_buf(),
+        line: error.line.unwrap_or(0),
+        message: error.message,
     })
 }
 
@@ -303,26 +280,32 @@ fn duration(text: &str, at: &Origin, what: &str) -> Result<Duration, Orchestrato
 
 pub fn read_settings(state: &Path) -> Result<Settings, OrchestratorError> {
     let file = config_file(state);
-    let decl: ConfigFile = match std::fs::read_to_string(&file) {
-        Ok(text) => parse(&file, &text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(source) => return Err(OrchestratorError::Io { path: file, source }),
     };
-    let _ = decl.git;
-    let at = Origin {
+    let decl = parse::<ConfigFile>(&file, &text)?.orchestrator;
+    let at = |span: std::ops::Range<usize>| Origin {
         file: file.clone(),
-        line: 1,
+        line: strict_toml::line_of(&text, span.start),
     };
-    let decl = decl.orchestrator;
-    if decl.max_parallel_agents == 0 {
-        return Err(spec_error(&at, "max_parallel_agents must be at least 1"));
-    }
+    let max_parallel_agents = match &decl.max_parallel_agents {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(spec_error(
+                &at(n.span()),
+                "max_parallel_agents must be at least 1",
+            ))
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_MAX_PARALLEL_AGENTS,
+    };
     let agent_timeout = match &decl.agent_timeout {
-        Some(text) => duration(text, &at, "agent_timeout")?,
+        Some(text) => duration(text.get_ref(), &at(text.span()), "agent_timeout")?,
         None => DEFAULT_AGENT_TIMEOUT,
     };
     Ok(Settings {
-        max_parallel_agents: decl.max_parallel_agents,
+        max_parallel_agents,
         agent_timeout,
     })
 }
