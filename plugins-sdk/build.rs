@@ -1,8 +1,9 @@
 //! Generates the guest bindings for every world of the contract.
 //!
-//! `wit_bindgen::generate!` cannot be used five times in one crate here: each
-//! world exports the shared `plugin` interface, and its `#[macro_export]`
-//! helper macro gets the same crate-root name in every world. Generating the
+//! `wit_bindgen::generate!` cannot be used once per world in one crate here:
+//! worlds share exported interfaces (`plugin` in all of them, `observer` in
+//! two), and each one's `#[macro_export]` helper macro gets the same
+//! crate-root name in every world. Generating the
 //! code ourselves lets each world's copy carry the world's name, so one SDK
 //! crate can serve every kind of plugin.
 
@@ -12,7 +13,17 @@ use wit_bindgen_core::wit_parser::Resolve;
 use wit_bindgen_core::{Files, WorldGenerator};
 use wit_bindgen_rust::{Opts, WithOption};
 
-const SHARED_PLUGIN_MACRO: &str = "__export_paracle_plugin_plugin_0_1_0_cabi";
+/// The exported interfaces whose generated `#[macro_export]` helpers would
+/// clash between worlds that export the same interface.
+const EXPORTED_INTERFACES: &[&str] = &[
+    "plugin",
+    "provider",
+    "tool",
+    "memory",
+    "observer",
+    "adapter",
+    "git_workflow",
+];
 
 struct World {
     module: &'static str,
@@ -46,6 +57,11 @@ const WORLDS: &[World] = &[
     World {
         module: "observer",
         wit_name: "observer-plugin",
+        shares_types: true,
+    },
+    World {
+        module: "git_workflow",
+        wit_name: "git-workflow-plugin",
         shares_types: true,
     },
 ];
@@ -92,8 +108,15 @@ fn main() {
             .unwrap_or_else(|e| panic!("generating {}: {e:?}", world.wit_name));
         let (_, source) = files.iter().next().expect("one generated file");
         let source = std::str::from_utf8(source).expect("generated Rust is UTF-8");
-        let unique_macro = format!("__export_{}_paracle_plugin_plugin_0_1_0_cabi", world.module);
-        let source = source.replace(SHARED_PLUGIN_MACRO, &unique_macro);
+        let mut source = source.to_string();
+        for interface in EXPORTED_INTERFACES {
+            let shared = format!("__export_paracle_plugin_{interface}_0_1_0_cabi");
+            let unique = format!(
+                "__export_{}_paracle_plugin_{interface}_0_1_0_cabi",
+                world.module
+            );
+            source = source.replace(&shared, &unique);
+        }
         std::fs::write(out_dir.join(format!("{}.rs", world.module)), source)
             .expect("write generated bindings");
     }

@@ -37,6 +37,7 @@ mod generated {
     world!(tool, "tool-plugin");
     world!(memory, "memory-plugin");
     world!(observer, "observer-plugin");
+    world!(git_workflow, "git-workflow-plugin");
 }
 
 pub use generated::adapter::paracle::plugin::host::{Host as HostImports, LogLevel};
@@ -50,10 +51,21 @@ pub use generated::adapter::paracle::plugin::types::{
     PathRequest, PluginInfo, Role, SearchHit, Task, ToolCall, ToolSpec, Usage,
 };
 pub use generated::adapter::{AdapterPlugin, AdapterPluginPre};
+pub use generated::git_workflow::exports::paracle::plugin::git_workflow::{
+    Cleaned, ExecutionBranch, PullRequest, Settings as GitSettingsRecord, SettingsRequest,
+};
+pub use generated::git_workflow::paracle::plugin::git::{
+    add_to_linker as add_git_to_linker, BranchInfo, CommitInfo, DiffStat, FileStat,
+    Host as GitImports, MergeOutcome, RepositoryInfo,
+};
+pub use generated::git_workflow::{GitWorkflowPlugin, GitWorkflowPluginPre};
 pub use generated::memory::{MemoryPlugin, MemoryPluginPre};
 pub use generated::observer::{ObserverPlugin, ObserverPluginPre};
 pub use generated::provider::{ProviderPlugin, ProviderPluginPre};
 pub use generated::tool::{ToolPlugin, ToolPluginPre};
+
+/// The interface that only plugins granted `git` may import.
+pub const GIT_INTERFACE: &str = "paracle:plugin/git@0.1.0";
 
 /// The contract version this host speaks, as it appears in export names.
 pub const CONTRACT_VERSION: &str = "0.1.0";

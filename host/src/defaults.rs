@@ -9,6 +9,8 @@ pub struct Builtin {
     pub bytes: &'static [u8],
     /// A directory under `.paracle/` granted at this guest path, read-write.
     pub workdir: Option<(&'static str, &'static str)>,
+    /// Granted the `git` interface on the project's repository.
+    pub git: bool,
 }
 
 macro_rules! guest {
@@ -23,36 +25,49 @@ pub const BUILTINS: &[Builtin] = &[
         kind: PluginKind::Provider,
         bytes: guest!("mock_provider.wasm"),
         workdir: None,
+        git: false,
     },
     Builtin {
         name: "text-tools",
         kind: PluginKind::Tool,
         bytes: guest!("text_tools.wasm"),
         workdir: None,
+        git: false,
     },
     Builtin {
         name: "fs-tools",
         kind: PluginKind::Tool,
         bytes: guest!("fs_tools.wasm"),
         workdir: Some(("workspace", "/workspace")),
+        git: false,
     },
     Builtin {
         name: "kv-memory",
         kind: PluginKind::Memory,
         bytes: guest!("kv_memory.wasm"),
         workdir: Some(("memory", "/data")),
+        git: false,
     },
     Builtin {
         name: "metrics-collector",
         kind: PluginKind::Observer,
         bytes: guest!("metrics_collector.wasm"),
         workdir: None,
+        git: false,
     },
     Builtin {
         name: "agent-runner",
         kind: PluginKind::Adapter,
         bytes: guest!("agent_runner.wasm"),
         workdir: None,
+        git: false,
+    },
+    Builtin {
+        name: "git-workflow",
+        kind: PluginKind::Observer,
+        bytes: guest!("git_workflow.wasm"),
+        workdir: None,
+        git: true,
     },
 ];
 

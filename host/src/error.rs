@@ -208,6 +208,9 @@ pub enum LoadError {
         import: String,
     },
 
+    #[error("`{path}` imports the `git` interface, which it was not granted; if you trust it with this project's repository, load it with `--grant git`")]
+    GitNotGranted { path: PathBuf },
+
     #[error(
         "`{path}` does not match the contract: {reason}; rebuild it with the current paracle-sdk"
     )]

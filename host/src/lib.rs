@@ -25,5 +25,6 @@ pub mod cli;
 pub mod defaults;
 pub mod json;
 pub mod net;
+pub mod gitflow;
 pub mod orchestrator;
 pub mod registry;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
+use crate::gitflow::{GitRepo, GitSettings};
 use crate::net::NetGrant;
 use crate::plugin::{
     digest_of, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
@@ -75,6 +76,11 @@ impl Paths {
 
     pub fn plugins_dir(&self) -> PathBuf {
         self.state.join("plugins")
+    }
+
+    /// Where the git workflow checks out each execution's branch.
+    pub fn worktrees(&self) -> PathBuf {
+        self.state.join("worktrees")
     }
 
     /// The shared workspace that tool plugins like `fs-tools` are granted.
@@ -254,6 +260,9 @@ struct GrantDecl {
     net: Vec<NetGrant>,
     #[serde(default)]
     env: Vec<String>,
+    /// The `git` interface on the project's repository.
+    #[serde(default)]
+    git: bool,
 }
 
 /// A plugin the registry knows of, loaded or not.
@@ -277,6 +286,8 @@ pub struct Registry {
     /// Plugins whose workspace grant points at a run's workspace.
     scoped: Mutex<HashMap<(String, PathBuf), Arc<Plugin>>>,
     trust: TrustList,
+    /// What a `git` grant reaches: the repository that holds the project.
+    repository: Arc<GitRepo>,
 }
 
 fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
@@ -291,13 +302,14 @@ impl Registry {
         let file = read_registry(&paths.registry_file())?;
         let trust = TrustList::load(&paths.trust)?;
         let mut registry = Registry {
-            paths,
             runtime,
             file,
             known: Vec::new(),
             loaded: Mutex::new(HashMap::new()),
             scoped: Mutex::new(HashMap::new()),
             trust,
+            repository: Arc::new(GitRepo::new(&paths.project, paths.worktrees())),
+            paths,
         };
         registry.discover()?;
         Ok(registry)
@@ -341,6 +353,7 @@ impl Registry {
                     grants: entry.grants.clone(),
                     limits: entry.limits.clone(),
                     isolation: entry.isolation,
+                    git: None,
                 },
                 pinned: Some(entry.digest.clone()),
             });
@@ -377,7 +390,10 @@ impl Registry {
             }
         }
         for builtin in BUILTINS {
-            let mut grants = Grants::default();
+            let mut grants = Grants {
+                git: builtin.git,
+                ..Grants::default()
+            };
             if let Some((dir, guest)) = builtin.workdir {
                 grants.dirs.push(DirGrant {
                     host: self.paths.state.join(dir),
@@ -396,9 +412,47 @@ impl Registry {
                 pinned: None,
             });
         }
+        // The git workflow's settings are its plugin's config; they win
+        // over a config the plugin was given elsewhere.
+        if let Some(git) = self.git_settings()? {
+            if let Some(workflow) = known.iter_mut().find(|k| k.name == git.plugin) {
+                let mut config = match workflow.settings.config.take() {
+                    Some(serde_json::Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                if let serde_json::Value::Object(settings) = git.plugin_config() {
+                    config.extend(settings);
+                }
+                workflow.settings.config = Some(serde_json::Value::Object(config));
+            }
+        }
         known.sort_by(|a, b| a.name.cmp(&b.name));
         self.known = known;
         Ok(())
+    }
+
+    /// The `[git]` table of `.paracle/config.toml`, if the git workflow is set up.
+    pub fn git_settings(&self) -> Result<Option<GitSettings>, RegistryError> {
+        match crate::orchestrator::spec::read_settings(&self.paths.state) {
+            Ok(settings) => Ok(settings.git),
+            Err(crate::orchestrator::OrchestratorError::Spec {
+                file,
+                line,
+                message,
+            }) => Err(config_error(&file, format!("line {line}: {message}"))),
+            Err(other) => Err(config_error(
+                &crate::orchestrator::spec::config_file(&self.paths.state),
+                other.to_string(),
+            )),
+        }
+    }
+
+    /// `settings` with the repository a `git` grant reaches filled in.
+    fn with_repository(&self, mut settings: PluginSettings) -> PluginSettings {
+        if settings.grants.git {
+            settings.git = Some(self.repository.clone());
+        }
+        settings
     }
 
     /// Every plugin the project can use, loaded or not.
@@ -521,7 +575,7 @@ impl Registry {
         }
         Ok(self
             .runtime
-            .load(&path, &bytes, known.settings.clone())
+            .load(&path, &bytes, self.with_repository(known.settings.clone()))
             .await?)
     }
 
@@ -549,7 +603,10 @@ impl Registry {
                 });
             }
         }
-        let plugin = self.runtime.load(&path, &bytes, settings).await?;
+        let plugin = self
+            .runtime
+            .load(&path, &bytes, self.with_repository(settings))
+            .await?;
         let name = plugin.name().to_string();
         let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
         if let Some(previous) = &previous {
@@ -817,6 +874,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
             dirs: Vec::new(),
             net: declared.grants.net,
             env: declared.grants.env,
+            git: declared.grants.git,
         };
         for spec in &declared.grants.dirs {
             let absolute = if Path::new(spec).is_absolute() {
@@ -848,6 +906,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
                 grants,
                 limits: declared.limits,
                 isolation: declared.isolation,
+                git: None,
             },
             pinned: None,
         });

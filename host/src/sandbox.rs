@@ -16,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{HostImports, LogLevel};
 use crate::error::{Limit, RegistryError};
+use crate::gitflow::GitRepo;
 use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
 use crate::router::AgentRoutes;
 
@@ -95,10 +96,14 @@ pub struct Grants {
     pub net: Vec<NetGrant>,
     /// Environment variables, by name; the plugin sees the host's value.
     pub env: Vec<String>,
+    /// The `git` interface, on the project's repository.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub git: bool,
 }
 
 /// The forms a grant is written in, for messages.
-pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT] or env:NAME";
+pub const GRANT_FORMS: &str =
+    "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git";
 
 /// One grant as an operator writes it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +111,8 @@ pub enum Grant {
     Dir(DirGrant),
     Net(NetGrant),
     Env(String),
+    /// The `git` interface on the project's repository.
+    Git,
 }
 
 impl Grant {
@@ -127,6 +134,7 @@ impl Grant {
                 Ok(Grant::Env(name.to_string()))
             }
             Some(("net", host)) => NetGrant::parse(host).map(Grant::Net).map_err(bad),
+            None if spec == "git" => Ok(Grant::Git),
             _ => Err(bad(format!("write it as {GRANT_FORMS}"))),
         }
     }
@@ -136,6 +144,7 @@ impl Grant {
             Grant::Dir(dir) => format!("dir {}", dir.describe()),
             Grant::Net(host) => format!("net {host}"),
             Grant::Env(name) => format!("env {name}"),
+            Grant::Git => "git (the project's repository)".to_string(),
         }
     }
 }
@@ -164,6 +173,7 @@ impl Grants {
                 }
                 self.env.push(name);
             }
+            Grant::Git => return !std::mem::replace(&mut self.git, true),
         }
         true
     }
@@ -201,10 +211,18 @@ impl Grants {
                     vec![]
                 }
             }
+            None if spec == "git" => {
+                if std::mem::replace(&mut self.git, false) {
+                    vec![Grant::Git]
+                } else {
+                    vec![]
+                }
+            }
             _ => {
                 return Err(RegistryError::BadGrant {
                     grant: spec.to_string(),
-                    reason: "name what to revoke as dir:PATH, net:HOST[:PORT] or env:NAME".into(),
+                    reason: "name what to revoke as dir:PATH, net:HOST[:PORT], env:NAME or git"
+                        .into(),
                 })
             }
         };
@@ -225,6 +243,7 @@ impl Grants {
             .map(|d| format!("dir {}", d.describe()))
             .chain(self.net.iter().map(|n| format!("net {n}")))
             .chain(self.env.iter().map(|e| format!("env {e}")))
+            .chain(self.git.then(|| "git".to_string()))
             .collect();
         if all.is_empty() {
             "none".into()
@@ -372,6 +391,8 @@ pub struct StoreState {
     stderr: CapturedOutput,
     /// Where an adapter's provider, tool and memory imports go.
     pub(crate) routes: Option<Arc<AgentRoutes>>,
+    /// The repository the `git` imports reach; None without the grant.
+    pub(crate) git: Option<Arc<GitRepo>>,
 }
 
 impl StoreState {
@@ -430,6 +451,7 @@ pub(crate) fn new_store(
     grants: &Grants,
     limits: &Limits,
     network: &Arc<NetPolicy>,
+    git: Option<&Arc<GitRepo>>,
 ) -> Result<Store<StoreState>, String> {
     let mut wasi = WasiCtx::builder();
     wasi.args(&[plugin.as_ref()]);
@@ -467,6 +489,7 @@ pub(crate) fn new_store(
         log_used: 0,
         stderr,
         routes: None,
+        git: git.cloned(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);

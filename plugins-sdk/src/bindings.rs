@@ -3,7 +3,7 @@
 //!
 //! `pub_export_macro` matters for more than visibility: with it, wit-bindgen
 //! emits a world's exports only where `export!` is invoked, so a plugin's
-//! component describes its own world and not the union of all five.
+//! component describes its own world and not the union of them all.
 
 #![allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn, unused_imports)]
 
@@ -21,4 +21,7 @@ pub mod memory {
 }
 pub mod observer {
     include!(concat!(env!("OUT_DIR"), "/observer.rs"));
+}
+pub mod git_workflow {
+    include!(concat!(env!("OUT_DIR"), "/git_workflow.rs"));
 }

@@ -6,7 +6,10 @@ use std::marker::PhantomData;
 
 use crate::bindings;
 use crate::instance;
-use crate::kinds::{Adapter, Memory, Observer, Provider, Tool};
+use crate::git::{
+    Cleaned, ExecutionBranch, GitSettings, MergeOutcome, PullRequest, SettingsRequest,
+};
+use crate::kinds::{Adapter, GitWorkflow, Memory, Observer, Provider, Tool};
 use crate::types::*;
 
 pub struct ProviderExport<P>(PhantomData<P>);
@@ -14,6 +17,7 @@ pub struct ToolExport<P>(PhantomData<P>);
 pub struct MemoryExport<P>(PhantomData<P>);
 pub struct ObserverExport<P>(PhantomData<P>);
 pub struct AdapterExport<P>(PhantomData<P>);
+pub struct GitWorkflowExport<P>(PhantomData<P>);
 
 /// Every world exports `plugin`, and each world has its own generated trait
 /// for it; the implementation is the same for all.
@@ -43,6 +47,7 @@ impl_plugin_export!(ToolExport, Tool, tool);
 impl_plugin_export!(MemoryExport, Memory, memory);
 impl_plugin_export!(ObserverExport, Observer, observer);
 impl_plugin_export!(AdapterExport, Adapter, adapter);
+impl_plugin_export!(GitWorkflowExport, GitWorkflow, git_workflow);
 
 impl<P: Provider> bindings::provider::exports::paracle::plugin::provider::Guest
     for ProviderExport<P>
@@ -107,6 +112,55 @@ impl<P: Observer> bindings::observer::exports::paracle::plugin::observer::Guest
     }
 }
 
+impl<P: GitWorkflow> bindings::git_workflow::exports::paracle::plugin::observer::Guest
+    for GitWorkflowExport<P>
+{
+    fn on_event(event: Event) -> Result<(), Error> {
+        instance::with::<P, _>(|p| p.on_event(event))?
+    }
+
+    fn report() -> String {
+        instance::with_or_trap::<P, _>(|p| p.report()).to_string()
+    }
+}
+
+impl<P: GitWorkflow> bindings::git_workflow::exports::paracle::plugin::git_workflow::Guest
+    for GitWorkflowExport<P>
+{
+    fn init_workflow(requested: SettingsRequest) -> Result<GitSettings, Error> {
+        instance::with::<P, _>(|p| p.init_workflow(requested))?
+    }
+
+    fn branches() -> Result<Vec<ExecutionBranch>, Error> {
+        instance::with::<P, _>(|p| p.branches())?
+    }
+
+    fn merge(branch: String, target: Option<String>) -> Result<MergeOutcome, Error> {
+        instance::with::<P, _>(|p| p.merge(&branch, target.as_deref()))?
+    }
+
+    fn describe_pull_request(
+        execution_id: String,
+        run: String,
+        title: Option<String>,
+        body: Option<String>,
+    ) -> Result<PullRequest, Error> {
+        let run: serde_json::Value = serde_json::from_str(&run)
+            .map_err(|e| Error::InvalidInput(format!("the run is not valid JSON: {e}")))?;
+        instance::with::<P, _>(|p| {
+            p.describe_pull_request(&execution_id, run, title.as_deref(), body.as_deref())
+        })?
+    }
+
+    fn cleanup(
+        target: Option<String>,
+        older_than_ms: Option<u64>,
+        active: Vec<String>,
+    ) -> Result<Vec<Cleaned>, Error> {
+        instance::with::<P, _>(|p| p.cleanup(target.as_deref(), older_than_ms, &active))?
+    }
+}
+
 impl<P: Adapter> bindings::adapter::exports::paracle::plugin::adapter::Guest for AdapterExport<P> {
     fn run_agent(agent: AgentSpec, task: Task) -> Result<Outcome, Error> {
         instance::with::<P, _>(|p| p.run_agent(agent, task))?
@@ -119,8 +173,10 @@ impl<P: Adapter> bindings::adapter::exports::paracle::plugin::adapter::Guest for
 /// paracle_sdk::export!(tool: MyTools);
 /// ```
 ///
-/// The kind is one of `provider`, `tool`, `memory`, `observer` or `adapter`,
-/// and the type must implement [`Plugin`](crate::Plugin) and the kind's trait.
+/// The kind is one of `provider`, `tool`, `memory`, `observer`, `adapter` or
+/// `git_workflow`, and the type must implement [`Plugin`](crate::Plugin) and
+/// the kind's trait (for `git_workflow`, [`Observer`](crate::Observer) and
+/// [`GitWorkflow`](crate::GitWorkflow)).
 #[macro_export]
 macro_rules! export {
     (provider: $ty:ty) => {
@@ -137,6 +193,14 @@ macro_rules! export {
     };
     (adapter: $ty:ty) => {
         $crate::__export_world!(AdapterExport, $ty, adapter, __export_adapter_plugin_impl);
+    };
+    (git_workflow: $ty:ty) => {
+        $crate::__export_world!(
+            GitWorkflowExport,
+            $ty,
+            git_workflow,
+            __export_git_workflow_plugin_impl
+        );
     };
 }
 

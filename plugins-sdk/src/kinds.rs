@@ -2,6 +2,9 @@
 
 use serde_json::Value;
 
+use crate::git::{
+    Cleaned, ExecutionBranch, GitSettings, MergeOutcome, PullRequest, SettingsRequest,
+};
 use crate::types::*;
 
 /// What every plugin implements, whatever its kind.
@@ -99,6 +102,40 @@ pub trait Observer: Plugin {
     fn report(&self) -> Value {
         Value::Object(Default::default())
     }
+}
+
+/// The policy of the git workflow, behind `paracle git ...`: an observer
+/// that also answers the command line. It reaches the repository through
+/// [`crate::git`], which needs the operator's `git` grant.
+pub trait GitWorkflow: Observer {
+    /// Check the repository and settle the settings to write into
+    /// `.paracle/config.toml`.
+    fn init_workflow(&mut self, requested: SettingsRequest) -> Result<GitSettings, Error>;
+
+    /// Every execution branch.
+    fn branches(&mut self) -> Result<Vec<ExecutionBranch>, Error>;
+
+    /// Merge `branch` into `target`, by default the base branch.
+    fn merge(&mut self, branch: &str, target: Option<&str>) -> Result<MergeOutcome, Error>;
+
+    /// Describe an execution's branch as a pull request. `run` holds the
+    /// run's state and metrics: `{"run": ..., "metrics": ...}`.
+    fn describe_pull_request(
+        &mut self,
+        execution_id: &str,
+        run: Value,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<PullRequest, Error>;
+
+    /// Delete merged execution branches and their worktrees, keeping those
+    /// of the executions in `active`.
+    fn cleanup(
+        &mut self,
+        target: Option<&str>,
+        older_than_ms: Option<u64>,
+        active: &[String],
+    ) -> Result<Vec<Cleaned>, Error>;
 }
 
 /// Runs an agent on a task, reaching the model, tools and memory that the

@@ -11,6 +11,7 @@
 //! | memory | [`Memory`] | `put`, `get`, `delete`, `keys`, `search` |
 //! | observer | [`Observer`] | `on_event`, `report` |
 //! | adapter | [`Adapter`] | `run_agent` (reaching models, tools and memory through [`agent`]) |
+//! | git workflow | [`Observer`] and [`GitWorkflow`] | `on_event`, and what `paracle git` runs (reaching the repository through [`git`]) |
 //!
 //! ```ignore
 //! use paracle_sdk::{json, Error, Plugin, PluginInfo, Tool, ToolSpec, InvocationContext, Value};
@@ -52,10 +53,11 @@ mod kinds;
 mod types;
 
 pub mod agent;
+pub mod git;
 pub mod host;
 pub mod http;
 
-pub use kinds::{Adapter, Memory, Observer, Plugin, Provider, Tool};
+pub use kinds::{Adapter, GitWorkflow, Memory, Observer, Plugin, Provider, Tool};
 pub use serde_json::{json, Value};
 pub use types::*;
 
@@ -63,7 +65,7 @@ pub use types::*;
 pub mod __private {
     pub use crate::bindings;
     pub use crate::export::{
-        AdapterExport, MemoryExport, ObserverExport, ProviderExport, ToolExport,
+        AdapterExport, GitWorkflowExport, MemoryExport, ObserverExport, ProviderExport, ToolExport,
     };
     pub use wit_bindgen::rt;
 }

@@ -334,6 +334,7 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
         } else {
             Isolation::Warm
         },
+        git: None,
     };
     let started = std::time::Instant::now();
     let (plugin, previous) = registry.load_file(&args.file, settings).await?;

@@ -234,7 +234,7 @@ async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Resul
                 );
                 println!(
                     "Workspace: {}",
-                    orchestrator.runs().workspace(&state.id).display()
+                    orchestrator.runs().workspace(&state).display()
                 );
                 println!("Next: {}", view.next_step());
             }
@@ -431,7 +431,7 @@ fn view_json(orchestrator: &Orchestrator<'_>, view: &RunView) -> Value {
     );
     object.insert(
         "workspace".into(),
-        json!(orchestrator.runs().workspace(&view.state.id)),
+        json!(orchestrator.runs().workspace(&view.state)),
     );
     value
 }
@@ -449,7 +449,7 @@ fn print_view(orchestrator: &Orchestrator<'_>, view: &RunView) {
     }
     println!(
         "Workspace: {}",
-        orchestrator.runs().workspace(&state.id).display()
+        orchestrator.runs().workspace(&state).display()
     );
     println!();
     let rows: Vec<Vec<String>> = state

@@ -229,7 +229,7 @@ impl Orchestrator<'_> {
         bus: &Arc<EventBus>,
         shared_context: &str,
     ) -> Result<Job, String> {
-        let workspace = self.runs.workspace(&state.id);
+        let workspace = self.runs.workspace(state);
         let get = |name: String| {
             let workspace = workspace.clone();
             async move {
@@ -301,7 +301,7 @@ impl Orchestrator<'_> {
         agents: Vec<String>,
         options: &RunOptions,
     ) -> Result<(), OrchestratorError> {
-        let workspace = self.runs.workspace(&state.id);
+        let workspace = self.runs.workspace(state);
         let spec = state.workflow.phases[index].clone();
         let bus = self.bus().await;
         let phase_started = Instant::now();
@@ -421,6 +421,7 @@ impl Orchestrator<'_> {
         for later in index + 1..state.phases.len() {
             state.reset_phase(later);
         }
+        let mut execution_finished = None;
         if spec.requires_approval {
             let relative = format!("{}/REQUEST.md", spec.name);
             state.phases[index].status = PhaseStatus::AwaitingApproval;
@@ -436,7 +437,7 @@ impl Orchestrator<'_> {
             } else {
                 PhaseStatus::Failed
             };
-            self.advance(state, index, &bus);
+            execution_finished = self.advance(state, index);
         } else {
             state.phases[index].status = PhaseStatus::Failed;
             state.cursor = index;
@@ -448,13 +449,24 @@ impl Orchestrator<'_> {
             phase_started.elapsed(),
             passed,
             json!({
+                "workflow": state.workflow.name,
                 "status": phase.status.as_str(),
                 "succeeded": phase.succeeded(),
                 "failed": phase.failed(),
+                "agents": phase.agents.iter().map(|a| json!({
+                    "name": a.name,
+                    "status": a.status.as_str(),
+                    "failure": a.failure.map(|f| f.as_str()),
+                    "error": a.error,
+                    "artifacts": a.artifacts,
+                })).collect::<Vec<_>>(),
                 "bundle": phase.bundle,
                 "validation": phase.validation,
             }),
         ));
+        if let Some(finished) = execution_finished {
+            bus.emit(finished);
+        }
         self.runs.save(state)?;
         bus.close().await;
         Ok(())

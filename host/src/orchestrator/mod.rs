@@ -278,7 +278,7 @@ impl<'r> Orchestrator<'r> {
     ) -> Result<RunState, OrchestratorError> {
         let workflow = self.workflow(workflow).await?;
         let input = input.unwrap_or_else(|| workflow.task.clone());
-        let state = RunState::new(self.runs.new_id(), workflow, input);
+        let mut state = RunState::new(self.runs.new_id(), workflow, input);
         self.runs.create(&state)?;
         let bus = self.bus().await;
         let scope = Scope {
@@ -289,11 +289,21 @@ impl<'r> Orchestrator<'r> {
         event.data = json!({
             "workflow": state.workflow.name,
             "phases": state.workflow.phases.iter().map(|p| &p.name).collect::<Vec<_>>(),
-            "workspace": self.runs.workspace(&state.id),
         })
         .to_string();
         bus.emit(event);
+        // Observers have heard the start once the bus is closed, so a
+        // worktree the git workflow made for the run is there now.
         bus.close().await;
+        let worktree = self.registry.paths().worktrees().join(&state.id);
+        if worktree.join(".git").is_file() {
+            state.note(
+                "workspace",
+                format!("the git worktree {}", worktree.display()),
+            );
+            state.workspace = Some(worktree);
+            self.runs.save(&state)?;
+        }
         Ok(state)
     }
 
@@ -341,7 +351,7 @@ impl<'r> Orchestrator<'r> {
                 let index = state.running_phase().unwrap_or(state.cursor);
                 // Artifacts reach the disk when a phase ends; a finished
                 // agent whose files did not survive the stop runs again.
-                let workspace = self.runs.workspace(&id);
+                let workspace = self.runs.workspace(&state);
                 let mut lost = Vec::new();
                 for agent in &mut state.phases[index].agents {
                     if agent.status == AgentStatus::Succeeded
@@ -496,7 +506,9 @@ impl<'r> Orchestrator<'r> {
         if approved {
             state.phases[index].status = PhaseStatus::Approved;
             let bus = self.bus().await;
-            self.advance(&mut state, index, &bus);
+            if let Some(finished) = self.advance(&mut state, index) {
+                bus.emit(finished);
+            }
             self.runs.save(&state)?;
             bus.close().await;
         } else {
@@ -570,12 +582,14 @@ impl<'r> Orchestrator<'r> {
     }
 
     /// After phase `index` passed (or was approved): move the cursor on, and
-    /// finish the run after its last phase.
-    fn advance(&self, state: &mut RunState, index: usize, bus: &EventBus) {
+    /// finish the run after its last phase. Returns the execution-finished
+    /// event when the run is done, for the caller to emit after its own
+    /// events about the phase.
+    fn advance(&self, state: &mut RunState, index: usize) -> Option<crate::Event> {
         state.cursor = index + 1;
         if state.cursor < state.phases.len() {
             state.status = RunStatus::Ready;
-            return;
+            return None;
         }
         state.status = RunStatus::Completed;
         let succeeded = state
@@ -587,11 +601,15 @@ impl<'r> Orchestrator<'r> {
             execution: Some(state.id.clone()),
             ..Scope::default()
         };
-        bus.emit(scope.finished(
+        Some(scope.finished(
             EventKind::ExecutionFinished,
             Duration::from_millis(clock::now_ms().saturating_sub(started)),
             succeeded,
-            json!({ "workflow": state.workflow.name, "metrics": report::metrics_json(state)["totals"] }),
-        ));
+            json!({
+                "workflow": state.workflow.name,
+                "status": state.status.as_str(),
+                "metrics": report::metrics_json(state)["totals"],
+            }),
+        ))
     }
 }

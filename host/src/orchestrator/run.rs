@@ -276,6 +276,10 @@ pub struct RunState {
     /// Records of phase runs that a retry or a rollback replaced, oldest
     /// first, so that nothing a phase produced is forgotten.
     pub archive: Vec<PhaseRun>,
+    /// Where the agents work when it is not the run's own directory: the
+    /// git worktree that the git workflow made for the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<PathBuf>,
 }
 
 impl RunState {
@@ -298,6 +302,7 @@ impl RunState {
             phases,
             history: Vec::new(),
             archive: Vec::new(),
+            workspace: None,
         }
     }
 
@@ -364,7 +369,16 @@ impl RunStore {
         self.dir.join(id)
     }
 
-    pub fn workspace(&self, id: &str) -> PathBuf {
+    /// Where the run's agents work: its git worktree, or else its own
+    /// `workspace` directory.
+    pub fn workspace(&self, state: &RunState) -> PathBuf {
+        state
+            .workspace
+            .clone()
+            .unwrap_or_else(|| self.own_workspace(&state.id))
+    }
+
+    fn own_workspace(&self, id: &str) -> PathBuf {
         self.run_dir(id).join("workspace")
     }
 
@@ -396,7 +410,7 @@ impl RunStore {
             path: dir.clone(),
             source,
         })?;
-        std::fs::create_dir_all(self.workspace(&state.id)).map_err(|source| {
+        std::fs::create_dir_all(self.own_workspace(&state.id)).map_err(|source| {
             OrchestratorError::Io {
                 path: dir.clone(),
                 source,

@@ -4,7 +4,8 @@
 //!
 //! - `.paracle/agents/*.toml`: `[agents.NAME]` tables;
 //! - `.paracle/workflows/NAME.toml`: a workflow, named after its file;
-//! - `.paracle/config.toml`: `[orchestrator]` settings.
+//! - `.paracle/config.toml`: `[orchestrator]` settings, and `[git]` for the
+//!   git workflow.
 //!
 //! Every error names the file and the line it is about.
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::defaults;
+use crate::gitflow::{self, GitSettings};
 use crate::plugin::{valid_name, PluginKind};
 use crate::registry::Registry;
 use crate::strict_toml;
@@ -128,6 +130,24 @@ struct RetryDecl {
 struct ConfigFile {
     #[serde(default)]
     orchestrator: OrchestratorDecl,
+    git: Option<GitDecl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitDecl {
+    plugin: Option<Spanned<String>>,
+    base_branch: Spanned<String>,
+    #[serde(default = "yes")]
+    auto_commit: bool,
+    #[serde(default)]
+    auto_merge: bool,
+    #[serde(default)]
+    auto_cleanup: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +168,8 @@ pub const DEFAULT_MAX_PARALLEL_AGENTS: usize = 4;
 pub struct Settings {
     pub max_parallel_agents: usize,
     pub agent_timeout: Duration,
+    /// None until `paracle git init-workflow` writes a `[git]` table.
+    pub git: Option<GitSettings>,
 }
 
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -285,7 +307,8 @@ pub fn read_settings(state: &Path) -> Result<Settings, OrchestratorError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(source) => return Err(OrchestratorError::Io { path: file, source }),
     };
-    let decl = parse::<ConfigFile>(&file, &text)?.orchestrator;
+    let config = parse::<ConfigFile>(&file, &text)?;
+    let decl = config.orchestrator;
     let at = |span: std::ops::Range<usize>| Origin {
         file: file.clone(),
         line: strict_toml::line_of(&text, span.start),
@@ -304,9 +327,39 @@ pub fn read_settings(state: &Path) -> Result<Settings, OrchestratorError> {
         Some(text) => duration(text.get_ref(), &at(text.span()), "agent_timeout")?,
         None => DEFAULT_AGENT_TIMEOUT,
     };
+    let git = match config.git {
+        None => None,
+        Some(git) => {
+
+            let plugin = match git.plugin {
+                Some(name) if !valid_name(name.get_ref()) => {
+                    return Err(spec_error(
+                        &at(name.span()),
+                        format!("`{}` is not a plugin name", name.get_ref()),
+                    ))
+                }
+                Some(name) => name.into_inner(),
+                None => gitflow::DEFAULT_PLUGIN.to_string(),
+            };
+            if git.base_branch.get_ref().trim().is_empty() {
+                return Err(spec_error(
+                    &at(git.base_branch.span()),
+                    "base_branch is empty; name the branch executions start from",
+                ));
+            }
+            Some(GitSettings {
+                plugin,
+                base_branch: git.base_branch.into_inner(),
+                auto_commit: git.auto_commit,
+                auto_merge: git.auto_merge,
+                auto_cleanup: git.auto_cleanup,
+            })
+        }
+    };
     Ok(Settings {
         max_parallel_agents,
         agent_timeout,
+        git,
     })
 }
 

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::{schema_errors, Exports, Instance, Plugin, PluginKind, ToolOutput};
 use crate::bindings::{
-    AgentSpec, ChatRequest, ChatResponse, Event, InvocationContext, ModelInfo, Outcome, SearchHit,
+    AgentSpec, ChatRequest, ChatResponse, Cleaned, Event, ExecutionBranch, GitSettingsRecord,
+    InvocationContext, MergeOutcome, ModelInfo, Outcome, PullRequest, SearchHit, SettingsRequest,
     Task, ToolSpec, WitError,
 };
 use crate::error::{CallError, CallResult, PluginError};
@@ -29,6 +30,36 @@ macro_rules! guest_call {
                 unreachable!("every instance of a plugin has the plugin's kind")
             };
             $plugin.with_deadline($call).await
+        };
+        $plugin.settle(lease, $function, outcome, true)
+    }};
+}
+
+/// `guest_call!` for the observer interface, which plain observers and git
+/// workflows both export, each through its own generated type.
+macro_rules! observer_call {
+    ($plugin:ident, $function:literal, |$observer:ident, $store:ident| $call:expr) => {{
+        let mut lease = $plugin.lease().await?;
+        let outcome = {
+            let Instance {
+                store: $store,
+                exports,
+            } = &mut lease.instance;
+            $plugin
+                .with_deadline(async {
+                    match &*exports {
+                        Exports::Observer(b) => {
+                            let $observer = b.paracle_plugin_observer();
+                            $call.await
+                        }
+                        Exports::GitWorkflow(b) => {
+                            let $observer = b.paracle_plugin_observer();
+                            $call.await
+                        }
+                        _ => unreachable!("every instance of a plugin has the plugin's kind"),
+                    }
+                })
+                .await
         };
         $plugin.settle(lease, $function, outcome, true)
     }};
@@ -265,8 +296,7 @@ impl Plugin {
     pub async fn on_event(&self, event: &Event) -> CallResult<()> {
         self.counted(async {
             self.expect_kind(PluginKind::Observer)?;
-            let answer = guest_call!(self, "on-event", Observer, |b, store| b
-                .paracle_plugin_observer()
+            let answer = observer_call!(self, "on-event", |observer, store| observer
                 .call_on_event(&mut *store, event))?;
             Ok(self.answer(answer))
         })
@@ -278,8 +308,7 @@ impl Plugin {
     pub async fn report(&self) -> CallResult<Value> {
         self.counted(async {
             self.expect_kind(PluginKind::Observer)?;
-            let json = guest_call!(self, "report", Observer, |b, store| b
-                .paracle_plugin_observer()
+            let json = observer_call!(self, "report", |observer, store| observer
                 .call_report(&mut *store))?;
             self.check_output("report", json.len())?;
             Ok(serde_json::from_str(&json).map_err(|e| PluginError {
@@ -327,6 +356,97 @@ impl Plugin {
                         .sum::<usize>();
                 self.check_output("run-agent", size)?;
             }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    // ---- git workflow ----
+
+    /// Whether the plugin exports `git-workflow`, the policy behind
+    /// `paracle git`.
+    pub fn is_git_workflow(&self) -> bool {
+        matches!(self.pre, super::Pre::GitWorkflow(_))
+    }
+
+    fn expect_git_workflow(&self) -> Result<(), CallError> {
+        if self.is_git_workflow() {
+            return Ok(());
+        }
+        Err(CallError::InvalidRequest {
+            plugin: self.name.to_string(),
+            message: "it does not export the `git-workflow` interface".into(),
+        })
+    }
+
+    pub async fn git_init_workflow(
+        &self,
+        requested: &SettingsRequest,
+    ) -> CallResult<GitSettingsRecord> {
+        self.counted(async {
+            self.expect_git_workflow()?;
+            let answer = guest_call!(self, "init-workflow", GitWorkflow, |b, store| b
+                .paracle_plugin_git_workflow()
+                .call_init_workflow(&mut *store, requested))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn git_branches(&self) -> CallResult<Vec<ExecutionBranch>> {
+        self.counted(async {
+            self.expect_git_workflow()?;
+            let answer = guest_call!(self, "branches", GitWorkflow, |b, store| b
+                .paracle_plugin_git_workflow()
+                .call_branches(&mut *store))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn git_merge(&self, branch: &str, target: Option<&str>) -> CallResult<MergeOutcome> {
+        self.counted(async {
+            self.expect_git_workflow()?;
+            let answer = guest_call!(self, "merge", GitWorkflow, |b, store| b
+                .paracle_plugin_git_workflow()
+                .call_merge(&mut *store, branch, target))?;
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn git_describe_pull_request(
+        &self,
+        execution: &str,
+        run: &Value,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> CallResult<PullRequest> {
+        self.counted(async {
+            self.expect_git_workflow()?;
+            let run = run.to_string();
+            let answer = guest_call!(self, "describe-pull-request", GitWorkflow, |b, store| b
+                .paracle_plugin_git_workflow()
+                .call_describe_pull_request(&mut *store, execution, &run, title, body))?;
+            if let Ok(pr) = &answer {
+                self.check_output("describe-pull-request", pr.title.len() + pr.body.len())?;
+            }
+            Ok(self.answer(answer))
+        })
+        .await
+    }
+
+    pub async fn git_cleanup(
+        &self,
+        target: Option<&str>,
+        older_than_ms: Option<u64>,
+        active: &[String],
+    ) -> CallResult<Vec<Cleaned>> {
+        self.counted(async {
+            self.expect_git_workflow()?;
+            let answer = guest_call!(self, "cleanup", GitWorkflow, |b, store| b
+                .paracle_plugin_git_workflow()
+                .call_cleanup(&mut *store, target, older_than_ms, active))?;
             Ok(self.answer(answer))
         })
         .await

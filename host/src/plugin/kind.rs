@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use crate::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+use crate::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION, GIT_INTERFACE};
 use crate::error::LoadError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,6 +69,26 @@ impl FromStr for PluginKind {
 fn contract_export(name: &str) -> Option<(&str, &str)> {
     let rest = name.strip_prefix(CONTRACT_PACKAGE)?.strip_prefix('/')?;
     Some(rest.split_once('@').unwrap_or((rest, "")))
+}
+
+/// What a component exports and imports besides its kind.
+pub(crate) struct Extras {
+    /// It exports `git-workflow`, the policy behind `paracle git`.
+    pub git_workflow: bool,
+    /// It imports the `git` interface, which needs the `git` grant.
+    pub imports_git: bool,
+}
+
+pub(crate) fn extras(component: &Component, engine: &Engine) -> Extras {
+    let ty = component.component_type();
+    let git_workflow = ty
+        .exports(engine)
+        .any(|(name, _)| contract_export(name).is_some_and(|(i, _)| i == "git-workflow"));
+    let imports_git = ty.imports(engine).any(|(name, _)| name == GIT_INTERFACE);
+    Extras {
+        git_workflow,
+        imports_git,
+    }
 }
 
 pub(crate) fn detect(

@@ -1,7 +1,9 @@
 //! One linker per kind: WASI and `wasi:http` (deny-by-default through each
 //! store's context and network policy),
-//! the `host` interface, and for adapters the routed provider, tool and
-//! memory imports. A component that imports anything else is refused at load.
+//! the `host` interface, the `git` interface (which only plugins granted
+//! `git` get past loading to use), and for adapters the routed provider, tool
+//! and memory imports. A component that imports anything else is refused at
+//! load.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,8 +13,9 @@ use wasmtime::Engine;
 
 use super::{PluginKind, Pre};
 use crate::bindings::{
-    AdapterPlugin, AdapterPluginPre, MemoryPlugin, MemoryPluginPre, ObserverPlugin,
-    ObserverPluginPre, ProviderPlugin, ProviderPluginPre, ToolPlugin, ToolPluginPre,
+    add_git_to_linker, AdapterPlugin, AdapterPluginPre, GitWorkflowPluginPre, MemoryPlugin,
+    MemoryPluginPre, ObserverPlugin, ObserverPluginPre, ProviderPlugin, ProviderPluginPre,
+    ToolPlugin, ToolPluginPre,
 };
 use crate::error::LoadError;
 use crate::sandbox::StoreState;
@@ -43,6 +46,7 @@ impl Linkers {
                     AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?
                 }
             }
+            add_git_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
             by_kind.insert(kind, linker);
         }
         Ok(Linkers { by_kind })
@@ -53,6 +57,7 @@ impl Linkers {
         kind: PluginKind,
         component: &Component,
         path: &Path,
+        git_workflow: bool,
     ) -> Result<Pre, LoadError> {
         let linker = &self.by_kind[&kind];
         let instance_pre = linker.instantiate_pre(component).map_err(|error| {
@@ -79,6 +84,9 @@ impl Linkers {
             }
             PluginKind::Tool => Pre::Tool(ToolPluginPre::new(instance_pre).map_err(link)?),
             PluginKind::Memory => Pre::Memory(MemoryPluginPre::new(instance_pre).map_err(link)?),
+            PluginKind::Observer if git_workflow => {
+                Pre::GitWorkflow(GitWorkflowPluginPre::new(instance_pre).map_err(link)?)
+            }
             PluginKind::Observer => {
                 Pre::Observer(ObserverPluginPre::new(instance_pre).map_err(link)?)
             }

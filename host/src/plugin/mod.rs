@@ -18,11 +18,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 
 use crate::bindings::{
-    AdapterPlugin, AdapterPluginPre, HealthStatus, MemoryPlugin, MemoryPluginPre, ObserverPlugin,
+    AdapterPlugin, AdapterPluginPre, GitWorkflowPlugin, GitWorkflowPluginPre, HealthStatus, MemoryPlugin, MemoryPluginPre, ObserverPlugin,
     ObserverPluginPre, PluginInfo, ProviderPlugin, ProviderPluginPre, ToolPlugin, ToolPluginPre,
     ToolSpec,
 };
 use crate::engine::{CacheUse, PluginEngine};
+use crate::gitflow::GitRepo;
 use crate::error::{CallError, Limit, LoadError, PluginError};
 use crate::net::{Incident, NetPolicy};
 use crate::sandbox::{self, Grants, Limits, StoreState};
@@ -60,6 +61,9 @@ pub struct PluginSettings {
     pub grants: Grants,
     pub limits: Limits,
     pub isolation: Isolation,
+    /// The repository that a `git` grant reaches; the registry sets it to
+    /// the project's.
+    pub git: Option<Arc<GitRepo>>,
 }
 
 /// The sha256 of a plugin's bytes, as `sha256:<hex>`.
@@ -139,7 +143,22 @@ impl Runtime {
                 })?;
         let engine = engines.engine.engine();
         let kind = kind::detect(&component, engine, path)?;
-        let pre = engines.linkers.pre(kind, &component, path)?;
+        let extras = kind::extras(&component, engine);
+        // Checked before linking: the linker offers `git` to everyone, so
+        // the grant is what stands between a plugin and the repository.
+        if extras.imports_git && (settings.git.is_none() || !settings.grants.git) {
+            return Err(LoadError::GitNotGranted {
+                path: path.to_path_buf(),
+            });
+        }
+        let git = if extras.imports_git {
+            settings.git.clone()
+        } else {
+            None
+        };
+        let pre = engines
+            .linkers
+            .pre(kind, &component, path, extras.git_workflow)?;
 
         let provisional: Arc<str> = settings
             .name
@@ -177,6 +196,7 @@ impl Runtime {
             isolation: settings.isolation,
             engine: engine.clone(),
             pre,
+            git,
             pool: InstancePool::new(settings.limits.max_instances as usize),
             stats: Mutex::new(CallStats::default()),
             cache_use,
@@ -357,6 +377,8 @@ pub(crate) enum Pre {
     Tool(ToolPluginPre<StoreState>),
     Memory(MemoryPluginPre<StoreState>),
     Observer(ObserverPluginPre<StoreState>),
+    /// An observer that also exports `git-workflow`.
+    GitWorkflow(GitWorkflowPluginPre<StoreState>),
     Adapter(AdapterPluginPre<StoreState>),
 }
 
@@ -366,6 +388,7 @@ pub(crate) enum Exports {
     Tool(ToolPlugin),
     Memory(MemoryPlugin),
     Observer(ObserverPlugin),
+    GitWorkflow(GitWorkflowPlugin),
     Adapter(AdapterPlugin),
 }
 
@@ -387,6 +410,10 @@ macro_rules! plugin_interface {
                 $body
             }
             Exports::Observer(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::GitWorkflow(b) => {
                 let $iface = b.paracle_plugin_plugin();
                 $body
             }
@@ -425,6 +452,8 @@ pub struct Plugin {
     isolation: Isolation,
     engine: wasmtime::Engine,
     pre: Pre,
+    /// Only for plugins that import `git` and were granted it.
+    git: Option<Arc<GitRepo>>,
     pool: InstancePool<Instance>,
     stats: Mutex<CallStats>,
     cache_use: CacheUse,
@@ -517,6 +546,7 @@ impl Plugin {
             &self.grants,
             &self.limits,
             &self.network,
+            self.git.as_ref(),
         )
         .map_err(instantiate_error)?;
         store.set_epoch_deadline(self.deadline_ticks());
@@ -528,6 +558,9 @@ impl Plugin {
                 Pre::Tool(pre) => Exports::Tool(pre.instantiate_async(&mut store).await?),
                 Pre::Memory(pre) => Exports::Memory(pre.instantiate_async(&mut store).await?),
                 Pre::Observer(pre) => Exports::Observer(pre.instantiate_async(&mut store).await?),
+                Pre::GitWorkflow(pre) => {
+                    Exports::GitWorkflow(pre.instantiate_async(&mut store).await?)
+                }
                 Pre::Adapter(pre) => Exports::Adapter(pre.instantiate_async(&mut store).await?),
             };
             let init = if initialise {

@@ -1,0 +1,605 @@
+//! The host side of the `git` interface: git2 on the repository that holds
+//! the project, and nothing outside it.
+//!
+//! Each operation opens the repository afresh: `git2::Repository` is not
+//! `Sync`, opening is cheap next to the work, and another process (a second
+//! run, the user's own git) may have changed it since the last call.
+
+use std::path::{Component, Path, PathBuf};
+
+use git2::{
+    build::CheckoutBuilder, BranchType, CheckoutNotificationType, ErrorCode, IndexAddOption, Oid,
+    Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
+};
+
+use crate::bindings::{
+    BranchInfo, CommitInfo, DiffStat, FileStat, MergeOutcome, RepositoryInfo, WitError,
+};
+
+/// At most this many paths are named in one message.
+const PATHS_SHOWN: usize = 20;
+
+/// The repository that holds a project, as the `git` grant reaches it.
+#[derive(Debug)]
+pub struct GitRepo {
+    project: PathBuf,
+    worktrees: PathBuf,
+}
+
+type GitResult<T> = Result<T, WitError>;
+
+/// A git2 error as the plugin should see it.
+fn failed(what: &str, error: git2::Error) -> WitError {
+    let message = format!("{what}: {}", error.message());
+    match error.code() {
+        ErrorCode::NotFound => WitError::NotFound(message),
+        ErrorCode::Exists | ErrorCode::InvalidSpec | ErrorCode::Invalid => {
+            WitError::InvalidInput(message)
+        }
+        ErrorCode::Locked | ErrorCode::Modified => {
+            WitError::Unavailable(format!("{message} (another git process is at work; try again)"))
+        }
+        _ => WitError::Internal(message),
+    }
+}
+
+fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
+    CommitInfo {
+        id: commit.id().to_string(),
+        summary: commit.summary().unwrap_or_default().to_string(),
+        timestamp_ms: u64::try_from(commit.time().seconds()).unwrap_or(0) * 1000,
+    }
+}
+
+fn listed(paths: &[String]) -> String {
+    let mut text = paths
+        .iter()
+        .take(PATHS_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > PATHS_SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - PATHS_SHOWN));
+    }
+    text
+}
+
+/// Worktree names become directory names and git's own admin names.
+fn check_worktree_name(name: &str) -> GitResult<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(WitError::InvalidInput(format!(
+            "worktree name `{name}`: use 1 to 100 letters, digits, `-`, `_` or `.`, not starting with `.`"
+        )))
+    }
+}
+
+fn check_branch_name(name: &str) -> GitResult<()> {
+    if name.starts_with('-')
+        || name.starts_with("refs/")
+        || !git2::Branch::name_is_valid(name).unwrap_or(false)
+    {
+        return Err(WitError::InvalidInput(format!(
+            "`{name}` is not a valid branch name"
+        )));
+    }
+    Ok(())
+}
+
+/// A path a plugin names inside a worktree: relative, and never into `.git`.
+fn check_relative(path: &str) -> GitResult<&Path> {
+    let relative = Path::new(path);
+    let mut parts = relative.components().peekable();
+    let plain = parts.peek().is_some()
+        && relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(part) if part != ".git"));
+    if plain {
+        Ok(relative)
+    } else {
+        Err(WitError::InvalidInput(format!(
+            "`{path}` is not a relative path inside the worktree"
+        )))
+    }
+}
+
+impl GitRepo {
+    /// The repository holding `project`, with worktrees kept in `worktrees`.
+    /// Nothing is opened until the first call.
+    pub fn new(project: &Path, worktrees: PathBuf) -> Self {
+        GitRepo {
+            project: project.to_path_buf(),
+            worktrees,
+        }
+    }
+
+    fn open(&self) -> GitResult<Repository> {
+        let repo = Repository::discover(&self.project).map_err(|_| {
+            WitError::Unavailable(format!(
+                "{} is not in a git repository; run `git init` there and make a first commit",
+                self.project.display()
+            ))
+        })?;
+        if repo.is_bare() {
+            return Err(WitError::Unavailable(format!(
+                "the repository at {} is bare; the git workflow needs a working tree",
+                repo.path().display()
+            )));
+        }
+        Ok(repo)
+    }
+
+    fn worktree_dir(&self, name: &str) -> GitResult<PathBuf> {
+        check_worktree_name(name)?;
+        Ok(self.worktrees.join(name))
+    }
+
+    /// A worktree of ours, opened as a repository of its own.
+    fn open_worktree(&self, name: &str) -> GitResult<Repository> {
+        let dir = self.worktree_dir(name)?;
+        if !dir.join(".git").is_file() {
+            return Err(WitError::NotFound(format!(
+                "no worktree `{name}` in {}",
+                self.worktrees.display()
+            )));
+        }
+        Repository::open(&dir).map_err(|e| failed(&format!("worktree `{name}`"), e))
+    }
+
+    fn commit_of<'r>(repo: &'r Repository, revision: &str) -> GitResult<git2::Commit<'r>> {
+        if revision.starts_with('-') {
+            return Err(WitError::InvalidInput(format!(
+                "`{revision}` is not a branch or commit"
+            )));
+        }
+        repo.revparse_single(revision)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(|e| failed(&format!("`{revision}`"), e))
+    }
+
+    /// Which branch each working tree has checked out: the user's own (None)
+    /// and ours, by name.
+    fn checkouts(repo: &Repository) -> Vec<(Option<String>, String, PathBuf)> {
+        let mut found = Vec::new();
+        let branch_of = |r: &Repository| -> Option<String> {
+            let head = r.find_reference("HEAD").ok()?;
+            let target = head.symbolic_target()?.to_string();
+            target.strip_prefix("refs/heads/").map(str::to_string)
+        };
+        if let Ok(main) = Repository::open(repo.commondir()) {
+            if let (Some(branch), Some(dir)) = (branch_of(&main), main.workdir()) {
+                found.push((None, branch, dir.to_path_buf()));
+            }
+        }
+        if let Ok(names) = repo.worktrees() {
+            for name in names.iter().flatten() {
+                let Ok(worktree) = repo.find_worktree(name) else {
+                    continue;
+                };
+                let Ok(opened) = Repository::open_from_worktree(&worktree) else {
+                    continue;
+                };
+                if let Some(branch) = branch_of(&opened) {
+                    found.push((Some(name.to_string()), branch, worktree.path().to_path_buf()));
+                }
+            }
+        }
+        found
+    }
+
+    pub fn repository(&self) -> GitResult<RepositoryInfo> {
+        let repo = self.open()?;
+        let root = repo
+            .workdir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let (head_branch, head) = match repo.head() {
+            Ok(head) => (
+                head.is_branch()
+                    .then(|| head.shorthand().map(str::to_string))
+                    .flatten(),
+                head.peel_to_commit().ok().map(|c| commit_info(&c)),
+            ),
+            Err(_) => (None, None),
+        };
+        Ok(RepositoryInfo {
+            root,
+            head_branch,
+            head,
+        })
+    }
+
+    pub fn list_branches(&self, prefix: &str) -> GitResult<Vec<BranchInfo>> {
+        let repo = self.open()?;
+        let checkouts = Self::checkouts(&repo);
+        let mut branches = Vec::new();
+        let all = repo
+            .branches(Some(BranchType::Local))
+            .map_err(|e| failed("listing branches", e))?;
+        for item in all {
+            let (branch, _) = item.map_err(|e| failed("listing branches", e))?;
+            let Ok(Some(name)) = branch.name() else {
+                continue;
+            };
+            if !name.starts_with(prefix) {
+                continue;
+            }
+            let head = branch
+                .get()
+                .peel_to_commit()
+                .map_err(|e| failed(&format!("branch `{name}`"), e))?;
+            let holders = checkouts.iter().filter(|(_, b, _)| b == name);
+            let mut worktree = None;
+            let mut current = false;
+            for (holder, _, _) in holders {
+                match holder {
+                    Some(w) => worktree = Some(w.clone()),
+                    None => current = true,
+                }
+            }
+            branches.push(BranchInfo {
+                name: name.to_string(),
+                head: commit_info(&head),
+                worktree,
+                current,
+            });
+        }
+        branches.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(branches)
+    }
+
+    pub fn create_branch(&self, name: &str, start: &str) -> GitResult<CommitInfo> {
+        check_branch_name(name)?;
+        let repo = self.open()?;
+        let commit = Self::commit_of(&repo, start)?;
+        repo.branch(name, &commit, false)
+            .map_err(|e| failed(&format!("creating branch `{name}`"), e))?;
+        Ok(commit_info(&commit))
+    }
+
+    pub fn delete_branch(&self, name: &str) -> GitResult<()> {
+        check_branch_name(name)?;
+        let repo = self.open()?;
+        if let Some((holder, _, _)) = Self::checkouts(&repo).iter().find(|(_, b, _)| b == name) {
+            return Err(WitError::InvalidInput(format!(
+                "branch `{name}` is checked out in {}; it was not deleted",
+                match holder {
+                    Some(worktree) => format!("worktree `{worktree}`"),
+                    None => "the user's working tree".to_string(),
+                }
+            )));
+        }
+        let mut branch = repo
+            .find_branch(name, BranchType::Local)
+            .map_err(|e| failed(&format!("branch `{name}`"), e))?;
+        branch
+            .delete()
+            .map_err(|e| failed(&format!("deleting branch `{name}`"), e))
+    }
+
+    pub fn add_worktree(&self, name: &str, branch: &str) -> GitResult<String> {
+        let dir = self.worktree_dir(name)?;
+        check_branch_name(branch)?;
+        let repo = self.open()?;
+        if dir.exists() {
+            return Err(WitError::InvalidInput(format!(
+                "{} already exists",
+                dir.display()
+            )));
+        }
+        let reference = repo
+            .find_branch(branch, BranchType::Local)
+            .map_err(|e| failed(&format!("branch `{branch}`"), e))?
+            .into_reference();
+        std::fs::create_dir_all(&self.worktrees).map_err(|e| {
+            WitError::Internal(format!("cannot create {}: {e}", self.worktrees.display()))
+        })?;
+        self.hide_worktrees(&repo)?;
+        let mut options = WorktreeAddOptions::new();
+        options.reference(Some(&reference));
+        repo.worktree(name, &dir, Some(&options))
+            .map_err(|e| failed(&format!("adding worktree `{name}`"), e))?;
+        Ok(dir
+            .strip_prefix(&self.project)
+            .unwrap_or(&dir)
+            .display()
+            .to_string())
+    }
+
+    /// Keep our worktrees out of the user's `git status` through the
+    /// repository's own exclude file, which is not part of the working tree.
+    fn hide_worktrees(&self, repo: &Repository) -> GitResult<()> {
+        let Some(root) = repo.workdir() else {
+            return Ok(());
+        };
+        let worktrees = std::fs::canonicalize(&self.worktrees).unwrap_or(self.worktrees.clone());
+        let root = std::fs::canonicalize(root).unwrap_or(root.to_path_buf());
+        let Ok(relative) = worktrees.strip_prefix(&root) else {
+            return Ok(());
+        };
+        let line = format!("/{}/", relative.display());
+        let exclude = repo.commondir().join("info").join("exclude");
+        let existing = std::fs::read_to_string(&exclude).unwrap_or_default();
+        if existing.lines().any(|l| l.trim() == line) {
+            return Ok(());
+        }
+        let mut text = existing;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# paracle's execution worktrees\n");
+        text.push_str(&line);
+        text.push('\n');
+        crate::atomic::write(&exclude, text.as_bytes())
+            .map_err(|e| WitError::Internal(format!("cannot write {}: {e}", exclude.display())))
+    }
+
+    pub fn remove_worktree(&self, name: &str, force: bool) -> GitResult<()> {
+        let dir = self.worktree_dir(name)?;
+        let repo = self.open()?;
+        let worktree = repo
+            .find_worktree(name)
+            .map_err(|e| failed(&format!("worktree `{name}`"), e))?;
+        let same = |a: &Path, b: &Path| {
+            std::fs::canonicalize(a).ok().zip(std::fs::canonicalize(b).ok())
+                .is_some_and(|(a, b)| a == b)
+        };
+        if worktree.path().exists() && !same(worktree.path(), &dir) {
+            return Err(WitError::Denied(format!(
+                "worktree `{name}` is at {}, outside {}; only paracle's worktrees can be removed",
+                worktree.path().display(),
+                self.worktrees.display()
+            )));
+        }
+        if !force && dir.exists() {
+            let changed = self.uncommitted(&self.open_worktree(name)?)?;
+            if !changed.is_empty() {
+                return Err(WitError::InvalidInput(format!(
+                    "worktree `{name}` has uncommitted changes ({}); commit them or remove it with force",
+                    listed(&changed)
+                )));
+            }
+        }
+        worktree
+            .prune(Some(
+                WorktreePruneOptions::new()
+                    .valid(true)
+                    .locked(false)
+                    .working_tree(true),
+            ))
+            .map_err(|e| failed(&format!("removing worktree `{name}`"), e))?;
+        // libgit2 leaves a directory behind when it holds ignored files.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| {
+                WitError::Internal(format!("cannot remove {}: {e}", dir.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn uncommitted(&self, repo: &Repository) -> GitResult<Vec<String>> {
+        let mut options = StatusOptions::new();
+        options.include_untracked(true).recurse_untracked_dirs(true);
+        let statuses = repo
+            .statuses(Some(&mut options))
+            .map_err(|e| failed("reading the worktree's status", e))?;
+        Ok(statuses
+            .iter()
+            .filter_map(|s| s.path().map(str::to_string))
+            .collect())
+    }
+
+    fn signature(repo: &Repository) -> GitResult<git2::Signature<'static>> {
+        repo.signature()
+            .or_else(|_| git2::Signature::now("Paracle", "paracle@localhost"))
+            .map_err(|e| failed("making a signature", e))
+    }
+
+    pub fn commit(
+        &self,
+        worktree: &str,
+        message: &str,
+        paths: &[String],
+    ) -> GitResult<Option<CommitInfo>> {
+        if message.trim().is_empty() {
+            return Err(WitError::InvalidInput("the commit message is empty".into()));
+        }
+        let repo = self.open_worktree(worktree)?;
+        let root = repo.workdir().map(Path::to_path_buf).unwrap_or_default();
+        let mut index = repo.index().map_err(|e| failed("reading the index", e))?;
+        if paths.is_empty() {
+            index
+                .add_all(["*"], IndexAddOption::DEFAULT, None)
+                .and_then(|()| index.update_all(["*"], None))
+                .map_err(|e| failed("staging the worktree", e))?;
+        } else {
+            for path in paths {
+                let relative = check_relative(path)?;
+                let staged = if root.join(relative).is_file() {
+                    index.add_path(relative)
+                } else {
+                    index.remove_path(relative)
+                };
+                staged.map_err(|e| failed(&format!("staging `{path}`"), e))?;
+            }
+        }
+        index.write().map_err(|e| failed("writing the index", e))?;
+        let tree_id = index
+            .write_tree()
+            .map_err(|e| failed("writing the tree", e))?;
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
+            return Ok(None);
+        }
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(|e| failed("reading the tree", e))?;
+        let signature = Self::signature(&repo)?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let id = repo
+            .commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)
+            .map_err(|e| failed("committing", e))?;
+        let commit = repo
+            .find_commit(id)
+            .map_err(|e| failed("reading the new commit", e))?;
+        Ok(Some(commit_info(&commit)))
+    }
+
+    pub fn merge(&self, source: &str, target: &str, message: &str) -> GitResult<MergeOutcome> {
+        check_branch_name(source)?;
+        check_branch_name(target)?;
+        let repo = self.open()?;
+        let find = |name: &str| {
+            repo.find_branch(name, BranchType::Local)
+                .and_then(|b| b.get().peel_to_commit())
+                .map_err(|e| failed(&format!("branch `{name}`"), e))
+        };
+        let ours = find(target)?;
+        let theirs = find(source)?;
+        if repo
+            .graph_descendant_of(ours.id(), theirs.id())
+            .map_err(|e| failed("comparing branches", e))?
+            || ours.id() == theirs.id()
+        {
+            return Ok(MergeOutcome::UpToDate);
+        }
+        let fast_forward = repo
+            .graph_descendant_of(theirs.id(), ours.id())
+            .map_err(|e| failed("comparing branches", e))?;
+        let new_head = if fast_forward {
+            theirs.clone()
+        } else {
+            let mut merged = repo
+                .merge_commits(&ours, &theirs, None)
+                .map_err(|e| failed("merging", e))?;
+            if merged.has_conflicts() {
+                let mut paths: Vec<String> = merged
+                    .conflicts()
+                    .map_err(|e| failed("reading conflicts", e))?
+                    .flatten()
+                    .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+                    .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+                    .collect();
+                paths.sort();
+                paths.dedup();
+                return Ok(MergeOutcome::Conflict(paths));
+            }
+            let tree_id = merged
+                .write_tree_to(&repo)
+                .map_err(|e| failed("writing the merged tree", e))?;
+            let tree = repo
+                .find_tree(tree_id)
+                .map_err(|e| failed("reading the merged tree", e))?;
+            let signature = Self::signature(&repo)?;
+            let id = repo
+                .commit(None, &signature, &signature, message, &tree, &[&ours, &theirs])
+                .map_err(|e| failed("making the merge commit", e))?;
+            repo.find_commit(id)
+                .map_err(|e| failed("reading the merge commit", e))?
+        };
+        // A working tree that has the target checked out follows the branch,
+        // as with `git merge`; one whose edits would be overwritten blocks it.
+        let holder = Self::checkouts(&repo)
+            .into_iter()
+            .find(|(_, branch, _)| branch == target);
+        if let Some((_, _, dir)) = holder {
+            let checkout = Repository::open(&dir)
+                .map_err(|e| failed(&format!("the working tree at {}", dir.display()), e))?;
+            let mut blocked = Vec::new();
+            let mut builder = CheckoutBuilder::new();
+            builder
+                .safe()
+                .notify_on(CheckoutNotificationType::CONFLICT)
+                .notify(|_, path, _, _, _| {
+                    if let Some(path) = path {
+                        blocked.push(path.display().to_string());
+                    }
+                    true
+                });
+            let object = new_head.as_object();
+            let result = checkout.checkout_tree(object, Some(&mut builder));
+            drop(builder);
+            if !blocked.is_empty() {
+                blocked.sort();
+                return Ok(MergeOutcome::Blocked(blocked));
+            }
+            result.map_err(|e| failed("updating the target's working tree", e))?;
+        }
+        repo.reference_matching(
+            &format!("refs/heads/{target}"),
+            new_head.id(),
+            true,
+            ours.id(),
+            &format!("paracle: merge {source}"),
+        )
+        .map_err(|e| failed(&format!("moving branch `{target}`"), e))?;
+        let info = commit_info(&new_head);
+        Ok(if fast_forward {
+            MergeOutcome::FastForward(info)
+        } else {
+            MergeOutcome::Merged(info)
+        })
+    }
+
+    pub fn count_commits(&self, base: &str, head: &str) -> GitResult<u32> {
+        let repo = self.open()?;
+        let base = Self::commit_of(&repo, base)?.id();
+        let head = Self::commit_of(&repo, head)?.id();
+        let (ahead, _) = repo
+            .graph_ahead_behind(head, base)
+            .map_err(|e| failed("counting commits", e))?;
+        Ok(ahead as u32)
+    }
+
+    pub fn diff_stats(&self, base: &str, head: &str) -> GitResult<DiffStat> {
+        let repo = self.open()?;
+        let base = Self::commit_of(&repo, base)?;
+        let head = Self::commit_of(&repo, head)?;
+        let fork: Oid = repo
+            .merge_base(base.id(), head.id())
+            .map_err(|e| failed("finding where the branches forked", e))?;
+        let old = repo
+            .find_commit(fork)
+            .and_then(|c| c.tree())
+            .map_err(|e| failed("reading the fork point", e))?;
+        let new = head.tree().map_err(|e| failed("reading the head", e))?;
+        let diff = repo
+            .diff_tree_to_tree(Some(&old), Some(&new), None)
+            .map_err(|e| failed("diffing", e))?;
+        let mut stat = DiffStat {
+            files: Vec::new(),
+            insertions: 0,
+            deletions: 0,
+        };
+        for index in 0..diff.deltas().len() {
+            let Ok(Some(patch)) = git2::Patch::from_diff(&diff, index) else {
+                continue;
+            };
+            let delta = patch.delta();
+            let path = delta
+                .new_file()
+                .path()
+                .or(delta.old_file().path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let (_, insertions, deletions) = patch
+                .line_stats()
+                .map_err(|e| failed("counting lines", e))?;
+            stat.insertions += insertions as u32;
+            stat.deletions += deletions as u32;
+            stat.files.push(FileStat {
+                path,
+                insertions: insertions as u32,
+                deletions: deletions as u32,
+            });
+        }
+        Ok(stat)
+    }
+}
