@@ -1,5 +1,6 @@
 //! The `paracle` command line. Thin: it parses, calls the library, prints.
 
+mod git;
 mod grant;
 mod output;
 mod plugin;
@@ -46,6 +47,9 @@ enum Command {
     Workflow(run::WorkflowCommand),
     /// Write a ready-made project, start a run and run its planning phase.
     Quickstart(run::QuickstartArgs),
+    /// The git workflow: a branch and a worktree per execution, merges, pull requests, cleanup.
+    #[command(subcommand)]
+    Git(git::GitCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -80,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::Run(command) => run::run(&project, command).await,
             Command::Workflow(command) => run::workflow(&project, command).await,
             Command::Quickstart(args) => run::quickstart(&project, args).await,
+            Command::Git(command) => git::run(&project, command).await,
         }
     });
     match result {

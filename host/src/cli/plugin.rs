@@ -55,7 +55,7 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT] or env:NAME.
+    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git.
     Grant {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
@@ -63,7 +63,7 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Take grants back from a loaded plugin: dir:PATH (guest or host path), net:HOST[:PORT] or env:NAME.
+    /// Take grants back from a loaded plugin: dir:PATH (guest or host path), net:HOST[:PORT], env:NAME or git.
     Revoke {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
@@ -123,7 +123,8 @@ pub struct LoadArgs {
     name: Option<String>,
     /// Grant a capability (repeatable): dir:HOST_DIR[:GUEST_PATH][:ro|rw]
     /// (read-only at /data by default), net:HOST[:PORT] (outbound HTTP; an IP
-    /// address also for sockets) or env:NAME. Nothing is granted otherwise.
+    /// address also for sockets), env:NAME, or git (the `git` interface on the
+    /// project's repository). Nothing is granted otherwise.
     #[arg(long = "grant", value_name = "GRANT")]
     grants: Vec<String>,
     /// The plugin's config: a JSON object, or @FILE to read it from a file.
@@ -305,6 +306,9 @@ pub(super) fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
         if !requests.env.contains(var) {
             lines.push(format!("  env {var}: granted though not asked for"));
         }
+    }
+    if grants.git {
+        lines.push("  git: granted (the project's repository)".into());
     }
     lines
 }

@@ -523,8 +523,11 @@ impl GitRepo {
                     }
                     true
                 });
-            let object = new_head.as_object();
-            let result = checkout.checkout_tree(object, Some(&mut builder));
+            // The object must come from the repository that checks it out.
+            let target_commit = checkout
+                .find_commit(new_head.id())
+                .map_err(|e| failed("reading the merged commit", e))?;
+            let result = checkout.checkout_tree(target_commit.as_object(), Some(&mut builder));
             drop(builder);
             if !blocked.is_empty() {
                 blocked.sort();
