@@ -23,8 +23,8 @@ pub use bindings::{
 };
 pub mod cli;
 pub mod defaults;
+pub mod gitflow;
 pub mod json;
 pub mod net;
-pub mod gitflow;
 pub mod orchestrator;
 pub mod registry;

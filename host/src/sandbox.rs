@@ -102,8 +102,7 @@ pub struct Grants {
 }
 
 /// The forms a grant is written in, for messages.
-pub const GRANT_FORMS: &str =
-    "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git";
+pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git";
 
 /// One grant as an operator writes it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,10 @@
 use std::marker::PhantomData;
 
 use crate::bindings;
-use crate::instance;
 use crate::git::{
     Cleaned, ExecutionBranch, GitSettings, MergeOutcome, PullRequest, SettingsRequest,
 };
+use crate::instance;
 use crate::kinds::{Adapter, GitWorkflow, Memory, Observer, Provider, Tool};
 use crate::types::*;
 

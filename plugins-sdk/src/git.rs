@@ -48,7 +48,11 @@ pub fn remove_worktree(name: &str, force: bool) -> Result<(), Error> {
 
 /// Commit `paths` of worktree `name` (every change when empty); None when
 /// there was nothing to commit.
-pub fn commit(worktree: &str, message: &str, paths: &[String]) -> Result<Option<CommitInfo>, Error> {
+pub fn commit(
+    worktree: &str,
+    message: &str,
+    paths: &[String],
+) -> Result<Option<CommitInfo>, Error> {
     imports::commit(worktree, message, paths)
 }
 

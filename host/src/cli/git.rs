@@ -179,9 +179,7 @@ pub async fn run(project: &Path, command: GitCommand) -> Result<()> {
                         }
                     }
                 }
-                Err(
-                    error @ (GitFlowError::Conflict { .. } | GitFlowError::Blocked { .. }),
-                ) => {
+                Err(error @ (GitFlowError::Conflict { .. } | GitFlowError::Blocked { .. })) => {
                     if json {
                         let (result, branch, target, paths) = match &error {
                             GitFlowError::Conflict {
@@ -235,7 +233,9 @@ pub async fn run(project: &Path, command: GitCommand) -> Result<()> {
             if json {
                 let entries: Vec<_> = report
                     .iter()
-                    .map(|c| json!({ "branch": c.branch, "removed": c.removed, "detail": c.detail }))
+                    .map(
+                        |c| json!({ "branch": c.branch, "removed": c.removed, "detail": c.detail }),
+                    )
                     .collect();
                 print_json(&json!({ "branches": entries }));
             } else if report.is_empty() {

@@ -44,7 +44,8 @@ impl GitImports for StoreState {
     }
 
     async fn create_branch(&mut self, name: String, start: String) -> Answer<CommitInfo> {
-        self.with_repo(move |r| r.create_branch(&name, &start)).await
+        self.with_repo(move |r| r.create_branch(&name, &start))
+            .await
     }
 
     async fn delete_branch(&mut self, name: String) -> Answer<()> {
@@ -52,7 +53,8 @@ impl GitImports for StoreState {
     }
 
     async fn add_worktree(&mut self, name: String, branch: String) -> Answer<String> {
-        self.with_repo(move |r| r.add_worktree(&name, &branch)).await
+        self.with_repo(move |r| r.add_worktree(&name, &branch))
+            .await
     }
 
     async fn remove_worktree(&mut self, name: String, force: bool) -> Answer<()> {

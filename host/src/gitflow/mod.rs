@@ -312,8 +312,9 @@ impl<'r> GitFlow<'r> {
             .list()?
             .into_iter()
             .filter(|(_, view)| {
-                view.as_ref()
-                    .is_ok_and(|v| v.busy || v.state.status != crate::orchestrator::run::RunStatus::Completed)
+                view.as_ref().is_ok_and(|v| {
+                    v.busy || v.state.status != crate::orchestrator::run::RunStatus::Completed
+                })
             })
             .map(|(id, _)| id)
             .collect();

@@ -36,9 +36,9 @@ fn failed(what: &str, error: git2::Error) -> WitError {
         ErrorCode::Exists | ErrorCode::InvalidSpec | ErrorCode::Invalid => {
             WitError::InvalidInput(message)
         }
-        ErrorCode::Locked | ErrorCode::Modified => {
-            WitError::Unavailable(format!("{message} (another git process is at work; try again)"))
-        }
+        ErrorCode::Locked | ErrorCode::Modified => WitError::Unavailable(format!(
+            "{message} (another git process is at work; try again)"
+        )),
         _ => WitError::Internal(message),
     }
 }
@@ -187,7 +187,11 @@ impl GitRepo {
                     continue;
                 };
                 if let Some(branch) = branch_of(&opened) {
-                    found.push((Some(name.to_string()), branch, worktree.path().to_path_buf()));
+                    found.push((
+                        Some(name.to_string()),
+                        branch,
+                        worktree.path().to_path_buf(),
+                    ));
                 }
             }
         }
@@ -348,7 +352,9 @@ impl GitRepo {
             .find_worktree(name)
             .map_err(|e| failed(&format!("worktree `{name}`"), e))?;
         let same = |a: &Path, b: &Path| {
-            std::fs::canonicalize(a).ok().zip(std::fs::canonicalize(b).ok())
+            std::fs::canonicalize(a)
+                .ok()
+                .zip(std::fs::canonicalize(b).ok())
                 .is_some_and(|(a, b)| a == b)
         };
         if worktree.path().exists() && !same(worktree.path(), &dir) {
@@ -377,9 +383,8 @@ impl GitRepo {
             .map_err(|e| failed(&format!("removing worktree `{name}`"), e))?;
         // libgit2 leaves a directory behind when it holds ignored files.
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| {
-                WitError::Internal(format!("cannot remove {}: {e}", dir.display()))
-            })?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| WitError::Internal(format!("cannot remove {}: {e}", dir.display())))?;
         }
         Ok(())
     }
@@ -444,7 +449,14 @@ impl GitRepo {
         let signature = Self::signature(&repo)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = repo
-            .commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parents,
+            )
             .map_err(|e| failed("committing", e))?;
         let commit = repo
             .find_commit(id)
@@ -499,7 +511,14 @@ impl GitRepo {
                 .map_err(|e| failed("reading the merged tree", e))?;
             let signature = Self::signature(&repo)?;
             let id = repo
-                .commit(None, &signature, &signature, message, &tree, &[&ours, &theirs])
+                .commit(
+                    None,
+                    &signature,
+                    &signature,
+                    message,
+                    &tree,
+                    &[&ours, &theirs],
+                )
                 .map_err(|e| failed("making the merge commit", e))?;
             repo.find_commit(id)
                 .map_err(|e| failed("reading the merge commit", e))?

@@ -330,7 +330,6 @@ pub fn read_settings(state: &Path) -> Result<Settings, OrchestratorError> {
     let git = match config.git {
         None => None,
         Some(git) => {
-
             let plugin = match git.plugin {
                 Some(name) if !valid_name(name.get_ref()) => {
                     return Err(spec_error(

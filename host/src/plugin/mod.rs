@@ -18,13 +18,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 
 use crate::bindings::{
-    AdapterPlugin, AdapterPluginPre, GitWorkflowPlugin, GitWorkflowPluginPre, HealthStatus, MemoryPlugin, MemoryPluginPre, ObserverPlugin,
-    ObserverPluginPre, PluginInfo, ProviderPlugin, ProviderPluginPre, ToolPlugin, ToolPluginPre,
-    ToolSpec,
+    AdapterPlugin, AdapterPluginPre, GitWorkflowPlugin, GitWorkflowPluginPre, HealthStatus,
+    MemoryPlugin, MemoryPluginPre, ObserverPlugin, ObserverPluginPre, PluginInfo, ProviderPlugin,
+    ProviderPluginPre, ToolPlugin, ToolPluginPre, ToolSpec,
 };
 use crate::engine::{CacheUse, PluginEngine};
-use crate::gitflow::GitRepo;
 use crate::error::{CallError, Limit, LoadError, PluginError};
+use crate::gitflow::GitRepo;
 use crate::net::{Incident, NetPolicy};
 use crate::sandbox::{self, Grants, Limits, StoreState};
 use crate::stats::{CallOutcome, CallStats};
