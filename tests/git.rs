@@ -600,7 +600,7 @@ fn init_workflow_checks_the_repository() {
     );
     let error = project.fails(&["git", "branches"]);
     assert!(
-        error.contains("config.toml") && error.contains("line 11") && error.contains("auto_merj"),
+        error.contains("config.toml:11:") && error.contains("auto_merj"),
         "{error}"
     );
 }

@@ -295,7 +295,7 @@ fn specs_are_strict_and_errors_point_at_the_line() {
     project.write(".paracle/config.toml", "[git]\nbase = \"main\"\n");
     let error = project.fails(&["run", "list"]);
     assert!(
-        error.contains("config.toml:1:") && error.contains("git"),
+        error.contains("config.toml:2:") && error.contains("unknown field `base`"),
         "{error}"
     );
 }

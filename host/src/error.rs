@@ -260,6 +260,11 @@ pub enum RegistryError {
     #[error("{file}: {message}")]
     Config { file: PathBuf, message: String },
 
+    /// `.paracle/config.toml`, reported as the orchestrator reports it
+    /// (`file:line: message`).
+    #[error("{0}")]
+    Settings(String),
+
     #[error("cannot write {file}: {source}")]
     Write {
         file: PathBuf,

@@ -433,18 +433,9 @@ impl Registry {
 
     /// The `[git]` table of `.paracle/config.toml`, if the git workflow is set up.
     pub fn git_settings(&self) -> Result<Option<GitSettings>, RegistryError> {
-        match crate::orchestrator::spec::read_settings(&self.paths.state) {
-            Ok(settings) => Ok(settings.git),
-            Err(crate::orchestrator::OrchestratorError::Spec {
-                file,
-                line,
-                message,
-            }) => Err(config_error(&file, format!("line {line}: {message}"))),
-            Err(other) => Err(config_error(
-                &crate::orchestrator::spec::config_file(&self.paths.state),
-                other.to_string(),
-            )),
-        }
+        crate::orchestrator::spec::read_settings(&self.paths.state)
+            .map(|settings| settings.git)
+            .map_err(|error| RegistryError::Settings(error.to_string()))
     }
 
     /// `settings` with the repository a `git` grant reaches filled in.

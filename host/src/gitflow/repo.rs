@@ -625,3 +625,78 @@ impl GitRepo {
         Ok(stat)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository with one commit on `main`, and the GitRepo of a project
+    /// at its root.
+    fn repository() -> (tempfile::TempDir, GitRepo) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_opts(
+            dir.path(),
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("a.txt")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let me = git2::Signature::now("T", "t@example.com").unwrap();
+        repo.commit(Some("HEAD"), &me, &me, "first", &tree, &[])
+            .unwrap();
+        let git = GitRepo::new(dir.path(), dir.path().join(".paracle/worktrees"));
+        (dir, git)
+    }
+
+    #[test]
+    fn names_and_paths_that_would_leave_their_place_are_refused() {
+        for name in ["", "../up", ".hidden", "a/b", "x y"] {
+            assert!(check_worktree_name(name).is_err(), "worktree {name:?}");
+        }
+        assert!(check_worktree_name("20261122_101010_000-abcdef").is_ok());
+        for name in ["-delete", "refs/heads/main", "a..b", "ends.lock", ""] {
+            assert!(check_branch_name(name).is_err(), "branch {name:?}");
+        }
+        assert!(check_branch_name("exec/run-1/20261122_101010").is_ok());
+        for path in ["../escape", "/etc/passwd", ".git/config", "a/../../b", ""] {
+            assert!(check_relative(path).is_err(), "path {path:?}");
+        }
+        assert!(check_relative("docs/plan.md").is_ok());
+    }
+
+    #[test]
+    fn a_worktree_commits_only_inside_itself_and_is_kept_while_dirty() {
+        let (dir, git) = repository();
+        git.create_branch("exec/r/1", "main").unwrap();
+        let relative = git.add_worktree("r", "exec/r/1").unwrap();
+        assert_eq!(relative, ".paracle/worktrees/r");
+        let worktree = dir.path().join(&relative);
+        std::fs::write(worktree.join("b.txt"), "b\n").unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "no\n").unwrap();
+
+        let refused = git.commit("r", "escape", &["../../../outside.txt".into()]);
+        assert!(matches!(refused, Err(WitError::InvalidInput(_))), "{refused:?}");
+        let removed = git.remove_worktree("r", false);
+        assert!(
+            matches!(&removed, Err(WitError::InvalidInput(m)) if m.contains("b.txt")),
+            "{removed:?}"
+        );
+
+        let commit = git.commit("r", "add b", &["b.txt".into()]).unwrap();
+        assert!(commit.is_some());
+        assert!(git.commit("r", "again", &["b.txt".into()]).unwrap().is_none());
+        assert_eq!(git.count_commits("main", "exec/r/1").unwrap(), 1);
+        // The user's branch and index did not move.
+        let repo = Repository::open(dir.path()).unwrap();
+        assert_eq!(repo.head().unwrap().shorthand(), Some("main"));
+        assert!(repo.index().unwrap().get_path(Path::new("b.txt"), 0).is_none());
+
+        let deleted = git.delete_branch("exec/r/1");
+        assert!(matches!(deleted, Err(WitError::InvalidInput(_))), "checked out: {deleted:?}");
+        git.remove_worktree("r", false).unwrap();
+        assert!(!worktree.exists());
+        git.delete_branch("exec/r/1").unwrap();
+    }
+}

@@ -285,6 +285,32 @@ fn workflow_toml(kind: &str, name: &str, template: &Template) -> String {
 
 const CONFIG: &str = "# Orchestrator settings, written by `paracle quickstart`.\n\n[orchestrator]\n# Agents of a parallel phase that run at once; `run next --max-workers` lowers it.\nmax_parallel_agents = 4\n# For phases that set no timeout.\nagent_timeout = \"10m\"\n";
 
+/// What config.toml should hold: CONFIG, or an existing file that lacks an
+/// `[orchestrator]` table (say, one with only the git workflow's `[git]`)
+/// with CONFIG's table added. The existing text when its `[orchestrator]`
+/// table already says the same; None when it says something else.
+fn config_text(existing: Option<&str>) -> Option<String> {
+    let Some(existing) = existing else {
+        return Some(CONFIG.to_string());
+    };
+    let ours: toml_edit::DocumentMut = CONFIG.parse().expect("CONFIG is valid TOML");
+    let Ok(mut theirs) = existing.parse::<toml_edit::DocumentMut>() else {
+        return None;
+    };
+    let plain = |item: &toml_edit::Item| {
+        item.as_table()
+            .map(|t| t.iter().map(|(k, v)| (k.to_string(), v.to_string().trim().to_string())).collect::<Vec<_>>())
+    };
+    match theirs.get("orchestrator") {
+        Some(table) if plain(table) == plain(&ours["orchestrator"]) => Some(existing.to_string()),
+        Some(_) => None,
+        None => {
+            theirs.insert("orchestrator", ours["orchestrator"].clone());
+            Some(theirs.to_string())
+        }
+    }
+}
+
 /// The files a quickstart writes, relative to the project.
 pub struct Written {
     pub files: Vec<PathBuf>,
@@ -313,8 +339,11 @@ pub fn write(
             "`{name}` cannot name a workflow: use 1 to 64 lowercase letters, digits, `-` or `_`"
         )));
     }
+    let config_file = spec::config_file(state);
+    let config = config_text(std::fs::read_to_string(&config_file).ok().as_deref())
+        .unwrap_or_else(|| CONFIG.to_string());
     let files = [
-        (spec::config_file(state), CONFIG.to_string()),
+        (config_file, config),
         (
             spec::agents_dir(state).join(format!("{kind}.toml")),
             agents_toml(kind, template),
@@ -360,6 +389,19 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_keeps_other_tables_and_refuses_other_orchestrator_settings() {
+        assert_eq!(config_text(None).as_deref(), Some(CONFIG));
+        assert_eq!(config_text(Some(CONFIG)).as_deref(), Some(CONFIG));
+        let git = "[git]\nbase_branch = \"main\"\n";
+        let merged = config_text(Some(git)).unwrap();
+        assert!(merged.starts_with(git), "{merged}");
+        assert!(merged.contains("max_parallel_agents = 4"), "{merged}");
+        assert_eq!(config_text(Some(&merged)).as_deref(), Some(merged.as_str()));
+        let other = "[orchestrator]\nmax_parallel_agents = 2\n";
+        assert_eq!(config_text(Some(other)), None);
+    }
 
     #[test]
     fn every_template_names_only_its_own_agents() {
