@@ -357,6 +357,25 @@ fn merging_into_the_checked_out_branch_brings_the_tree_along_and_keeps_edits() {
     let project = repo_project(&[]);
     let id = complete_build(&project, "Build the thing.");
     project.write("src/app.txt", "an edit the merge does not touch\n");
+    // A file of the user's where the merge would put one: refused, untouched.
+    project.write("notes.md", "my own notes\n");
+    let main = git(&project, &["rev-parse", "main"]);
+    let error = project.fails(&["git", "merge", &id]);
+    assert!(
+        error.contains("would overwrite") && error.contains("notes.md"),
+        "{error}"
+    );
+    assert_eq!(git(&project, &["rev-parse", "main"]), main);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("notes.md")).unwrap(),
+        "my own notes\n"
+    );
+    assert!(
+        !project.path().join("docs/plan.md").exists(),
+        "no file of the merge came in"
+    );
+    std::fs::remove_file(project.path().join("notes.md")).unwrap();
+
     let merged = project.json(&["git", "merge", &id]);
     assert_eq!(merged["result"], "fast-forward");
     assert_eq!(

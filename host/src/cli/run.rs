@@ -449,7 +449,7 @@ fn print_view(orchestrator: &Orchestrator<'_>, view: &RunView) {
     }
     println!(
         "Workspace: {}",
-        orchestrator.runs().workspace(&state).display()
+        orchestrator.runs().workspace(state).display()
     );
     println!();
     let rows: Vec<Vec<String>> = state

@@ -677,7 +677,10 @@ mod tests {
         std::fs::write(dir.path().join("outside.txt"), "no\n").unwrap();
 
         let refused = git.commit("r", "escape", &["../../../outside.txt".into()]);
-        assert!(matches!(refused, Err(WitError::InvalidInput(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(WitError::InvalidInput(_))),
+            "{refused:?}"
+        );
         let removed = git.remove_worktree("r", false);
         assert!(
             matches!(&removed, Err(WitError::InvalidInput(m)) if m.contains("b.txt")),
@@ -686,15 +689,25 @@ mod tests {
 
         let commit = git.commit("r", "add b", &["b.txt".into()]).unwrap();
         assert!(commit.is_some());
-        assert!(git.commit("r", "again", &["b.txt".into()]).unwrap().is_none());
+        assert!(git
+            .commit("r", "again", &["b.txt".into()])
+            .unwrap()
+            .is_none());
         assert_eq!(git.count_commits("main", "exec/r/1").unwrap(), 1);
         // The user's branch and index did not move.
         let repo = Repository::open(dir.path()).unwrap();
         assert_eq!(repo.head().unwrap().shorthand(), Some("main"));
-        assert!(repo.index().unwrap().get_path(Path::new("b.txt"), 0).is_none());
+        assert!(repo
+            .index()
+            .unwrap()
+            .get_path(Path::new("b.txt"), 0)
+            .is_none());
 
         let deleted = git.delete_branch("exec/r/1");
-        assert!(matches!(deleted, Err(WitError::InvalidInput(_))), "checked out: {deleted:?}");
+        assert!(
+            matches!(deleted, Err(WitError::InvalidInput(_))),
+            "checked out: {deleted:?}"
+        );
         git.remove_worktree("r", false).unwrap();
         assert!(!worktree.exists());
         git.delete_branch("exec/r/1").unwrap();

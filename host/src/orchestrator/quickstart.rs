@@ -298,8 +298,11 @@ fn config_text(existing: Option<&str>) -> Option<String> {
         return None;
     };
     let plain = |item: &toml_edit::Item| {
-        item.as_table()
-            .map(|t| t.iter().map(|(k, v)| (k.to_string(), v.to_string().trim().to_string())).collect::<Vec<_>>())
+        item.as_table().map(|t| {
+            t.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string().trim().to_string()))
+                .collect::<Vec<_>>()
+        })
     };
     match theirs.get("orchestrator") {
         Some(table) if plain(table) == plain(&ours["orchestrator"]) => Some(existing.to_string()),

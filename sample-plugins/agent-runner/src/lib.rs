@@ -8,17 +8,22 @@
 
 use paracle_sdk::agent;
 use paracle_sdk::{
-    Adapter, AgentSpec, Artifact, ChatRequest, Error, Message, Outcome, Plugin, PluginInfo, Task, Usage, Value,
+    Adapter, AgentSpec, Artifact, ChatRequest, Error, Message, Outcome, Plugin, PluginInfo, Task,
+    Usage, Value,
 };
 
 struct AgentRunner;
 
 impl Plugin for AgentRunner {
     fn info() -> PluginInfo {
-        PluginInfo::new("agent-runner", env!("CARGO_PKG_VERSION"), "A tool-calling agent loop with memory notes")
-            .author("Paracle")
-            .license("Apache-2.0")
-            .tags(&["agent", "adapter"])
+        PluginInfo::new(
+            "agent-runner",
+            env!("CARGO_PKG_VERSION"),
+            "A tool-calling agent loop with memory notes",
+        )
+        .author("Paracle")
+        .license("Apache-2.0")
+        .tags(&["agent", "adapter"])
     }
 
     fn init(_config: Value) -> Result<Self, Error> {
@@ -67,15 +72,28 @@ impl Adapter for AgentRunner {
                 let output = response.message.content;
                 note(&spec.memory_namespace, &task, &output);
                 let artifacts = match config.get("output_file").and_then(Value::as_str) {
-                    Some(path) => vec![Artifact { path: path.to_string(), content: output.clone() }],
+                    Some(path) => vec![Artifact {
+                        path: path.to_string(),
+                        content: output.clone(),
+                    }],
                     None => Vec::new(),
                 };
-                return Ok(Outcome { output, artifacts, usage, steps: step, tool_calls });
+                return Ok(Outcome {
+                    output,
+                    artifacts,
+                    usage,
+                    steps: step,
+                    tool_calls,
+                });
             }
             for call in calls {
                 tool_calls += 1;
                 let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
-                let context = paracle_sdk::InvocationContext { caller: String::new(), run_id: None, agent: Some(spec.name.clone()) };
+                let context = paracle_sdk::InvocationContext {
+                    caller: String::new(),
+                    run_id: None,
+                    agent: Some(spec.name.clone()),
+                };
                 let result = match agent::invoke_tool(&call.name, &arguments, &context) {
                     Ok(value) => value.to_string(),
                     // The model sees the error and may try something else.
@@ -96,7 +114,10 @@ fn recall_notes(namespace: &str, query: &str, limit: u32) -> String {
         return String::new();
     }
     match agent::memory_search(namespace, query, limit) {
-        Ok(hits) => hits.iter().map(|h| format!("- {}: {}\n", h.key, h.value)).collect(),
+        Ok(hits) => hits
+            .iter()
+            .map(|h| format!("- {}: {}\n", h.key, h.value))
+            .collect(),
         Err(error) => {
             paracle_sdk::host::debug(format!("no notes recalled: {}", error.message()));
             String::new()
@@ -109,7 +130,11 @@ fn note(namespace: &str, task: &Task, output: &str) {
         return;
     }
     let summary: String = output.chars().take(500).collect();
-    if let Err(error) = agent::memory_put(namespace, &format!("task-{}", task.id), &format!("{} => {summary}", task.input)) {
+    if let Err(error) = agent::memory_put(
+        namespace,
+        &format!("task-{}", task.id),
+        &format!("{} => {summary}", task.input),
+    ) {
         paracle_sdk::host::debug(format!("note not kept: {}", error.message()));
     }
 }

@@ -15,7 +15,9 @@ use paracle_sdk::git::{
     self, BranchInfo, Cleaned, ExecutionBranch, GitSettings, MergeOutcome, PullRequest,
     SettingsRequest,
 };
-use paracle_sdk::{json, Error, Event, EventKind, GitWorkflow, Observer, Plugin, PluginInfo, Value};
+use paracle_sdk::{
+    json, Error, Event, EventKind, GitWorkflow, Observer, Plugin, PluginInfo, Value,
+};
 
 const BRANCH_PREFIX: &str = "exec/";
 
@@ -181,7 +183,11 @@ impl Workflow {
         Ok(())
     }
 
-    fn execution_branch(&self, branch: BranchInfo, base: &str) -> Result<Option<ExecutionBranch>, Error> {
+    fn execution_branch(
+        &self,
+        branch: BranchInfo,
+        base: &str,
+    ) -> Result<Option<ExecutionBranch>, Error> {
         let Some((execution, stamp)) = execution_of(&branch.name) else {
             return Ok(None);
         };
@@ -380,7 +386,10 @@ impl GitWorkflow for Workflow {
                     branch.commits
                 )));
             } else if older_than_ms.is_some_and(|limit| age < limit) {
-                report.push(kept(format!("younger than the limit ({} s old)", age / 1000)));
+                report.push(kept(format!(
+                    "younger than the limit ({} s old)",
+                    age / 1000
+                )));
             } else {
                 let mut removed = Vec::new();
                 if let Some(worktree) = &branch.worktree {

@@ -16,13 +16,29 @@ pub fn stamp(ms: u64) -> String {
 /// The inverse of `stamp`; None for text of another shape.
 pub fn parse_stamp(text: &str) -> Option<u64> {
     let (date, time) = text.split_once('_')?;
-    if date.len() != 8 || time.len() != 6 || !(date.chars().chain(time.chars())).all(|c| c.is_ascii_digit()) {
+    if date.len() != 8
+        || time.len() != 6
+        || !(date.chars().chain(time.chars())).all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let number = |s: &str| s.parse::<i64>().ok();
-    let (year, month, day) = (number(&date[..4])?, number(&date[4..6])?, number(&date[6..])?);
-    let (hour, minute, second) = (number(&time[..2])?, number(&time[2..4])?, number(&time[4..])?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let (year, month, day) = (
+        number(&date[..4])?,
+        number(&date[4..6])?,
+        number(&date[6..])?,
+    );
+    let (hour, minute, second) = (
+        number(&time[..2])?,
+        number(&time[2..4])?,
+        number(&time[4..])?,
+    );
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month as u32, day as u32);

@@ -14,11 +14,15 @@ struct KvMemory;
 
 impl Plugin for KvMemory {
     fn info() -> PluginInfo {
-        PluginInfo::new("kv-memory", env!("CARGO_PKG_VERSION"), "A persistent namespaced key-value memory with ranked keyword search")
-            .author("Paracle")
-            .license("Apache-2.0")
-            .tags(&["memory", "search"])
-            .request_path(ROOT, true, "where the entries are stored")
+        PluginInfo::new(
+            "kv-memory",
+            env!("CARGO_PKG_VERSION"),
+            "A persistent namespaced key-value memory with ranked keyword search",
+        )
+        .author("Paracle")
+        .license("Apache-2.0")
+        .tags(&["memory", "search"])
+        .request_path(ROOT, true, "where the entries are stored")
     }
 
     fn init(_config: Value) -> Result<Self, Error> {
@@ -31,7 +35,9 @@ type Namespace = BTreeMap<String, String>;
 fn file_of(namespace: &str) -> Result<PathBuf, Error> {
     let valid = !namespace.is_empty()
         && namespace.len() <= 128
-        && namespace.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !namespace.starts_with('.');
     if !valid {
         return Err(Error::invalid_input(format!(
@@ -39,7 +45,9 @@ fn file_of(namespace: &str) -> Result<PathBuf, Error> {
         )));
     }
     if !std::path::Path::new(ROOT).exists() {
-        return Err(Error::Denied(format!("no directory is granted at {ROOT}; load the plugin with a grant for it")));
+        return Err(Error::Denied(format!(
+            "no directory is granted at {ROOT}; load the plugin with a grant for it"
+        )));
     }
     Ok(PathBuf::from(ROOT).join(format!("{namespace}.json")))
 }
@@ -47,10 +55,16 @@ fn file_of(namespace: &str) -> Result<PathBuf, Error> {
 fn load(namespace: &str) -> Result<Namespace, Error> {
     let path = file_of(namespace)?;
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| Error::internal(format!("namespace `{namespace}` is corrupt ({e}); remove {}", path.display()))),
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            Error::internal(format!(
+                "namespace `{namespace}` is corrupt ({e}); remove {}",
+                path.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Namespace::new()),
-        Err(e) => Err(Error::internal(format!("cannot read namespace `{namespace}`: {e}"))),
+        Err(e) => Err(Error::internal(format!(
+            "cannot read namespace `{namespace}`: {e}"
+        ))),
     }
 }
 
@@ -69,7 +83,10 @@ fn store(namespace: &str, entries: &Namespace) -> Result<(), Error> {
 }
 
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 impl Memory for KvMemory {
@@ -96,19 +113,30 @@ impl Memory for KvMemory {
     }
 
     fn keys(&mut self, namespace: &str, prefix: &str) -> Result<Vec<String>, Error> {
-        Ok(load(namespace)?.into_keys().filter(|k| k.starts_with(prefix)).collect())
+        Ok(load(namespace)?
+            .into_keys()
+            .filter(|k| k.starts_with(prefix))
+            .collect())
     }
 
-    fn search(&mut self, namespace: &str, query: &str, limit: u32) -> Result<Vec<SearchHit>, Error> {
+    fn search(
+        &mut self,
+        namespace: &str,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, Error> {
         let query = words(query);
         if query.is_empty() {
             return Ok(Vec::new());
         }
         let entries = load(namespace)?;
-        let documents: Vec<(&String, &String, Vec<String>)> =
-            entries.iter().map(|(k, v)| (k, v, words(&format!("{k} {v}")))).collect();
+        let documents: Vec<(&String, &String, Vec<String>)> = entries
+            .iter()
+            .map(|(k, v)| (k, v, words(&format!("{k} {v}"))))
+            .collect();
         let count = documents.len() as f32;
-        let average_len = documents.iter().map(|d| d.2.len()).sum::<usize>() as f32 / count.max(1.0);
+        let average_len =
+            documents.iter().map(|d| d.2.len()).sum::<usize>() as f32 / count.max(1.0);
         let (k1, b) = (1.2f32, 0.75f32);
         let mut hits = Vec::new();
         for (key, value, doc) in &documents {
@@ -120,11 +148,16 @@ impl Memory for KvMemory {
                 }
                 let containing = documents.iter().filter(|d| d.2.contains(term)).count() as f32;
                 let idf = ((count - containing + 0.5) / (containing + 0.5) + 1.0).ln();
-                let norm = frequency * (k1 + 1.0) / (frequency + k1 * (1.0 - b + b * doc.len() as f32 / average_len.max(1.0)));
+                let norm = frequency * (k1 + 1.0)
+                    / (frequency + k1 * (1.0 - b + b * doc.len() as f32 / average_len.max(1.0)));
                 score += idf * norm;
             }
             if score > 0.0 {
-                hits.push(SearchHit { key: (*key).clone(), value: (*value).clone(), score });
+                hits.push(SearchHit {
+                    key: (*key).clone(),
+                    value: (*value).clone(),
+                    score,
+                });
             }
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
@@ -132,6 +165,5 @@ impl Memory for KvMemory {
         Ok(hits)
     }
 }
-
 
 paracle_sdk::export!(memory: KvMemory);

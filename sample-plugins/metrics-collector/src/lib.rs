@@ -16,7 +16,11 @@ struct Durations {
 
 impl Durations {
     fn add(&mut self, ms: u64) {
-        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
+        self.min_ms = if self.count == 0 {
+            ms
+        } else {
+            self.min_ms.min(ms)
+        };
         self.max_ms = self.max_ms.max(ms);
         self.count += 1;
         self.total_ms += ms;
@@ -63,10 +67,14 @@ fn kind_name(kind: EventKind) -> &'static str {
 
 impl Plugin for MetricsCollector {
     fn info() -> PluginInfo {
-        PluginInfo::new("metrics-collector", env!("CARGO_PKG_VERSION"), "Aggregates execution events: counts and durations per kind")
-            .author("Paracle")
-            .license("Apache-2.0")
-            .tags(&["metrics", "observer"])
+        PluginInfo::new(
+            "metrics-collector",
+            env!("CARGO_PKG_VERSION"),
+            "Aggregates execution events: counts and durations per kind",
+        )
+        .author("Paracle")
+        .license("Apache-2.0")
+        .tags(&["metrics", "observer"])
     }
 
     fn init(_config: Value) -> Result<Self, Error> {
@@ -93,8 +101,14 @@ impl Observer for MetricsCollector {
                 self.by_plugin.entry(plugin.clone()).or_default().add(ms);
             }
         }
-        self.first_ms = Some(self.first_ms.map_or(event.timestamp_ms, |f| f.min(event.timestamp_ms)));
-        self.last_ms = Some(self.last_ms.map_or(event.timestamp_ms, |l| l.max(event.timestamp_ms)));
+        self.first_ms = Some(
+            self.first_ms
+                .map_or(event.timestamp_ms, |f| f.min(event.timestamp_ms)),
+        );
+        self.last_ms = Some(
+            self.last_ms
+                .map_or(event.timestamp_ms, |l| l.max(event.timestamp_ms)),
+        );
         Ok(())
     }
 

@@ -13,8 +13,8 @@
 //! `delay_ms` makes every call wait, to simulate a slow backend.
 
 use paracle_sdk::{
-    json, ChatRequest, ChatResponse, Error, FinishReason, Message, ModelInfo, Plugin, PluginInfo, Provider,
-    Role, ToolCall, ToolSpec, Usage, Value,
+    json, ChatRequest, ChatResponse, Error, FinishReason, Message, ModelInfo, Plugin, PluginInfo,
+    Provider, Role, ToolCall, ToolSpec, Usage, Value,
 };
 
 struct MockProvider {
@@ -55,12 +55,22 @@ impl Plugin for MockProvider {
     }
 
     fn init(config: Value) -> Result<Self, Error> {
-        let list = |key: &str| config.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+        let list = |key: &str| {
+            config
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
         Ok(MockProvider {
             responses: list("responses"),
             rules: list("rules"),
             delay_ms: config.get("delay_ms").and_then(Value::as_u64).unwrap_or(0),
-            model: config.get("model").and_then(Value::as_str).unwrap_or("mock-1").to_string(),
+            model: config
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("mock-1")
+                .to_string(),
         })
     }
 }
@@ -79,7 +89,10 @@ impl Provider for MockProvider {
             return Err(Error::invalid_input("the request has no messages"));
         }
         if !request.model.is_empty() && request.model != self.model {
-            return Err(Error::not_found(format!("no model `{}`; this provider serves `{}`", request.model, self.model)));
+            return Err(Error::not_found(format!(
+                "no model `{}`; this provider serves `{}`",
+                request.model, self.model
+            )));
         }
         if self.delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
@@ -88,9 +101,17 @@ impl Provider for MockProvider {
         let tool_calls: Vec<ToolCall> = calls
             .into_iter()
             .enumerate()
-            .map(|(i, (name, arguments))| ToolCall { id: format!("call_{}_{i}", turn(&request)), name, arguments: arguments.to_string() })
+            .map(|(i, (name, arguments))| ToolCall {
+                id: format!("call_{}_{i}", turn(&request)),
+                name,
+                arguments: arguments.to_string(),
+            })
             .collect();
-        let finish_reason = if tool_calls.is_empty() { FinishReason::Stop } else { FinishReason::ToolCalls };
+        let finish_reason = if tool_calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        };
         let prompt_tokens: usize = request.messages.iter().map(|m| tokens(&m.content)).sum();
         let mut message = Message::assistant(content);
         let completion_tokens = tokens(&message.content) + tool_calls.len() * 8;
@@ -99,7 +120,10 @@ impl Provider for MockProvider {
             model: self.model.clone(),
             message,
             finish_reason,
-            usage: Usage { prompt_tokens: prompt_tokens as u32, completion_tokens: completion_tokens as u32 },
+            usage: Usage {
+                prompt_tokens: prompt_tokens as u32,
+                completion_tokens: completion_tokens as u32,
+            },
         })
     }
 }
@@ -112,25 +136,48 @@ fn tokens(text: &str) -> usize {
 
 /// How many assistant turns the conversation already holds.
 fn turn(request: &ChatRequest) -> usize {
-    request.messages.iter().filter(|m| m.role == Role::Assistant).count()
+    request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .count()
 }
 
 fn last_user(request: &ChatRequest) -> &str {
-    request.messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.as_str()).unwrap_or("")
+    request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .unwrap_or("")
 }
 
 fn parse_reply(value: &Value) -> Result<Reply, Error> {
     if let Some(text) = value.as_str() {
         return Ok((text.to_string(), Vec::new()));
     }
-    let content = value.get("content").or_else(|| value.get("reply")).and_then(Value::as_str).unwrap_or("").to_string();
+    let content = value
+        .get("content")
+        .or_else(|| value.get("reply"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut calls = Vec::new();
-    for call in value.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for call in value
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = call
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::invalid_input("a scripted tool call has no `name`"))?;
-        calls.push((name.to_string(), call.get("arguments").cloned().unwrap_or_else(|| json!({}))));
+        calls.push((
+            name.to_string(),
+            call.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        ));
     }
     Ok((content, calls))
 }
@@ -162,15 +209,29 @@ fn default_reply(request: &ChatRequest) -> Reply {
             .map(|m| m.content.as_str())
             .collect();
         let summary: Vec<&str> = results.into_iter().rev().collect();
-        return (format!("Done. Tool results: {}", summary.join("; ")), Vec::new());
+        return (
+            format!("Done. Tool results: {}", summary.join("; ")),
+            Vec::new(),
+        );
     }
     let user = last_user(request);
-    let wanted: Vec<&ToolSpec> = request.tools.iter().filter(|t| user.contains(t.name.as_str())).collect();
+    let wanted: Vec<&ToolSpec> = request
+        .tools
+        .iter()
+        .filter(|t| user.contains(t.name.as_str()))
+        .collect();
     if !wanted.is_empty() {
-        let calls = wanted.iter().map(|t| (t.name.clone(), arguments_for(t, user))).collect();
+        let calls = wanted
+            .iter()
+            .map(|t| (t.name.clone(), arguments_for(t, user)))
+            .collect();
         return (String::new(), calls);
     }
-    let system = request.messages.iter().find(|m| m.role == Role::System).map(|m| m.content.as_str());
+    let system = request
+        .messages
+        .iter()
+        .find(|m| m.role == Role::System)
+        .map(|m| m.content.as_str());
     let reply = match system {
         Some(system) if !system.is_empty() => format!("[{}] {}", first_words(system, 6), user),
         _ => format!("Mock reply to: {user}"),
@@ -179,7 +240,10 @@ fn default_reply(request: &ChatRequest) -> Reply {
 }
 
 fn first_words(text: &str, n: usize) -> String {
-    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Arguments that satisfy a simple object schema: the user's text for
@@ -187,10 +251,23 @@ fn first_words(text: &str, n: usize) -> String {
 fn arguments_for(tool: &ToolSpec, user: &str) -> Value {
     let schema: Value = serde_json::from_str(&tool.input_schema).unwrap_or(Value::Null);
     let mut arguments = serde_json::Map::new();
-    let required: Vec<&str> = schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    let text = user.split_once(tool.name.as_str()).map(|(_, rest)| rest.trim_start_matches([':', ' ']).trim()).filter(|r| !r.is_empty()).unwrap_or(user);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let text = user
+        .split_once(tool.name.as_str())
+        .map(|(_, rest)| rest.trim_start_matches([':', ' ']).trim())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(user);
     for name in required {
-        let kind = schema.pointer(&format!("/properties/{name}/type")).and_then(Value::as_str).unwrap_or("string");
+        let kind = schema
+            .pointer(&format!("/properties/{name}/type"))
+            .and_then(Value::as_str)
+            .unwrap_or("string");
         let value = match kind {
             "integer" | "number" => json!(0),
             "boolean" => json!(false),

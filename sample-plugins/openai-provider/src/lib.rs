@@ -227,7 +227,12 @@ fn read_completion(reply: &Value, asked_model: &str) -> Result<ChatResponse, Err
         _ if !tool_calls.is_empty() => FinishReason::ToolCalls,
         _ => FinishReason::Stop,
     };
-    let count = |key: &str| reply["usage"][key].as_u64().unwrap_or(0).min(u32::MAX as u64) as u32;
+    let count = |key: &str| {
+        reply["usage"][key]
+            .as_u64()
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32
+    };
     let mut message = Message::assistant(wire["content"].as_str().unwrap_or(""));
     message.tool_calls = tool_calls;
     Ok(ChatResponse {

@@ -1,9 +1,7 @@
 //! `text-tools`: small text utilities for agents: word and vowel counts, regex
 //! extraction and a JSON query.
 
-use paracle_sdk::{
-    json, Error, InvocationContext, Plugin, PluginInfo, Tool, ToolSpec, Value,
-};
+use paracle_sdk::{json, Error, InvocationContext, Plugin, PluginInfo, Tool, ToolSpec, Value};
 
 mod query;
 mod vowels;

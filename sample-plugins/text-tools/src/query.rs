@@ -27,7 +27,9 @@ fn parse(path: &str) -> Result<Vec<Step>, Error> {
                 let inner = inner.trim();
                 if inner == "*" {
                     steps.push(Step::Wildcard);
-                } else if let Some(quoted) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                } else if let Some(quoted) =
+                    inner.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
+                {
                     steps.push(Step::Key(quoted.to_string()));
                 } else {
                     let index = inner
@@ -43,7 +45,11 @@ fn parse(path: &str) -> Result<Vec<Step>, Error> {
                     i += 1;
                 }
                 let key: String = chars[start..i].iter().collect();
-                steps.push(if key == "*" { Step::Wildcard } else { Step::Key(key) });
+                steps.push(if key == "*" {
+                    Step::Wildcard
+                } else {
+                    Step::Key(key)
+                });
             }
         }
     }
