@@ -11,6 +11,11 @@
 //!   that waits 100 ms per call, with `max_workers = 4`: two waves, so about
 //!   200 ms. Target: at most 260 ms.
 //!
+//! - `git workflow`: the 100-agent phase again, in a git repository with the
+//!   git workflow set up: `run start` also makes a branch and a worktree,
+//!   and the phase ends with a commit of its 100 artifacts. Shown next to the
+//!   plain figures of the same run; no target.
+//!
 //! Run with `cargo bench -p paracle --bench orchestrator`; `-- --quick` for
 //! fewer rounds. Figures go to stdout; docs/performance.md records them.
 
@@ -109,7 +114,13 @@ async fn direct(registry: &Registry, workflow: &paracle::orchestrator::spec::Wor
     started.elapsed()
 }
 
-async fn overhead(rounds: usize) {
+/// Medians of `run start` and `run next` over the 100-agent phase.
+struct Phase100 {
+    start: Duration,
+    next: Duration,
+}
+
+async fn overhead(rounds: usize) -> Phase100 {
     let project = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     hundred_agents(project.path());
@@ -139,7 +150,8 @@ async fn overhead(rounds: usize) {
         assert_eq!(state.phases[0].succeeded(), AGENTS, "every agent succeeds");
     }
     let direct_median = median(direct_times);
-    let orchestrated_median = median(orchestrated);
+    let orchestrated_median = median(orchestrated.clone());
+    let start_median = median(starts.clone());
     let per_agent = orchestrated_median.saturating_sub(direct_median) / AGENTS as u32;
     println!("100 agents, one at a time, mock provider ({rounds} rounds, medians)");
     println!(
@@ -152,7 +164,7 @@ async fn overhead(rounds: usize) {
         ms(orchestrated_median),
         ms(orchestrated_median / AGENTS as u32)
     );
-    println!("  run start                 {}", ms(median(starts)));
+    println!("  run start                 {}", ms(start_median));
     println!(
         "  overhead per agent        {}  (target ≤ 2 ms: {})",
         ms(per_agent),
@@ -161,6 +173,76 @@ async fn overhead(rounds: usize) {
         } else {
             "NOT met"
         }
+    );
+    Phase100 {
+        start: start_median,
+        next: orchestrated_median,
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "Bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+async fn git_workflow(rounds: usize, plain: Phase100) {
+    let project = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = project.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    write(root, "README.md", "bench\n");
+    git(root, &["add", "README.md"]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    hundred_agents(root);
+    write(
+        root,
+        ".paracle/config.toml",
+        "[git]\nbase_branch = \"main\"\n",
+    );
+    let registry = registry(root, home.path());
+    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let warm = orchestrator.start("many", None).await.unwrap();
+    orchestrator
+        .next(Some(&warm.id), &RunOptions::default())
+        .await
+        .unwrap();
+    let (mut starts, mut nexts) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let run = orchestrator.start("many", None).await.unwrap();
+        starts.push(started.elapsed());
+        assert!(run.workspace.is_some(), "the run works in its worktree");
+        let started = Instant::now();
+        let state = orchestrator
+            .next(Some(&run.id), &RunOptions::default())
+            .await
+            .unwrap();
+        nexts.push(started.elapsed());
+        assert_eq!(state.phases[0].succeeded(), AGENTS, "every agent succeeds");
+    }
+    let (start, next) = (median(starts), median(nexts));
+    println!(
+        "\n100 agents with the git workflow ({rounds} rounds, medians; plain figures from above)"
+    );
+    println!(
+        "  run start (branch + worktree)  {}  (plain {}, +{})",
+        ms(start),
+        ms(plain.start),
+        ms(start.saturating_sub(plain.start))
+    );
+    println!(
+        "  run next (+ commit of 100)     {}  (plain {}, +{})",
+        ms(next),
+        ms(plain.next),
+        ms(next.saturating_sub(plain.next))
     );
 }
 
@@ -243,7 +325,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        overhead(rounds).await;
+        let plain = overhead(rounds).await;
         workers(rounds).await;
+        git_workflow(rounds, plain).await;
     });
 }
