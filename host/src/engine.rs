@@ -119,7 +119,9 @@ fn config(pooling: bool, metered: bool) -> Config {
 ///
 /// Ticks follow a fixed schedule rather than sleeping one tick at a time:
 /// each sleep overshoots a little, and over a 100 ms deadline the overshoots
-/// alone added several milliseconds.
+/// alone added several milliseconds. A thread that falls more than a tick
+/// behind (a loaded machine did not schedule it) starts the schedule again:
+/// catching up in a burst would make deadlines fire early.
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("paracle-epoch".into())
@@ -130,9 +132,7 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
                 let now = Instant::now();
                 match next.checked_duration_since(now) {
                     Some(wait) => std::thread::sleep(wait),
-                    // Far behind (the machine slept): start the schedule
-                    // again instead of ticking in a burst.
-                    None if now - next > Duration::from_secs(1) => next = now,
+                    None if now - next > EPOCH_TICK => next = now,
                     None => {}
                 }
                 engine.increment_epoch();
