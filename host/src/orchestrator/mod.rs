@@ -248,10 +248,15 @@ impl<'r> Orchestrator<'r> {
     }
 
     /// Every observer plugin of the project. One that cannot be loaded is
-    /// left out with a warning: observers must not stop a run.
+    /// left out with a warning: observers must not stop a run. The built-in
+    /// git workflow is left out until it is set up: it would ignore every
+    /// event, and loading it costs a compilation in a fresh cache.
     async fn observers(&self) -> Vec<Arc<Plugin>> {
         let mut observers = Vec::new();
         for known in self.registry.known() {
+            if self.settings.git.is_none() && known.name == crate::gitflow::DEFAULT_PLUGIN {
+                continue;
+            }
             match self.registry.kind_hint(&known.name) {
                 Some(kind) if kind != PluginKind::Observer => continue,
                 _ => {}
