@@ -100,29 +100,23 @@ impl<P: Memory> bindings::memory::exports::paracle::plugin::memory::Guest for Me
     }
 }
 
-impl<P: Observer> bindings::observer::exports::paracle::plugin::observer::Guest
-    for ObserverExport<P>
-{
-    fn on_event(event: Event) -> Result<(), Error> {
-        instance::with::<P, _>(|p| p.on_event(event))?
-    }
+/// Two worlds export `observer`: plain observers and git workflows.
+macro_rules! impl_observer_export {
+    ($glue:ident, $bound:ident, $world:ident) => {
+        impl<P: $bound> bindings::$world::exports::paracle::plugin::observer::Guest for $glue<P> {
+            fn on_event(event: Event) -> Result<(), Error> {
+                instance::with::<P, _>(|p| p.on_event(event))?
+            }
 
-    fn report() -> String {
-        instance::with_or_trap::<P, _>(|p| p.report()).to_string()
-    }
+            fn report() -> String {
+                instance::with_or_trap::<P, _>(|p| p.report()).to_string()
+            }
+        }
+    };
 }
 
-impl<P: GitWorkflow> bindings::git_workflow::exports::paracle::plugin::observer::Guest
-    for GitWorkflowExport<P>
-{
-    fn on_event(event: Event) -> Result<(), Error> {
-        instance::with::<P, _>(|p| p.on_event(event))?
-    }
-
-    fn report() -> String {
-        instance::with_or_trap::<P, _>(|p| p.report()).to_string()
-    }
-}
+impl_observer_export!(ObserverExport, Observer, observer);
+impl_observer_export!(GitWorkflowExport, GitWorkflow, git_workflow);
 
 impl<P: GitWorkflow> bindings::git_workflow::exports::paracle::plugin::git_workflow::Guest
     for GitWorkflowExport<P>
