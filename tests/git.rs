@@ -54,7 +54,7 @@ fn repo_project(init_args: &[&str]) -> Project {
     project.write(
         "paracle.toml",
         &format!(
-            "[plugins.slow-provider]\npath = {:?}\nconfig = {{ delay_ms = 400 }}\n",
+            "[plugins.slow-provider]\npath = {:?}\nconfig = {{ delay_ms = 1000 }}\n",
             Path::new(GUESTS).join("mock_provider.wasm")
         ),
     );
@@ -179,6 +179,25 @@ fn two_executions_at_once_each_get_their_own_branch_and_worktree() {
                 .unwrap()
         })
         .collect();
+    // Seen running at the same moment, from their state files.
+    let status = |id: &str| {
+        let file = project
+            .path()
+            .join(".paracle/runs")
+            .join(id)
+            .join("state.json");
+        let state: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        state["status"].as_str().unwrap().to_string()
+    };
+    let began = std::time::Instant::now();
+    while !(status(&first) == "running" && status(&second) == "running") {
+        assert!(
+            status(&first) != "completed" && status(&second) != "completed",
+            "one execution finished before the other started"
+        );
+        assert!(began.elapsed().as_secs() < 60, "the executions never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -189,15 +208,46 @@ fn two_executions_at_once_each_get_their_own_branch_and_worktree() {
     }
 
     let listed = worktrees(&project);
+    let described = project.json(&["git", "branches"]);
     for id in [&first, &second] {
         let branch = branch_of(&project, id);
+        // Named for the time the execution started, in UTC: the run id's
+        // time or a second later, as GNU date reads it.
         let stamp = branch.rsplit('/').next().unwrap();
+        let seconds = |stamp: &str| -> u64 {
+            let text = format!(
+                "{}-{}-{} {}:{}:{}",
+                &stamp[..4],
+                &stamp[4..6],
+                &stamp[6..8],
+                &stamp[9..11],
+                &stamp[11..13],
+                &stamp[13..15]
+            );
+            let out = Command::new("date")
+                .args(["-u", "-d", &text, "+%s"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "date reads {text}");
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let started = seconds(&id[..15]);
+        let named = seconds(stamp);
         assert!(
-            stamp.len() == 15
-                && stamp.as_bytes()[8] == b'_'
-                && stamp.replace('_', "").chars().all(|c| c.is_ascii_digit()),
-            "branch {branch} ends in YYYYMMDD_HHMMSS"
+            (started..=started + 1).contains(&named),
+            "{branch} for run {id}"
         );
+        let entry = described["branches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == branch.as_str())
+            .unwrap();
+        assert_eq!(entry["created_ms"].as_u64().unwrap(), named * 1000);
         // Its own worktree, which is the run's workspace.
         assert!(listed.contains(&worktree_dir(&project, id)), "{listed:?}");
         let state = project.json(&["run", "status", "--run", id]);
@@ -229,8 +279,7 @@ fn two_executions_at_once_each_get_their_own_branch_and_worktree() {
     assert_eq!(git(&project, &["rev-list", "--count", "main"]).trim(), "1");
     assert!(!project.path().join("notes.md").exists());
 
-    let branches = project.json(&["git", "branches"]);
-    let listed: Vec<&Value> = branches["branches"].as_array().unwrap().iter().collect();
+    let listed: Vec<&Value> = described["branches"].as_array().unwrap().iter().collect();
     assert_eq!(listed.len(), 2);
     for branch in listed {
         assert_eq!(branch["run_status"], "completed");

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
-use crate::gitflow::{GitRepo, GitSettings};
+use crate::gitflow::{GitRepo, GitSettings, DEFAULT_PLUGIN as DEFAULT_GIT_WORKFLOW};
 use crate::net::NetGrant;
 use crate::plugin::{
     digest_of, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
@@ -288,6 +288,8 @@ pub struct Registry {
     trust: TrustList,
     /// What a `git` grant reaches: the repository that holds the project.
     repository: Arc<GitRepo>,
+    /// `[git]` of `.paracle/config.toml`, read with the rest at discovery.
+    git: Option<GitSettings>,
 }
 
 fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
@@ -309,6 +311,7 @@ impl Registry {
             scoped: Mutex::new(HashMap::new()),
             trust,
             repository: Arc::new(GitRepo::new(&paths.project, paths.worktrees())),
+            git: None,
             paths,
         };
         registry.discover()?;
@@ -414,7 +417,10 @@ impl Registry {
         }
         // The git workflow's settings are its plugin's config; they win
         // over a config the plugin was given elsewhere.
-        if let Some(git) = self.git_settings()? {
+        self.git = crate::orchestrator::spec::read_settings(&self.paths.state)
+            .map_err(|error| RegistryError::Settings(error.to_string()))?
+            .git;
+        if let Some(git) = &self.git {
             if let Some(workflow) = known.iter_mut().find(|k| k.name == git.plugin) {
                 let mut config = match workflow.settings.config.take() {
                     Some(serde_json::Value::Object(map)) => map,
@@ -432,10 +438,18 @@ impl Registry {
     }
 
     /// The `[git]` table of `.paracle/config.toml`, if the git workflow is set up.
-    pub fn git_settings(&self) -> Result<Option<GitSettings>, RegistryError> {
-        crate::orchestrator::spec::read_settings(&self.paths.state)
-            .map(|settings| settings.git)
-            .map_err(|error| RegistryError::Settings(error.to_string()))
+    pub fn git_settings(&self) -> Option<&GitSettings> {
+        self.git.as_ref()
+    }
+
+    /// Whether plugin `name` should hear execution events: every observer,
+    /// except a git workflow that `[git]` does not name. That one would
+    /// ignore them all, and loading it costs a compilation in a fresh cache.
+    pub fn hears_events(&self, name: &str) -> bool {
+        match &self.git {
+            Some(git) => name != DEFAULT_GIT_WORKFLOW || git.plugin == name,
+            None => name != DEFAULT_GIT_WORKFLOW,
+        }
     }
 
     /// `settings` with the repository a `git` grant reaches filled in.

@@ -27,9 +27,10 @@ use crate::orchestrator::{report, spec, Orchestrator, OrchestratorError};
 use crate::plugin::Plugin;
 use crate::registry::Registry;
 
+/// What the workflow plugin's calls (`Plugin::git_*`) take and give.
 pub use crate::bindings::{
-    BranchInfo, Cleaned, CommitInfo, DiffStat, ExecutionBranch, FileStat, MergeOutcome,
-    PullRequest, RepositoryInfo, SettingsRequest,
+    Cleaned, CommitInfo, ExecutionBranch, GitSettingsRecord, MergeOutcome, PullRequest,
+    SettingsRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +141,7 @@ pub struct GitFlow<'r> {
 impl<'r> GitFlow<'r> {
     /// The workflow plugin named by `[git] plugin`, `plugin`, or the default.
     pub async fn open(registry: &'r Registry, plugin: Option<&str>) -> Result<Self, GitFlowError> {
-        let settings = registry.git_settings()?;
+        let settings = registry.git_settings().cloned();
         let name = plugin
             .map(str::to_string)
             .or_else(|| settings.as_ref().map(|s| s.plugin.clone()))
@@ -154,10 +155,6 @@ impl<'r> GitFlow<'r> {
             settings,
             plugin,
         })
-    }
-
-    pub fn settings(&self) -> Option<&GitSettings> {
-        self.settings.as_ref()
     }
 
     fn set_up(&self) -> Result<&GitSettings, GitFlowError> {

@@ -45,11 +45,10 @@ pub fn write(config_file: &Path, settings: &GitSettings) -> Result<PathBuf, Stri
         .parse()
         .map_err(|e| format!("{} is not valid TOML: {e}", config_file.display()))?;
     let mut table = toml_edit::Table::new();
-    table.decor_mut().set_prefix(if text.is_empty() {
-        "# The git workflow: a branch and a worktree per execution (paracle git init-workflow).\n"
-    } else {
-        "\n# The git workflow: a branch and a worktree per execution (paracle git init-workflow).\n"
-    });
+    let blank_line = if text.is_empty() { "" } else { "\n" };
+    table.decor_mut().set_prefix(format!(
+        "{blank_line}# The git workflow: a branch and a worktree per execution (paracle git init-workflow).\n"
+    ));
     if settings.plugin != DEFAULT_PLUGIN {
         table["plugin"] = toml_edit::value(settings.plugin.as_str());
     }

@@ -247,14 +247,13 @@ impl<'r> Orchestrator<'r> {
         self.specs()?.workflow(name, self.registry).await
     }
 
-    /// Every observer plugin of the project. One that cannot be loaded is
-    /// left out with a warning: observers must not stop a run. The built-in
-    /// git workflow is left out until it is set up: it would ignore every
-    /// event, and loading it costs a compilation in a fresh cache.
+    /// Every observer plugin of the project that hears events. One that
+    /// cannot be loaded is left out with a warning: observers must not stop
+    /// a run.
     async fn observers(&self) -> Vec<Arc<Plugin>> {
         let mut observers = Vec::new();
         for known in self.registry.known() {
-            if self.settings.git.is_none() && known.name == crate::gitflow::DEFAULT_PLUGIN {
+            if !self.registry.hears_events(&known.name) {
                 continue;
             }
             match self.registry.kind_hint(&known.name) {
