@@ -13,7 +13,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::atomic;
 
 /// How often the epoch advances. A deadline of N ms is N / TICK ticks, so a
-/// runaway guest is stopped at most one tick after its deadline.
+/// runaway guest is stopped at most one tick after its deadline. Ticks only
+/// wake the store's check: the store compares the wall clock with the call's
+/// deadline before it stops a guest, so a late ticker can never stop one
+/// early.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// The largest linear memory any plugin may be granted; the pooling allocator

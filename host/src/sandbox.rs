@@ -5,16 +5,17 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{HostImports, LogLevel};
+use crate::engine::PluginEngine;
 use crate::error::{Limit, RegistryError};
 use crate::gitflow::GitRepo;
 use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
@@ -392,11 +393,17 @@ pub struct StoreState {
     pub(crate) routes: Option<Arc<AgentRoutes>>,
     /// The repository the `git` imports reach; None without the grant.
     pub(crate) git: Option<Arc<GitRepo>>,
+    timeout: Duration,
+    /// When the current call's time is up, by the wall clock. Epoch ticks
+    /// only approximate it: a ticker that catches up after the machine
+    /// stalled it ticks faster than real time.
+    call_deadline: Instant,
 }
 
 impl StoreState {
     /// Reset the per-call budgets.
     pub(crate) fn begin_call(&mut self) {
+        self.call_deadline = Instant::now() + self.timeout;
         self.log_used = 0;
         self.stderr.clear();
         self.incidents.take();
@@ -489,10 +496,22 @@ pub(crate) fn new_store(
         stderr,
         routes: None,
         git: git.cloned(),
+        timeout: limits.timeout(),
+        call_deadline: Instant::now() + limits.timeout(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|store| {
+        let left = store
+            .data()
+            .call_deadline
+            .saturating_duration_since(Instant::now());
+        Ok(if left.is_zero() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Continue(PluginEngine::deadline_ticks(left))
+        })
+    });
     Ok(store)
 }
 
