@@ -25,6 +25,7 @@ pub mod cli;
 pub mod defaults;
 pub mod gitflow;
 pub mod json;
+pub mod mcp;
 pub mod net;
 pub mod orchestrator;
 pub mod registry;

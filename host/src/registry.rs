@@ -535,6 +535,16 @@ impl Registry {
         Ok(plugin)
     }
 
+    /// Drop the copies of plugins made for `workspace`. A long-lived
+    /// process (the MCP server) calls this when a run ends, or every run it
+    /// served would keep its plugin instances alive.
+    pub fn forget_workspace(&self, workspace: &Path) {
+        self.scoped
+            .lock()
+            .unwrap()
+            .retain(|(_, scoped), _| scoped != workspace);
+    }
+
     async fn load_known(&self, known: &Known) -> Result<Plugin, RegistryError> {
         let (path, bytes) = match &known.source {
             Source::Builtin => {

@@ -2,6 +2,7 @@
 
 mod git;
 mod grant;
+mod mcp;
 mod output;
 mod plugin;
 mod run;
@@ -50,6 +51,9 @@ enum Command {
     /// The git workflow: a branch and a worktree per execution, merges, pull requests, cleanup.
     #[command(subcommand)]
     Git(git::GitCommand),
+    /// Serve the project's tools and workflows to MCP clients.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
             Command::Workflow(command) => run::workflow(&project, command).await,
             Command::Quickstart(args) => run::quickstart(&project, args).await,
             Command::Git(command) => git::run(&project, command).await,
+            Command::Mcp(command) => mcp::run(&project, command).await,
         }
     });
     match result {
@@ -118,6 +123,8 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // MCP clients keep a server's stderr in a log file: no colour codes there.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

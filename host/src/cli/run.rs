@@ -118,7 +118,7 @@ pub struct ExecArgs {
     timeout: Option<Duration>,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_timeout(text: &str) -> Result<Duration, String> {
     let duration = match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Duration::from_secs_f64(seconds),
         Ok(_) => return Err("the timeout must be more than zero".into()),
@@ -419,21 +419,7 @@ fn list(orchestrator: &Orchestrator<'_>, json: bool) -> Result<()> {
 }
 
 fn view_json(orchestrator: &Orchestrator<'_>, view: &RunView) -> Value {
-    let mut value = serde_json::to_value(&view.state).expect("run state serialises");
-    let object = value.as_object_mut().expect("run state is an object");
-    object.insert("status".into(), json!(view.status()));
-    object.insert("interrupted_phase".into(), json!(view.interrupted));
-    object.insert("busy".into(), json!(view.busy));
-    object.insert("next_step".into(), json!(view.next_step()));
-    object.insert(
-        "run_dir".into(),
-        json!(orchestrator.runs().run_dir(&view.state.id)),
-    );
-    object.insert(
-        "workspace".into(),
-        json!(orchestrator.runs().workspace(&view.state)),
-    );
-    value
+    view.to_json(orchestrator.runs())
 }
 
 fn print_view(orchestrator: &Orchestrator<'_>, view: &RunView) {

@@ -128,6 +128,20 @@ impl RunView {
         }
     }
 
+    /// The run's state with what `run status --json` adds: the status to
+    /// show, whether it is busy, the next step and where its files are.
+    pub fn to_json(&self, runs: &RunStore) -> Value {
+        let mut value = serde_json::to_value(&self.state).expect("run state serialises");
+        let object = value.as_object_mut().expect("run state is an object");
+        object.insert("status".into(), json!(self.status()));
+        object.insert("interrupted_phase".into(), json!(self.interrupted));
+        object.insert("busy".into(), json!(self.busy));
+        object.insert("next_step".into(), json!(self.next_step()));
+        object.insert("run_dir".into(), json!(runs.run_dir(&self.state.id)));
+        object.insert("workspace".into(), json!(runs.workspace(&self.state)));
+        value
+    }
+
     /// What the user can do next, as a command.
     pub fn next_step(&self) -> String {
         let run = &self.state.id;

@@ -1,0 +1,348 @@
+"""Drive `paracle mcp serve` through the official Python MCP SDK.
+
+Run by tests/mcp.rs as `python client.py SCENARIO`, in a project directory,
+with PARACLE_BIN naming the paracle binary. Each scenario starts its own
+server. It exits 0 when every check holds, or fails with the check that did
+not.
+"""
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+PARACLE = os.environ["PARACLE_BIN"]
+# stdio_client passes on only a few variables; the project's own go too.
+ENV = {k: os.environ[k] for k in ("PARACLE_HOME", "PARACLE_CACHE_DIR") if k in os.environ}
+BUILTINS = {"workflow_list", "workflow_run", "run_status", "memory_put", "memory_get", "memory_search"}
+PORTABLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def server(*extra):
+    return StdioServerParameters(
+        command=PARACLE, args=["mcp", "serve", "--stdio", *extra], env=ENV, cwd=os.getcwd()
+    )
+
+
+async def session_run(check, *extra):
+    with open("server-stderr.log", "a") as errlog:
+        async with stdio_client(server(*extra), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                await check(session, init)
+
+
+def text(result):
+    assert result.content, f"a result with no content: {result}"
+    return result.content[0].text
+
+
+def expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+async def call_ok(session, name, arguments=None, **kwargs):
+    result = await session.call_tool(name, arguments or {}, **kwargs)
+    expect(not result.is_error, f"{name} failed: {text(result)}")
+    return result
+
+
+async def call_failing(session, name, arguments=None):
+    result = await session.call_tool(name, arguments or {})
+    expect(result.is_error, f"{name} should have failed, got {text(result)}")
+    return text(result)
+
+
+# -- scenarios ---------------------------------------------------------------
+
+
+async def initialize(session, init):
+    expect(init.server_info.name == "paracle", f"server name {init.server_info.name}")
+    expect(init.server_info.version, "the server gives its version")
+    expect(init.capabilities.tools is not None, "the server offers tools")
+    expect(init.instructions and "workflow_run" in init.instructions, init.instructions)
+    # The session works after the handshake.
+    await session.send_ping()
+
+
+async def tools_list(session, init):
+    tools = (await session.list_tools()).tools
+    names = [t.name for t in tools]
+    expect(len(names) == len(set(names)), f"duplicate names: {names}")
+    expect(BUILTINS <= set(names), f"built-in tools missing from {names}")
+    for expected in ("text-tools__count_vowels", "text-tools__regex_extract", "hostile__spin"):
+        expect(expected in names, f"{expected} missing from {names}")
+    for tool in tools:
+        expect(PORTABLE_NAME.match(tool.name), f"not a portable name: {tool.name}")
+        expect(tool.input_schema.get("type") == "object", f"{tool.name}: {tool.input_schema}")
+        expect(tool.description, f"{tool.name} has no description")
+    vowels = next(t for t in tools if t.name == "text-tools__count_vowels")
+    expect("text" in vowels.input_schema.get("properties", {}), f"schema kept: {vowels.input_schema}")
+    run = next(t for t in tools if t.name == "workflow_run")
+    expect(run.input_schema["required"] == ["workflow"], f"{run.input_schema}")
+
+
+async def call_success(session, init):
+    result = await call_ok(session, "text-tools__count_vowels", {"text": "banana"})
+    expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
+    expect(json.loads(text(result)) == {"vowels": 3}, text(result))
+
+
+async def call_failure(session, init):
+    # The plugin's own error, with its message.
+    message = await call_failing(session, "text-tools__regex_extract", {"text": "x", "pattern": "("})
+    expect("text-tools" in message and "bad pattern" in message, message)
+    # Arguments that do not fit the tool's schema: the model can fix them.
+    message = await call_failing(session, "text-tools__count_vowels", {"words": 1})
+    expect("schema" in message and "count_vowels" in message, message)
+    message = await call_failing(session, "memory_get", {})
+    expect("schema" in message and "key" in message, message)
+    # An unknown tool is a bad request: a JSON-RPC error, not a result.
+    try:
+        await session.call_tool("no-such__tool", {})
+    except MCPError as error:
+        expect(error.error.code == -32602, f"code {error.error.code}")
+        expect("no-such__tool" in error.error.message, error.error.message)
+    else:
+        raise AssertionError("an unknown tool was called")
+    # And the server goes on.
+    await call_ok(session, "text-tools__count_vowels", {"text": "ok"})
+
+
+async def timeout(session, init):
+    message = await call_failing(session, "hostile__spin")
+    expect("hostile" in message and "time limit" in message, message)
+    # The next call, to another plugin and to the same one, is answered.
+    result = await call_ok(session, "text-tools__count_vowels", {"text": "still here"})
+    expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
+    message = await call_failing(session, "hostile__spin")
+    expect("time limit" in message, message)
+    names = [t.name for t in (await session.list_tools()).tools]
+    expect("hostile__spin" in names, names)
+
+
+async def workflow(session, init):
+    listed = (await call_ok(session, "workflow_list")).structured_content["workflows"]
+    by_name = {w["name"]: w for w in listed}
+    expect(by_name.get("quick", {}).get("phases") == ["plan", "build"], f"{listed}")
+
+    progress = []
+
+    async def heard(value, total, message):
+        progress.append((value, message))
+
+    result = await call_ok(
+        session, "workflow_run", {"workflow": "quick", "input": "Say hello."}, progress_callback=heard
+    )
+    run = result.structured_content
+    expect(run["status"] == "completed", f"status {run['status']}: {text(result)}")
+    expect([p["status"] for p in run["phases"]] == ["succeeded", "succeeded"], f"{run['phases']}")
+    expect(run["input"] == "Say hello.", run["input"])
+    messages = [m for _, m in progress]
+    expect(any("phase `plan` started" in m for m in messages), f"progress: {messages}")
+    expect(any("phase `build` succeeded" in m for m in messages), f"progress: {messages}")
+    values = [v for v, _ in progress]
+    expect(values == sorted(set(values)), f"progress must increase: {values}")
+
+    status = (await call_ok(session, "run_status", {"run": run["id"]})).structured_content
+    expect(status["id"] == run["id"] and status["status"] == "completed", f"{status}")
+    newest = (await call_ok(session, "run_status")).structured_content
+    expect(newest["id"] == run["id"], f"{newest['id']} is not the newest run")
+
+    message = await call_failing(session, "workflow_run", {"workflow": "no-such-workflow"})
+    expect("no workflow `no-such-workflow`" in message and "quick" in message, message)
+    message = await call_failing(session, "run_status", {"run": "no-such-run"})
+    expect("no run `no-such-run`" in message, message)
+
+
+async def workflow_timeout(session, init):
+    result = await session.call_tool("workflow_run", {"workflow": "slow", "timeout_seconds": 1})
+    expect(result.is_error, f"a run past its time: {text(result)}")
+    message = text(result)
+    expect("did not finish within" in message, message)
+    run = result.structured_content
+    expect(run and run["status"] == "interrupted", f"{run}")
+    expect(f"paracle run next --run {run['id']}" in message, message)
+    # The server answers the next call at once.
+    await call_ok(session, "text-tools__count_vowels", {"text": "next"})
+    print(run["id"])
+
+
+async def memory(session, init):
+    stored = await call_ok(session, "memory_put", {"namespace": "notes", "key": "colour", "value": "deep blue sea"})
+    expect(stored.structured_content["stored"] is True, f"{stored.structured_content}")
+    await call_ok(session, "memory_put", {"key": "plain", "value": "in the default namespace"})
+    got = (await call_ok(session, "memory_get", {"namespace": "notes", "key": "colour"})).structured_content
+    expect(got == {"namespace": "notes", "key": "colour", "found": True, "value": "deep blue sea"}, f"{got}")
+    missing = (await call_ok(session, "memory_get", {"namespace": "notes", "key": "nope"})).structured_content
+    expect(missing["found"] is False and missing["value"] is None, f"{missing}")
+    default = (await call_ok(session, "memory_get", {"key": "plain"})).structured_content
+    expect(default["namespace"] == "mcp" and default["found"], f"{default}")
+    hits = (await call_ok(session, "memory_search", {"namespace": "notes", "query": "blue"})).structured_content
+    expect([h["key"] for h in hits["hits"]] == ["colour"], f"{hits}")
+
+
+def malformed():
+    """Bytes no client library would send, straight onto the server's stdin.
+
+    Everything the server writes to stdout must be a JSON-RPC message, even
+    with logging turned up.
+    """
+    # A file, not a pipe: debug logs would fill a pipe nobody reads yet.
+    errlog = open("server-stderr.log", "w+")
+    process = subprocess.Popen(
+        [PARACLE, "-vv", "mcp", "serve", "--stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errlog,
+        env={**os.environ, **ENV},
+        text=True,
+    )
+
+    def send(message):
+        line = message if isinstance(message, str) else json.dumps(message)
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+    def answer():
+        line = process.stdout.readline()
+        expect(line, "the server closed stdout")
+        message = json.loads(line)
+        expect(message.get("jsonrpc") == "2.0", f"not JSON-RPC: {line}")
+        return message
+
+    try:
+        send({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "raw", "version": "0"}},
+        })
+        init = answer()
+        expect(init["id"] == 1 and init["result"]["serverInfo"]["name"] == "paracle", f"{init}")
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+        # Valid JSON that is not a request: Invalid Request.
+        send({"jsonrpc": "2.0", "id": 2, "params": {}})
+        reply = answer()
+        expect(reply.get("error", {}).get("code") == -32600, f"{reply}")
+        # A method there is none of.
+        send({"jsonrpc": "2.0", "id": 3, "method": "tools/frobnicate"})
+        reply = answer()
+        expect(reply["id"] == 3 and reply["error"]["code"] == -32601, f"{reply}")
+        expect("tools/frobnicate" in reply["error"]["message"], f"{reply}")
+        # tools/call whose params are not a tools/call's: Invalid params.
+        send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": {}}})
+        reply = answer()
+        expect(reply["id"] == 4 and reply["error"]["code"] == -32602, f"{reply}")
+        expect("name" in reply["error"]["message"], f"{reply}")
+        send({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+              "params": {"name": "text-tools__count_vowels", "arguments": "banana"}})
+        reply = answer()
+        expect(reply["id"] == 5 and reply["error"]["code"] == -32602, f"{reply}")
+        # An unknown tool.
+        send({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "nope", "arguments": {}}})
+        reply = answer()
+        expect(reply["id"] == 6 and reply["error"]["code"] == -32602, f"{reply}")
+        # Bytes that are not JSON at all get no answer (the SDK ignores
+        # them, as the other official SDKs do: there is no id to answer)...
+        send("{this is not json")
+        # ...and the server still answers what comes next.
+        send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+              "params": {"name": "text-tools__count_vowels", "arguments": {"text": "aeiou"}}})
+        reply = answer()
+        expect(reply["id"] == 7, f"the unparsable line was answered: {reply}")
+        expect(reply["result"]["structuredContent"] == {"vowels": 5}, f"{reply}")
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        # Closing stdin ends the session; the server must then exit.
+        rest, _ = process.communicate(timeout=60)
+        errlog.seek(0)
+        errors = errlog.read()
+    for line in rest.splitlines():
+        expect(json.loads(line).get("jsonrpc") == "2.0", f"not JSON-RPC on stdout: {line}")
+    expect(process.returncode == 0, f"exit {process.returncode}: {errors}")
+    # The logs went somewhere, and it was not stdout.
+    expect("serving" in errors, f"no logs on stderr: {errors[:500]}")
+
+
+async def http():
+    process = subprocess.Popen(
+        [PARACLE, "mcp", "serve", "--http", "127.0.0.1:0", "--json"],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **ENV},
+        text=True,
+    )
+    try:
+        announced = ""
+        while True:
+            line = process.stdout.readline()
+            expect(line, "the server stopped before announcing its address")
+            announced += line
+            try:
+                url = json.loads(announced)["url"]
+                break
+            except json.JSONDecodeError:
+                continue
+        expect(re.match(r"^http://127\.0\.0\.1:\d+/mcp$", url), url)
+        async with streamable_http_client(url) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                expect(init.server_info.name == "paracle", f"{init.server_info}")
+                names = [t.name for t in (await session.list_tools()).tools]
+                expect("text-tools__count_vowels" in names, names)
+                result = await call_ok(session, "text-tools__count_vowels", {"text": "banana"})
+                expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
+        # A web page's request carries an Origin; it is refused.
+        request = urllib.request.Request(
+            url,
+            data=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
+            headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                     "Origin": "http://evil.example"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            expect(error.code == 403, f"status {error.code}")
+        else:
+            raise AssertionError("a request from a web page's origin was served")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+STDIO = {
+    "initialize": initialize,
+    "tools_list": tools_list,
+    "call_success": call_success,
+    "call_failure": call_failure,
+    "timeout": timeout,
+    "workflow": workflow,
+    "workflow_timeout": workflow_timeout,
+    "memory": memory,
+}
+
+
+def main():
+    scenario = sys.argv[1]
+    if scenario == "malformed":
+        malformed()
+    elif scenario == "http":
+        asyncio.run(http())
+    else:
+        asyncio.run(session_run(STDIO[scenario]))
+
+
+if __name__ == "__main__":
+    main()
