@@ -174,7 +174,12 @@ fn memory_tools_reach_the_memory_plugin() {
 #[test]
 fn streamable_http_serves_on_loopback_and_refuses_web_origins() {
     let project = project();
+    let before = project.json(&["plugin", "stats", "text-tools"]);
+    assert!(before["text-tools"].is_null(), "{before}");
     scenario(&project, "http");
+    // Stopped with SIGTERM, the server saved the statistics of its calls.
+    let after = project.json(&["plugin", "stats", "text-tools"]);
+    assert!(after["text-tools"]["ok"].as_u64() >= Some(1), "{after}");
     let refused = project.fails(&["mcp", "serve", "--http", "0.0.0.0:0"]);
     assert!(refused.contains("not a loopback address"), "{refused}");
 }

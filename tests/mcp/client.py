@@ -15,6 +15,8 @@ import sys
 import urllib.error
 import urllib.request
 
+import anyio
+
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -175,6 +177,19 @@ async def workflow_timeout(session, init):
     expect(f"paracle run next --run {run['id']}" in message, message)
     # The server answers the next call at once.
     await call_ok(session, "text-tools__count_vowels", {"text": "next"})
+
+    # A client that gives up on a call cancels it; the run is interrupted.
+    with anyio.move_on_after(1.5):
+        await session.call_tool("workflow_run", {"workflow": "slow"})
+        raise AssertionError("the slow run finished before it was cancelled")
+    for _ in range(300):
+        newest = (await call_ok(session, "run_status")).structured_content
+        if newest["id"] != run["id"] and newest["status"] == "interrupted":
+            break
+        await anyio.sleep(0.1)
+    else:
+        raise AssertionError(f"the cancelled run is still {newest['status']}")
+    expect(newest["workflow"]["name"] == "slow", f"{newest['workflow']}")
     print(run["id"])
 
 
@@ -304,19 +319,21 @@ async def http():
                 expect("text-tools__count_vowels" in names, names)
                 result = await call_ok(session, "text-tools__count_vowels", {"text": "banana"})
                 expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
-        # A web page's request carries an Origin; it is refused.
-        request = urllib.request.Request(
-            url,
-            data=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
-            headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-                     "Origin": "http://evil.example"},
-        )
-        try:
-            urllib.request.urlopen(request, timeout=30)
-        except urllib.error.HTTPError as error:
-            expect(error.code == 403, f"status {error.code}")
-        else:
-            raise AssertionError("a request from a web page's origin was served")
+        # A web page's request carries an Origin, and a DNS-rebound name
+        # arrives as another Host: both are refused.
+        for header, value in (("Origin", "http://evil.example"), ("Host", "evil.example")):
+            request = urllib.request.Request(
+                url,
+                data=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
+                headers={"Content-Type": "application/json",
+                         "Accept": "application/json, text/event-stream", header: value},
+            )
+            try:
+                urllib.request.urlopen(request, timeout=30)
+            except urllib.error.HTTPError as error:
+                expect(error.code == 403, f"{header}: {value}: status {error.code}")
+            else:
+                raise AssertionError(f"a request with {header}: {value} was served")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -111,10 +111,26 @@ async fn serve(
             }
         }
     };
-    // Ctrl-C ends the server cleanly, so that the statistics are saved.
+    // Ctrl-C or a plain `kill` ends the server cleanly, so that the
+    // statistics are saved.
     tokio::select! {
         served = serving => Ok(served?),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        () = stop_signal() => Ok(()),
+    }
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
