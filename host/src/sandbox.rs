@@ -15,7 +15,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{HostImports, LogLevel};
-use crate::engine::PluginEngine;
+use crate::engine::EPOCH_TICK;
 use crate::error::{Limit, RegistryError};
 use crate::gitflow::GitRepo;
 use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
@@ -509,7 +509,9 @@ pub(crate) fn new_store(
         Ok(if left.is_zero() {
             UpdateDeadline::Interrupt
         } else {
-            UpdateDeadline::Continue(PluginEngine::deadline_ticks(left))
+            // Ticks came faster than time: check again once it is up.
+            let ticks = left.as_micros().div_ceil(EPOCH_TICK.as_micros()).max(1);
+            UpdateDeadline::Continue(ticks as u64)
         })
     });
     Ok(store)
