@@ -2,6 +2,7 @@
 //! and answers into tool results.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
@@ -12,6 +13,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::calls::{Answer, Calls};
 use super::catalog::{Catalog, Target};
@@ -20,6 +22,9 @@ const INSTRUCTIONS: &str = "Paracle runs WebAssembly plugins and workflows of ag
 project. Plugin tools are named PLUGIN__TOOL. workflow_list shows the workflows; workflow_run \
 runs one until it completes, fails or waits for approval; run_status shows a run. The memory \
 tools reach the project's memory plugin.";
+
+/// The longest a call waits for its progress to reach the client.
+const PROGRESS_FLUSH: Duration = Duration::from_secs(5);
 
 /// One server: its tools and what runs them. Clones share both, so every
 /// HTTP session sees the same server.
@@ -57,14 +62,14 @@ impl Handler {
 
     /// Where a call's progress lines go: to the client as progress
     /// notifications on the request's token, if it gave one. The forwarding
-    /// ends when the call drops the sender.
+    /// task ends when the call drops the sender.
     fn forward_progress(
         context: &RequestContext<RoleServer>,
-    ) -> Option<mpsc::UnboundedSender<String>> {
+    ) -> Option<(mpsc::UnboundedSender<String>, JoinHandle<()>)> {
         let token = context.meta.get_progress_token()?;
         let peer = context.peer.clone();
         let (sender, mut lines) = mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
+        let forwarding = tokio::spawn(async move {
             let mut step = 0.0;
             while let Some(line) = lines.recv().await {
                 step += 1.0;
@@ -75,7 +80,7 @@ impl Handler {
                 }
             }
         });
-        Some(sender)
+        Some((sender, forwarding))
     }
 }
 
@@ -188,10 +193,18 @@ impl ServerHandler for Handler {
                 self.calls.plugin_tool(plugin, tool, &arguments).await
             }
             Target::Builtin(builtin) => {
-                let progress = Self::forward_progress(&context);
-                self.calls
+                let (progress, forwarding) = Self::forward_progress(&context).unzip();
+                let answer = self
+                    .calls
                     .builtin(*builtin, &arguments, progress, context.ct.clone())
-                    .await
+                    .await;
+                // Progress goes out before the result, which ends the
+                // request: clients drop notifications for finished requests.
+                // The bound only guards against a sender kept alive by mistake.
+                if let Some(forwarding) = forwarding {
+                    let _ = tokio::time::timeout(PROGRESS_FLUSH, forwarding).await;
+                }
+                answer
             }
         };
         Ok(result_of(answer).into())
