@@ -46,7 +46,7 @@ pub struct ServeArgs {
     /// The memory plugin behind memory_put, memory_get and memory_search (`none` leaves them out).
     #[arg(long, value_name = "PLUGIN", default_value = crate::defaults::DEFAULT_MEMORY)]
     memory: String,
-    /// The longest a workflow_run call may take: seconds, or like `90s`, `10m` (default 10m).
+    /// The longest the phases of a workflow_run may take: seconds, or like `90s`, `10m` (default 10m).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
     workflow_timeout: Option<Duration>,
 }

@@ -58,7 +58,7 @@ pub struct Calls {
     pub registry: Arc<Registry>,
     /// The memory plugin that the memory tools reach, if any.
     pub memory: Option<String>,
-    /// The longest a `workflow_run` call may take.
+    /// The longest the phases of a `workflow_run` may take.
     pub workflow_timeout: Duration,
 }
 
@@ -148,18 +148,13 @@ impl Calls {
                 }
             }));
         }
+        // Starting loads the observers, which may compile them on a cold
+        // cache; the time limit is for the phases, where agents run.
+        let state = match orchestrator.start(workflow, input).await {
+            Ok(state) => state,
+            Err(error) => return Answer::failed(error),
+        };
         let deadline = tokio::time::Instant::now() + timeout;
-        let state =
-            match tokio::time::timeout_at(deadline, orchestrator.start(workflow, input)).await {
-                Ok(Ok(state)) => state,
-                Ok(Err(error)) => return Answer::failed(error),
-                Err(_) => {
-                    return Answer::failed(format!(
-                        "workflow `{workflow}` did not start within {}",
-                        human_ms(timeout.as_millis() as u64)
-                    ))
-                }
-            };
         let run = state.id.clone();
         let workspace = orchestrator.runs().workspace(&state);
         let advance = async {

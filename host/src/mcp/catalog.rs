@@ -91,7 +91,7 @@ impl Builtin {
                 "properties": {
                     "workflow": {"type": "string", "minLength": 1, "description": "The workflow's name, as workflow_list gives it."},
                     "input": {"type": "string", "description": "The task for the agents, instead of the workflow's own."},
-                    "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "description": "Stop waiting after this long; at most the server's limit, which is also the default."}
+                    "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "description": "The longest the run's phases may take, in seconds; at most the server's limit, which is also the default. A run cut short is left interrupted."}
                 },
                 "required": ["workflow"],
                 "additionalProperties": false

@@ -31,7 +31,8 @@ use handler::Handler;
 
 pub use calls::DEFAULT_NAMESPACE;
 
-/// How long `workflow_run` may take unless the server is told otherwise.
+/// How long the phases of a `workflow_run` may take unless the server is
+/// told otherwise.
 pub const DEFAULT_WORKFLOW_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +58,8 @@ pub enum McpError {
 pub struct McpOptions {
     /// The memory plugin behind the memory tools; None leaves them out.
     pub memory: Option<String>,
-    /// The longest a `workflow_run` call may take; a client may ask for less.
+    /// The longest the phases of a `workflow_run` may take; a client may ask
+    /// for less.
     pub workflow_timeout: Duration,
 }
 
