@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::output::{print_json, print_table};
@@ -19,9 +19,10 @@ use crate::registry::Registry;
 pub enum McpCommand {
     /// Serve the project to an MCP client: on stdin and stdout (--stdio), or
     /// as streamable HTTP on a loopback address (--http 127.0.0.1:PORT).
+    #[command(group(ArgGroup::new("transport").required(true).args(["stdio", "http"])))]
     Serve {
         /// Speak MCP on stdin and stdout, as Claude Desktop and IDEs start servers.
-        #[arg(long, required_unless_present = "http", conflicts_with = "http")]
+        #[arg(long)]
         stdio: bool,
         /// Serve streamable HTTP at http://ADDRESS/mcp; loopback only. Port 0 picks a free port.
         #[arg(long, value_name = "ADDRESS")]
