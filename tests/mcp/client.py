@@ -27,6 +27,8 @@ PARACLE = os.environ["PARACLE_BIN"]
 ENV = {k: os.environ[k] for k in ("PARACLE_HOME", "PARACLE_CACHE_DIR") if k in os.environ}
 BUILTINS = {"workflow_list", "workflow_run", "run_status", "memory_put", "memory_get", "memory_search"}
 PORTABLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Generous: an answer slower than this on a loaded machine means none is coming.
+ANSWER_WITHIN = 120
 
 
 def server(*extra):
@@ -38,7 +40,8 @@ def server(*extra):
 async def session_run(check, *extra):
     with open("server-stderr.log", "a") as errlog:
         async with stdio_client(server(*extra), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
+            # A request the server never answers fails the test, not hangs it.
+            async with ClientSession(read, write, read_timeout_seconds=ANSWER_WITHIN) as session:
                 init = await session.initialize()
                 await check(session, init)
 
@@ -160,6 +163,10 @@ async def workflow(session, init):
     expect(status["id"] == run["id"] and status["status"] == "completed", f"{status}")
     newest = (await call_ok(session, "run_status")).structured_content
     expect(newest["id"] == run["id"], f"{newest['id']} is not the newest run")
+
+    # A time limit past what a clock can hold is the server's limit.
+    again = await call_ok(session, "workflow_run", {"workflow": "quick", "timeout_seconds": 1e300})
+    expect(again.structured_content["status"] == "completed", text(again))
 
     message = await call_failing(session, "workflow_run", {"workflow": "no-such-workflow"})
     expect("no workflow `no-such-workflow`" in message and "quick" in message, message)

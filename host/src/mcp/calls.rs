@@ -133,7 +133,10 @@ impl Calls {
         let workflow = arguments["workflow"].as_str().unwrap_or_default();
         let input = arguments["input"].as_str().map(str::to_string);
         let timeout = match arguments["timeout_seconds"].as_f64() {
-            Some(seconds) => Duration::from_secs_f64(seconds).min(self.workflow_timeout),
+            // Too large for a Duration (1e300, say) means no less than the limit.
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .unwrap_or(Duration::MAX)
+                .min(self.workflow_timeout),
             None => self.workflow_timeout,
         };
         let mut orchestrator = match Orchestrator::new(&self.registry) {
