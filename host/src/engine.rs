@@ -123,8 +123,10 @@ fn config(pooling: bool, metered: bool) -> Config {
 /// Ticks follow a fixed schedule rather than sleeping one tick at a time:
 /// each sleep overshoots a little, and over a 100 ms deadline the overshoots
 /// alone added several milliseconds. A thread that falls more than a tick
-/// behind (a loaded machine did not schedule it) starts the schedule again:
-/// catching up in a burst would make deadlines fire early.
+/// behind (a loaded machine did not schedule it) starts the schedule again
+/// rather than catching up in a burst, which would only wake the stores'
+/// deadline checks before their time (they check the clock, so no call is
+/// stopped early).
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("paracle-epoch".into())

@@ -482,6 +482,29 @@ impl Registry {
         }
     }
 
+    /// Every plugin of `kind` whose name `wanted` accepts, loaded. One that
+    /// cannot be loaded is left out with a warning, so that one broken
+    /// plugin does not stop a run or a server. Plugins whose kind is known
+    /// without loading them are loaded only if they are of `kind`.
+    pub async fn load_kind(
+        &self,
+        kind: PluginKind,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<Arc<Plugin>> {
+        let mut plugins = Vec::new();
+        for known in &self.known {
+            if !wanted(&known.name) || self.kind_hint(&known.name).is_some_and(|k| k != kind) {
+                continue;
+            }
+            match self.get(&known.name).await {
+                Ok(plugin) if plugin.kind() == kind => plugins.push(plugin),
+                Ok(_) => {}
+                Err(error) => tracing::warn!("{kind} plugin `{}` left out: {error}", known.name),
+            }
+        }
+        plugins
+    }
+
     pub fn source_of(&self, name: &str) -> Result<&Source, RegistryError> {
         self.find(name).map(|k| &k.source)
     }

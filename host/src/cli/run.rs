@@ -224,7 +224,7 @@ async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Resul
             let state = orchestrator.start(&workflow, input).await?;
             let view = orchestrator.status(Some(&state.id))?;
             if json {
-                print_json(&view_json(orchestrator, &view));
+                print_json(&view.to_json(orchestrator.runs()));
             } else {
                 println!(
                     "Started run {} of `{}` ({} phases).",
@@ -265,7 +265,7 @@ async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Resul
         RunCommand::Status { run, json } => {
             let view = orchestrator.status(run.id.as_deref())?;
             if json {
-                print_json(&view_json(orchestrator, &view));
+                print_json(&view.to_json(orchestrator.runs()));
             } else {
                 print_view(orchestrator, &view);
             }
@@ -284,7 +284,7 @@ async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Resul
             let (state, advisory) = orchestrator.rollback(run.id.as_deref(), &phase)?;
             let view = orchestrator.status(Some(&state.id))?;
             if json {
-                let mut value = view_json(orchestrator, &view);
+                let mut value = view.to_json(orchestrator.runs());
                 value["advisory"] = json!(advisory);
                 print_json(&value);
             } else {
@@ -321,7 +321,7 @@ async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Resul
 fn finish_phase(orchestrator: &Orchestrator<'_>, state: RunState, json: bool) -> Result<()> {
     let view = orchestrator.status(Some(&state.id))?;
     if json {
-        print_json(&view_json(orchestrator, &view));
+        print_json(&view.to_json(orchestrator.runs()));
     } else {
         print_view(orchestrator, &view);
     }
@@ -353,7 +353,7 @@ async fn decide(
     let (state, file) = orchestrator.decide(run, approved, reason).await?;
     let view = orchestrator.status(Some(&state.id))?;
     if json {
-        let mut value = view_json(orchestrator, &view);
+        let mut value = view.to_json(orchestrator.runs());
         value["decision_file"] = json!(file);
         print_json(&value);
     } else {
@@ -416,10 +416,6 @@ fn list(orchestrator: &Orchestrator<'_>, json: bool) -> Result<()> {
         &rows,
     );
     Ok(())
-}
-
-fn view_json(orchestrator: &Orchestrator<'_>, view: &RunView) -> Value {
-    view.to_json(orchestrator.runs())
 }
 
 fn print_view(orchestrator: &Orchestrator<'_>, view: &RunView) {
@@ -713,7 +709,7 @@ pub async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<()> {
         .await?;
     let view = orchestrator.status(Some(&state.id))?;
     if args.json {
-        let mut value = view_json(&orchestrator, &view);
+        let mut value = view.to_json(orchestrator.runs());
         value["written"] = json!(written.files);
         value["unchanged"] = json!(written.unchanged);
         print_json(&value);

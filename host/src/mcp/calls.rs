@@ -14,7 +14,7 @@ use crate::json::hit_json;
 use crate::orchestrator::report::human_ms;
 use crate::orchestrator::run::RunStatus;
 use crate::orchestrator::{Orchestrator, OrchestratorError, RunOptions};
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, ToolOutput};
 use crate::registry::Registry;
 use crate::{Event, EventKind, InvocationContext};
 
@@ -23,8 +23,11 @@ pub const DEFAULT_NAMESPACE: &str = "mcp";
 
 /// How a call ended.
 pub enum Answer {
-    /// The tool's result.
+    /// A built-in tool's result.
     Value(Value),
+    /// A plugin tool's result, as the JSON text it wrote: it goes to the
+    /// client as written, not parsed and serialised again.
+    Output(ToolOutput),
     /// The tool ran and failed: a plugin's error, a trap, a limit, a run
     /// that failed or ran out of time. `details` is what there is to show
     /// beside the message, such as the run's state.
@@ -44,9 +47,9 @@ impl Answer {
 
     /// A plugin call's outcome: its value, or its error, whichever side of
     /// the sandbox it came from. Every message names the plugin.
-    fn settle<T>(result: CallResult<T>, answer: impl FnOnce(T) -> Value) -> Self {
+    fn settle<T>(result: CallResult<T>, answer: impl FnOnce(T) -> Self) -> Self {
         match result {
-            Ok(Ok(value)) => Answer::Value(answer(value)),
+            Ok(Ok(value)) => answer(value),
             Ok(Err(error)) => Answer::failed(error),
             Err(error) => Answer::failed(error),
         }
@@ -71,7 +74,7 @@ impl Calls {
         };
         Answer::settle(
             plugin.invoke_tool(tool, arguments, &context).await,
-            |output| output.to_value(),
+            Answer::Output,
         )
     }
 
@@ -231,21 +234,27 @@ impl Calls {
         match builtin {
             Builtin::MemoryPut => {
                 let value = arguments["value"].as_str().unwrap_or_default();
-                Answer::settle(
-                    plugin.memory_put(namespace, key, value).await,
-                    |()| json!({"namespace": namespace, "key": key, "stored": true}),
-                )
+                Answer::settle(plugin.memory_put(namespace, key, value).await, |()| {
+                    Answer::Value(json!({"namespace": namespace, "key": key, "stored": true}))
+                })
             }
-            Builtin::MemoryGet => Answer::settle(
-                plugin.memory_get(namespace, key).await,
-                |value| json!({"namespace": namespace, "key": key, "found": value.is_some(), "value": value}),
-            ),
+            Builtin::MemoryGet => {
+                Answer::settle(plugin.memory_get(namespace, key).await, |value| {
+                    Answer::Value(
+                        json!({"namespace": namespace, "key": key, "found": value.is_some(), "value": value}),
+                    )
+                })
+            }
             Builtin::MemorySearch => {
                 let query = arguments["query"].as_str().unwrap_or_default();
                 let limit = arguments["limit"].as_u64().unwrap_or(10) as u32;
                 Answer::settle(
                     plugin.memory_search(namespace, query, limit).await,
-                    |hits| json!({"namespace": namespace, "hits": hits.iter().map(hit_json).collect::<Vec<_>>()}),
+                    |hits| {
+                        Answer::Value(
+                            json!({"namespace": namespace, "hits": hits.iter().map(hit_json).collect::<Vec<_>>()}),
+                        )
+                    },
                 )
             }
             _ => unreachable!("only memory tools come here"),

@@ -160,9 +160,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Paracle's tools, the memory tools when `memory` names a plugin, and
-    /// the tools of every Tool plugin of the project that loads. A plugin
-    /// that does not load is left out with a warning, so that one broken
-    /// plugin does not take the server down.
+    /// the tools of every Tool plugin of the project that loads.
     pub async fn build(registry: &Registry, memory: Option<&str>) -> Catalog {
         let mut catalog = Catalog {
             entries: Vec::new(),
@@ -184,19 +182,7 @@ impl Catalog {
                 validator: Some(validator),
             });
         }
-        for known in registry.known() {
-            match registry.kind_hint(&known.name) {
-                Some(PluginKind::Tool) | None => {}
-                Some(_) => continue,
-            }
-            let plugin = match registry.get(&known.name).await {
-                Ok(plugin) if plugin.kind() == PluginKind::Tool => plugin,
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::warn!("plugin `{}` left out: {error}", known.name);
-                    continue;
-                }
-            };
+        for plugin in registry.load_kind(PluginKind::Tool, |_| true).await {
             for spec in plugin.tools() {
                 let schema = match serde_json::from_str::<Value>(&spec.input_schema) {
                     Ok(Value::Object(mut schema)) => {

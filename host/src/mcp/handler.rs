@@ -86,12 +86,10 @@ impl Handler {
 
 fn result_of(answer: Answer) -> CallToolResult {
     match answer {
-        Answer::Value(value) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text_of(&value))]);
-            if value.is_object() {
-                result.structured_content = Some(value);
-            }
-            result
+        Answer::Value(value) => success(value, None),
+        Answer::Output(output) => {
+            let value = output.to_value();
+            success(value, Some(output.into_string()))
         }
         Answer::Failed { message, details } => {
             let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
@@ -101,12 +99,20 @@ fn result_of(answer: Answer) -> CallToolResult {
     }
 }
 
-/// A string answer as itself; anything else as its JSON.
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+/// A result whose text is a string answer itself, or else the JSON as the
+/// tool wrote it (`written`) or as serialised here; an object answer is
+/// also its structured content.
+fn success(value: Value, written: Option<String>) -> CallToolResult {
+    let text = match (&value, written) {
+        (Value::String(text), _) => text.clone(),
+        (_, Some(written)) => written,
+        (other, None) => other.to_string(),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if value.is_object() {
+        result.structured_content = Some(value);
     }
+    result
 }
 
 impl ServerHandler for Handler {

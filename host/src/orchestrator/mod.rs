@@ -265,22 +265,11 @@ impl<'r> Orchestrator<'r> {
     /// cannot be loaded is left out with a warning: observers must not stop
     /// a run.
     async fn observers(&self) -> Vec<Arc<Plugin>> {
-        let mut observers = Vec::new();
-        for known in self.registry.known() {
-            if !self.registry.hears_events(&known.name) {
-                continue;
-            }
-            match self.registry.kind_hint(&known.name) {
-                Some(kind) if kind != PluginKind::Observer => continue,
-                _ => {}
-            }
-            match self.registry.get(&known.name).await {
-                Ok(plugin) if plugin.kind() == PluginKind::Observer => observers.push(plugin),
-                Ok(_) => {}
-                Err(error) => tracing::warn!("observer `{}` left out: {error}", known.name),
-            }
-        }
-        observers
+        self.registry
+            .load_kind(PluginKind::Observer, |name| {
+                self.registry.hears_events(name)
+            })
+            .await
     }
 
     async fn bus(&self) -> Arc<EventBus> {
