@@ -672,3 +672,41 @@ fn init_workflow_checks_the_repository() {
         "{error}"
     );
 }
+
+#[test]
+fn quickstart_after_init_workflow_keeps_the_git_settings() {
+    let project = Project::new();
+    git(&project, &["init", "-q", "-b", "main"]);
+    git(&project, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    project.json(&["git", "init-workflow", "--auto-merge", "true"]);
+    let config_file = project.path().join(".paracle/config.toml");
+    let git_settings = std::fs::read_to_string(&config_file).unwrap();
+
+    let out = project.json(&["quickstart", "--type", "webapp", "--name", "shop"]);
+    let config = std::fs::read_to_string(&config_file).unwrap();
+    assert!(config.starts_with(&git_settings), "{config}");
+    assert!(config.contains("max_parallel_agents = 4"), "{config}");
+    let id = out["id"].as_str().expect("quickstart started a run");
+    branch_of(&project, id);
+    assert!(worktrees(&project).contains(&worktree_dir(&project, id)));
+
+    // Other orchestrator settings are the user's: refused, then with
+    // --force replaced, while [git] stays as it was.
+    let tuned = config.replace("max_parallel_agents = 4", "max_parallel_agents = 2");
+    std::fs::write(&config_file, &tuned).unwrap();
+    let error = project.fails(&["quickstart", "--type", "webapp", "--name", "shop"]);
+    assert!(
+        error.contains("config.toml already exists") && error.contains("--force"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), tuned);
+    project.json(&[
+        "quickstart",
+        "--type",
+        "webapp",
+        "--name",
+        "shop",
+        "--force",
+    ]);
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), config);
+}

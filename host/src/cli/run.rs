@@ -164,7 +164,8 @@ pub struct QuickstartArgs {
     /// The project's name; also the workflow's.
     #[arg(long)]
     name: String,
-    /// Overwrite spec files that exist with other content.
+    /// Overwrite spec files that exist with other content. In config.toml
+    /// only the [orchestrator] table is replaced; other tables are kept.
     #[arg(long)]
     force: bool,
     #[arg(long)]

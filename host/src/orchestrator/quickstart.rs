@@ -285,18 +285,32 @@ fn workflow_toml(kind: &str, name: &str, template: &Template) -> String {
 
 const CONFIG: &str = "# Orchestrator settings, written by `paracle quickstart`.\n\n[orchestrator]\n# Agents of a parallel phase that run at once; `run next --max-workers` lowers it.\nmax_parallel_agents = 4\n# For phases that set no timeout.\nagent_timeout = \"10m\"\n";
 
-/// What config.toml should hold: CONFIG, or an existing file that lacks an
-/// `[orchestrator]` table (say, one with only the git workflow's `[git]`)
-/// with CONFIG's table added. The existing text when its `[orchestrator]`
-/// table already says the same; None when it says something else.
-fn config_text(existing: Option<&str>) -> Option<String> {
+/// What quickstart does to config.toml.
+struct ConfigPlan {
+    text: String,
+    /// The file holds other orchestrator settings (or is not TOML), which
+    /// `text` would replace: written only with `--force`.
+    replaces_settings: bool,
+}
+
+/// The existing config.toml with CONFIG's `[orchestrator]` table in it.
+/// Every other table (say, the git workflow's `[git]`) is kept as written,
+/// even under `--force`, which replaces only the settings quickstart owns.
+fn config_plan(existing: Option<&str>) -> ConfigPlan {
+    let fresh = |replaces_settings| ConfigPlan {
+        text: CONFIG.to_string(),
+        replaces_settings,
+    };
     let Some(existing) = existing else {
-        return Some(CONFIG.to_string());
+        return fresh(false);
     };
-    let ours: toml_edit::DocumentMut = CONFIG.parse().expect("CONFIG is valid TOML");
     let Ok(mut theirs) = existing.parse::<toml_edit::DocumentMut>() else {
-        return None;
+        return fresh(true);
     };
+    if theirs.iter().next().is_none() {
+        return fresh(false);
+    }
+    let ours: toml_edit::DocumentMut = CONFIG.parse().expect("CONFIG is valid TOML");
     let plain = |item: &toml_edit::Item| {
         item.as_table().map(|t| {
             t.iter()
@@ -304,13 +318,42 @@ fn config_text(existing: Option<&str>) -> Option<String> {
                 .collect::<Vec<_>>()
         })
     };
-    match theirs.get("orchestrator") {
-        Some(table) if plain(table) == plain(&ours["orchestrator"]) => Some(existing.to_string()),
-        Some(_) => None,
-        None => {
-            theirs.insert("orchestrator", ours["orchestrator"].clone());
-            Some(theirs.to_string())
+    let replaces_settings = match theirs.get("orchestrator") {
+        Some(table) if plain(table) == plain(&ours["orchestrator"]) => {
+            return ConfigPlan {
+                text: existing.to_string(),
+                replaces_settings: false,
+            }
         }
+        Some(_) => true,
+        None => false,
+    };
+    let ours = ours["orchestrator"]
+        .as_table()
+        .expect("CONFIG has [orchestrator]");
+    match theirs
+        .get_mut("orchestrator")
+        .and_then(|item| item.as_table_mut())
+    {
+        // Refilled in place, so that the table keeps its place and comments.
+        Some(table) => {
+            table.clear();
+            for (key, _) in ours.iter() {
+                let (key, value) = ours.get_key_value(key).expect("key just listed");
+                table.insert_formatted(key, value.clone());
+            }
+        }
+        None => {
+            theirs.insert("orchestrator", toml_edit::Item::Table(ours.clone()));
+        }
+    }
+    let mut text = theirs.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    ConfigPlan {
+        text,
+        replaces_settings,
     }
 }
 
@@ -343,10 +386,9 @@ pub fn write(
         )));
     }
     let config_file = spec::config_file(state);
-    let config = config_text(std::fs::read_to_string(&config_file).ok().as_deref())
-        .unwrap_or_else(|| CONFIG.to_string());
+    let config = config_plan(std::fs::read_to_string(&config_file).ok().as_deref());
     let files = [
-        (config_file, config),
+        (config_file, config.text),
         (
             spec::agents_dir(state).join(format!("{kind}.toml")),
             agents_toml(kind, template),
@@ -358,16 +400,24 @@ pub fn write(
     ];
     let mut clashes = Vec::new();
     let mut unchanged = Vec::new();
-    for (file, text) in &files {
+    for (index, (file, text)) in files.iter().enumerate() {
         match std::fs::read_to_string(file) {
             Ok(existing) if existing == *text => unchanged.push(file.clone()),
+            // config.toml's other tables are kept, so adding to it clashes
+            // with nothing; replacing its orchestrator settings does.
+            Ok(_) if index == 0 && !config.replaces_settings => {}
             Ok(_) => clashes.push(file.display().to_string()),
             Err(_) => {}
         }
     }
     if !clashes.is_empty() && !force {
+        let verb = if clashes.len() == 1 {
+            "exists"
+        } else {
+            "exist"
+        };
         return Err(refuse(format!(
-            "{} already exist with other content; edit them, or pass --force to overwrite them",
+            "{} already {verb} with other content; edit it yourself, or pass --force to overwrite (config.toml keeps its tables other than [orchestrator])",
             clashes.join(", ")
         )));
     }
@@ -394,16 +444,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_keeps_other_tables_and_refuses_other_orchestrator_settings() {
-        assert_eq!(config_text(None).as_deref(), Some(CONFIG));
-        assert_eq!(config_text(Some(CONFIG)).as_deref(), Some(CONFIG));
-        let git = "[git]\nbase_branch = \"main\"\n";
-        let merged = config_text(Some(git)).unwrap();
-        assert!(merged.starts_with(git), "{merged}");
-        assert!(merged.contains("max_parallel_agents = 4"), "{merged}");
-        assert_eq!(config_text(Some(&merged)).as_deref(), Some(merged.as_str()));
-        let other = "[orchestrator]\nmax_parallel_agents = 2\n";
-        assert_eq!(config_text(Some(other)), None);
+    fn config_keeps_other_tables_and_replaces_only_orchestrator_settings() {
+        let plan = config_plan(None);
+        assert_eq!(
+            (plan.text.as_str(), plan.replaces_settings),
+            (CONFIG, false)
+        );
+        let plan = config_plan(Some(CONFIG));
+        assert_eq!(
+            (plan.text.as_str(), plan.replaces_settings),
+            (CONFIG, false)
+        );
+
+        let git = "# mine\n[git]\nbase_branch = \"main\"\n";
+        let added = config_plan(Some(git));
+        assert!(!added.replaces_settings);
+        assert!(added.text.starts_with(git), "{}", added.text);
+        assert!(
+            added.text.contains("max_parallel_agents = 4"),
+            "{}",
+            added.text
+        );
+        let again = config_plan(Some(&added.text));
+        assert_eq!(again.text, added.text);
+
+        let other =
+            "[orchestrator] # tuned\nmax_parallel_agents = 2\n\n[git]\nbase_branch = \"dev\"\n";
+        let replaced = config_plan(Some(other));
+        assert!(replaced.replaces_settings);
+        assert!(
+            replaced.text.starts_with("[orchestrator] # tuned\n"),
+            "{}",
+            replaced.text
+        );
+        assert!(
+            replaced.text.contains("max_parallel_agents = 4"),
+            "{}",
+            replaced.text
+        );
+        assert!(!replaced.text.contains("= 2"), "{}", replaced.text);
+        assert!(
+            replaced.text.ends_with("[git]\nbase_branch = \"dev\"\n"),
+            "{}",
+            replaced.text
+        );
+
+        assert!(config_plan(Some("[orchestrator")).replaces_settings);
     }
 
     #[test]
