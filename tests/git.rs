@@ -519,6 +519,51 @@ fn cleanup_removes_merged_branches_and_keeps_unmerged_and_unfinished_ones() {
 }
 
 #[test]
+fn cleanup_reports_a_branch_it_cannot_delete_and_goes_on() {
+    let project = repo_project(&[]);
+    let first = complete_build(&project, "Build the thing.");
+    project.json(&["git", "merge", &first]);
+    let second = complete_build(&project, "Build another thing.");
+    project.json(&["git", "merge", &second]);
+    let first_branch = branch_of(&project, &first);
+    let second_branch = branch_of(&project, &second);
+    // The user looks at the first execution's work in their own tree, so
+    // that branch cannot be deleted; it comes first in the listing.
+    git(
+        &project,
+        &["worktree", "remove", &worktree_dir(&project, &first)],
+    );
+    git(&project, &["checkout", "-q", &first_branch]);
+
+    let report = project.json(&["git", "cleanup"]);
+    let outcome = |branch: &str| {
+        report["branches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["branch"] == branch)
+            .unwrap_or_else(|| panic!("{branch} reported: {report}"))
+            .clone()
+    };
+    assert_eq!(outcome(&first_branch)["removed"], false, "{report}");
+    assert!(
+        outcome(&first_branch)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("checked out"),
+        "{report}"
+    );
+    assert_eq!(outcome(&second_branch)["removed"], true, "{report}");
+    let branches = git(&project, &["branch", "--format=%(refname:short)"]);
+    assert!(branches.contains(&first_branch), "{branches}");
+    assert!(!branches.contains(&second_branch), "{branches}");
+    assert_eq!(
+        git(&project, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        first_branch
+    );
+}
+
+#[test]
 fn an_approved_execution_merges_and_cleans_up_itself_when_configured() {
     let project = repo_project(&["--auto-merge", "true", "--auto-cleanup", "true"]);
     let id = start(&project, "build");

@@ -399,7 +399,16 @@ impl GitWorkflow for Workflow {
                     }
                     removed.push(format!("worktree `{worktree}`"));
                 }
-                git::delete_branch(&branch.name)?;
+                // One branch that cannot go (say, checked out by hand) must
+                // not hide what was already done to the others.
+                if let Err(error) = git::delete_branch(&branch.name) {
+                    let done = match removed.first() {
+                        Some(worktree) => format!("; {worktree} was removed"),
+                        None => String::new(),
+                    };
+                    report.push(kept(format!("{}{done}", error.message())));
+                    continue;
+                }
                 removed.push("branch".into());
                 report.push(Cleaned {
                     branch: branch.name.clone(),
