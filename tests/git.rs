@@ -159,6 +159,17 @@ fn worktree_dir(project: &Project, id: &str) -> String {
     std::fs::canonicalize(dir).unwrap().display().to_string()
 }
 
+/// What `git cleanup --json` reported for `branch`.
+fn cleanup_outcome(report: &Value, branch: &str) -> Value {
+    report["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["branch"] == branch)
+        .unwrap_or_else(|| panic!("{branch} reported: {report}"))
+        .clone()
+}
+
 #[test]
 fn two_executions_at_once_each_get_their_own_branch_and_worktree() {
     let project = repo_project(&[]);
@@ -470,15 +481,7 @@ fn cleanup_removes_merged_branches_and_keeps_unmerged_and_unfinished_ones() {
     assert!(removed.is_empty(), "{report}");
 
     let report = project.json(&["git", "cleanup"]);
-    let outcome = |branch: &str| {
-        report["branches"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["branch"] == branch)
-            .unwrap_or_else(|| panic!("{branch} reported: {report}"))
-            .clone()
-    };
+    let outcome = |branch: &str| cleanup_outcome(&report, branch);
     assert_eq!(outcome(&merged_branch)["removed"], true);
     assert_eq!(outcome(&unmerged_branch)["removed"], false);
     assert!(outcome(&unmerged_branch)["detail"]
@@ -536,15 +539,7 @@ fn cleanup_reports_a_branch_it_cannot_delete_and_goes_on() {
     git(&project, &["checkout", "-q", &first_branch]);
 
     let report = project.json(&["git", "cleanup"]);
-    let outcome = |branch: &str| {
-        report["branches"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["branch"] == branch)
-            .unwrap_or_else(|| panic!("{branch} reported: {report}"))
-            .clone()
-    };
+    let outcome = |branch: &str| cleanup_outcome(&report, branch);
     assert_eq!(outcome(&first_branch)["removed"], false, "{report}");
     assert!(
         outcome(&first_branch)["detail"]
