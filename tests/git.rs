@@ -750,3 +750,31 @@ fn quickstart_after_init_workflow_keeps_the_git_settings() {
     ]);
     assert_eq!(std::fs::read_to_string(&config_file).unwrap(), config);
 }
+
+#[test]
+fn a_run_whose_worktree_was_removed_by_hand_is_refused_until_it_is_back() {
+    let project = repo_project(&[]);
+    let id = start(&project, "build");
+    let branch = branch_of(&project, &id);
+    let worktree = worktree_dir(&project, &id);
+    git(&project, &["worktree", "remove", "--force", &worktree]);
+
+    let error = project.fails(&["run", "next", "--run", &id]);
+    assert!(
+        error.contains("is gone") && error.contains("git worktree add"),
+        "{error}"
+    );
+    assert!(
+        !Path::new(&worktree).exists(),
+        "nothing written in its place"
+    );
+    let status = project.json(&["run", "status", "--run", &id]);
+    assert_eq!(status["status"], "ready", "{status}");
+
+    // What the error says to do brings the run back onto its branch.
+    git(&project, &["worktree", "prune"]);
+    git(&project, &["worktree", "add", &worktree, &branch]);
+    project.json(&["run", "next", "--run", &id]);
+    let files = git(&project, &["ls-tree", "-r", "--name-only", &branch]);
+    assert!(files.contains("docs/plan.md"), "{files}");
+}

@@ -79,6 +79,15 @@ pub enum OrchestratorError {
         hint: String,
     },
 
+    /// The run works in a git worktree that is no longer one: its agents'
+    /// files would land outside the execution's branch.
+    #[error(
+        "run `{run}` works in the git worktree {}, which is gone; restore it with `git worktree prune && git worktree add {} BRANCH` (`paracle git branches` names the run's branch), then try again; a run whose branch was cleaned up cannot go on, so start a new one",
+        .path.display(),
+        .path.display()
+    )]
+    WorktreeGone { run: String, path: PathBuf },
+
     #[error("`{}` is not a valid run state ({message}); it was not changed", .file.display())]
     CorruptState { file: PathBuf, message: String },
 
@@ -176,6 +185,21 @@ impl RunView {
             ),
             RunStatus::Completed => format!("done; `paracle run metrics --run {run}` sums it up"),
         }
+    }
+}
+
+/// A run that `start` put in a git worktree runs only there: where the
+/// worktree was removed by hand, writing into a plain directory of that name
+/// would leave the agents' files off the execution's branch.
+fn worktree_present(state: &RunState) -> Result<(), OrchestratorError> {
+    match &state.workspace {
+        Some(worktree) if !worktree.join(".git").is_file() => {
+            Err(OrchestratorError::WorktreeGone {
+                run: state.id.clone(),
+                path: worktree.clone(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -352,6 +376,7 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
+        worktree_present(&state)?;
         let (index, agents) = match state.status {
             RunStatus::Running => {
                 // Our lock is held, so the running phase's process is gone.
@@ -413,6 +438,7 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
+        worktree_present(&state)?;
         let index = state.phase_index(phase)?;
         if index > state.cursor {
             return Err(OrchestratorError::Refused {
@@ -537,6 +563,7 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
+        worktree_present(&state)?;
         let index = state.phase_index(phase)?;
         let now = clock::now_ms();
         let file = self
