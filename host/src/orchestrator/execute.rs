@@ -91,6 +91,21 @@ fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, Strin
 /// Artifacts written, by path, with their sha256.
 type Written = BTreeMap<String, String>;
 
+/// A run that `start` put in a git worktree runs only there: where the
+/// worktree was removed by hand, writing into a plain directory of that name
+/// would leave the agents' files off the execution's branch.
+fn worktree_present(state: &RunState) -> Result<(), OrchestratorError> {
+    match &state.workspace {
+        Some(worktree) if !worktree.join(".git").is_file() => {
+            Err(OrchestratorError::WorktreeGone {
+                run: state.id.clone(),
+                path: worktree.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether the artifacts an agent wrote are still there as it wrote them.
 pub(super) fn artifacts_intact(workspace: &Path, agent: &AgentRun) -> bool {
     agent.artifact_sha256.iter().all(|(file, digest)| {
@@ -301,6 +316,7 @@ impl Orchestrator<'_> {
         agents: Vec<String>,
         options: &RunOptions,
     ) -> Result<(), OrchestratorError> {
+        worktree_present(state)?;
         let workspace = self.runs.workspace(state);
         let spec = state.workflow.phases[index].clone();
         let bus = self.bus().await;

@@ -188,21 +188,6 @@ impl RunView {
     }
 }
 
-/// A run that `start` put in a git worktree runs only there: where the
-/// worktree was removed by hand, writing into a plain directory of that name
-/// would leave the agents' files off the execution's branch.
-fn worktree_present(state: &RunState) -> Result<(), OrchestratorError> {
-    match &state.workspace {
-        Some(worktree) if !worktree.join(".git").is_file() => {
-            Err(OrchestratorError::WorktreeGone {
-                run: state.id.clone(),
-                path: worktree.clone(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 /// The error for a command that `state` does not allow while its caller
 /// holds the run's lock: `why`, then what the user can do instead.
 fn refused(state: RunState, why: Option<&str>) -> OrchestratorError {
@@ -376,7 +361,6 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
-        worktree_present(&state)?;
         let (index, agents) = match state.status {
             RunStatus::Running => {
                 // Our lock is held, so the running phase's process is gone.
@@ -438,7 +422,6 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
-        worktree_present(&state)?;
         let index = state.phase_index(phase)?;
         if index > state.cursor {
             return Err(OrchestratorError::Refused {
@@ -563,7 +546,6 @@ impl<'r> Orchestrator<'r> {
         let id = self.runs.resolve(run)?;
         let _lock = self.runs.lock(&id)?;
         let mut state = self.runs.load(&id)?;
-        worktree_present(&state)?;
         let index = state.phase_index(phase)?;
         let now = clock::now_ms();
         let file = self

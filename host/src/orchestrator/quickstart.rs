@@ -307,7 +307,7 @@ fn config_plan(existing: Option<&str>) -> ConfigPlan {
     let Ok(mut theirs) = existing.parse::<toml_edit::DocumentMut>() else {
         return fresh(true);
     };
-    if theirs.iter().next().is_none() {
+    if existing.trim().is_empty() {
         return fresh(false);
     }
     let ours: toml_edit::DocumentMut = CONFIG.parse().expect("CONFIG is valid TOML");
@@ -387,27 +387,29 @@ pub fn write(
     }
     let config_file = spec::config_file(state);
     let config = config_plan(std::fs::read_to_string(&config_file).ok().as_deref());
+    // Each file with whether writing it over other content replaces what
+    // the user wrote. config.toml's other tables are kept, so only a change
+    // to its orchestrator settings does.
     let files = [
-        (config_file, config.text),
+        (config_file, config.text, config.replaces_settings),
         (
             spec::agents_dir(state).join(format!("{kind}.toml")),
             agents_toml(kind, template),
+            true,
         ),
         (
             spec::workflows_dir(state).join(format!("{name}.toml")),
             workflow_toml(kind, name, template),
+            true,
         ),
     ];
     let mut clashes = Vec::new();
     let mut unchanged = Vec::new();
-    for (index, (file, text)) in files.iter().enumerate() {
+    for (file, text, replaces) in &files {
         match std::fs::read_to_string(file) {
             Ok(existing) if existing == *text => unchanged.push(file.clone()),
-            // config.toml's other tables are kept, so adding to it clashes
-            // with nothing; replacing its orchestrator settings does.
-            Ok(_) if index == 0 && !config.replaces_settings => {}
-            Ok(_) => clashes.push(file.display().to_string()),
-            Err(_) => {}
+            Ok(_) if *replaces => clashes.push(file.display().to_string()),
+            Ok(_) | Err(_) => {}
         }
     }
     if !clashes.is_empty() && !force {
@@ -422,7 +424,7 @@ pub fn write(
         )));
     }
     let mut written = Vec::new();
-    for (file, text) in &files {
+    for (file, text, _) in &files {
         if unchanged.contains(file) {
             continue;
         }
@@ -490,6 +492,14 @@ mod tests {
         );
 
         assert!(config_plan(Some("[orchestrator")).replaces_settings);
+        let comments = config_plan(Some("# notes to self\n"));
+        assert!(!comments.replaces_settings);
+        assert!(
+            comments.text.contains("# notes to self\n")
+                && comments.text.contains("max_parallel_agents = 4"),
+            "{}",
+            comments.text
+        );
     }
 
     #[test]
