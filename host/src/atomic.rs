@@ -6,35 +6,15 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    replace(path, contents, true)
+    write_with(path, |file| file.write_all(contents))
 }
 
-/// Replace `path` whole, as [`write`] does, but leave flushing to the disk
-/// to the caller: the file is complete or absent if the process dies, and
-/// may be lost if the machine does, until the caller syncs it with
-/// [`sync_files`].
-pub fn write_unsynced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    replace(path, contents, false)
-}
-
-/// Flush `files`, and the directories that name them, to the disk.
-pub fn sync_files(files: &[std::path::PathBuf]) -> std::io::Result<()> {
-    let mut dirs = std::collections::BTreeSet::new();
-    for file in files {
-        std::fs::File::open(file)?.sync_all()?;
-        if let Some(dir) = file.parent() {
-            dirs.insert(dir.to_path_buf());
-        }
-    }
-    for dir in dirs {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
-}
-
-fn replace(path: &Path, contents: &[u8], synced: bool) -> std::io::Result<()> {
+/// Replace `path` whole with what `fill` writes into a new file, as
+/// [`write`] does: for contents too large to hold in memory.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -51,14 +31,9 @@ fn replace(path: &Path, contents: &[u8], synced: bool) -> std::io::Result<()> {
     ));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
-        file.write_all(contents)?;
-        if synced {
-            file.sync_all()?;
-        }
+        fill(&mut file)?;
+        file.sync_all()?;
         std::fs::rename(&temp, path)?;
-        if !synced {
-            return Ok(());
-        }
         if let Ok(dir) = std::fs::File::open(dir) {
             // Not every file system lets a directory be synced; the rename
             // itself is still atomic there.

@@ -35,6 +35,26 @@ impl fmt::Display for PluginErrorKind {
     }
 }
 
+/// The longest plugin error or health message the host keeps; longer ones
+/// are cut, so that what is stored, printed or sent stays small.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// `message`, cut to [`MAX_MESSAGE`] bytes on a character boundary, saying
+/// how much was left out.
+pub fn cut_message(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let total = message.len();
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(&format!("… ({} more bytes)", total - end));
+    message
+}
+
 /// A plugin's own error answer.
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
 #[error("plugin `{plugin}` answered {kind}: {message}")]
@@ -57,7 +77,7 @@ impl PluginError {
         PluginError {
             plugin: plugin.to_string(),
             kind,
-            message,
+            message: cut_message(message),
         }
     }
 
@@ -94,6 +114,13 @@ pub enum Limit {
     Handles,
     /// Bytes of one HTTP response body.
     Response,
+    /// How deep returned JSON nests.
+    Depth,
+    /// Provider calls in one agent run, past its `max_steps`.
+    Steps,
+    /// A value the plugin returned (a name, a description, a list) that is
+    /// larger than the host keeps.
+    Value,
 }
 
 impl fmt::Display for Limit {
@@ -107,6 +134,9 @@ impl fmt::Display for Limit {
             Limit::Stack => "stack",
             Limit::Handles => "open handles",
             Limit::Response => "HTTP response size",
+            Limit::Depth => "JSON depth",
+            Limit::Steps => "agent steps",
+            Limit::Value => "returned value size",
         })
     }
 }

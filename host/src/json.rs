@@ -7,6 +7,44 @@ use crate::bindings::{
     SearchHit,
 };
 
+/// How deep JSON from a plugin may nest: far deeper than any honest answer,
+/// and shallower than serde_json's own recursion limit (127 levels), so that
+/// what passes this check parses everywhere after it, never overflowing a
+/// stack and never failing halfway.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `[` and `{` nest deeper than `max` in `text`, strings aside. It
+/// reads the bytes once and builds nothing, so even a million brackets cost
+/// only the scan.
+pub fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 pub fn info_json(info: &PluginInfo) -> Value {
     json!({
         "name": info.name,

@@ -6,12 +6,14 @@
 //! binary's commands live in [`cli`].
 
 pub mod atomic;
+mod beneath;
 mod bindings;
 pub mod engine;
 pub mod error;
 pub mod plugin;
 pub mod router;
 pub mod sandbox;
+mod shown;
 pub mod signing;
 pub mod stats;
 mod strict_toml;

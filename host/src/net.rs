@@ -398,16 +398,17 @@ fn display_host_port(host: &str, port: u16) -> String {
 }
 
 /// Configure a store's `wasi:sockets` with the plugin's policy: no name
-/// lookups, no UDP, and TCP connections only where granted. TCP itself is
-/// switched on so that a refused connection is checked, and reported as
-/// denied, rather than failing anonymously when the socket is made.
+/// lookups, no UDP, and TCP connections only where granted. TCP and UDP are
+/// switched on so that every use of a socket is checked here, and a refused
+/// one reported as denied, rather than failing anonymously when the socket
+/// is made.
 pub(crate) fn gate_sockets(
     wasi: &mut wasmtime_wasi::WasiCtxBuilder,
     policy: &Arc<NetPolicy>,
     incidents: &Incidents,
 ) {
     wasi.allow_ip_name_lookup(false);
-    wasi.allow_udp(false);
+    wasi.allow_udp(true);
     wasi.allow_tcp(true);
     let policy = policy.clone();
     let incidents = incidents.clone();

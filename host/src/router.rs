@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bindings::{
-    ChatRequest, ChatResponse, InvocationContext, MemoryImports, ModelInfo, ProviderImports,
-    SearchHit, ToolImports, ToolSpec, WitError,
+    AgentSpec, ChatRequest, ChatResponse, InvocationContext, MemoryImports, ModelInfo,
+    ProviderImports, SearchHit, ToolImports, ToolSpec, WitError,
 };
-use crate::error::{CallError, PluginError};
+use crate::error::{CallError, Limit, PluginError};
+use crate::net::Incident;
 use crate::plugin::{Plugin, PluginKind, ToolOutput};
 use crate::sandbox::StoreState;
 
@@ -136,6 +137,29 @@ impl AgentRoutes {
     }
 }
 
+/// What the host holds one agent run to, whatever its adapter does: the
+/// agent's own memory namespace and no other, and at most `max_steps`
+/// provider calls. The adapter is told both in its spec; the host does not
+/// trust it to keep to them, since a provider call may cost money and other
+/// namespaces hold other agents' (and MCP clients') notes.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentBounds {
+    namespace: String,
+    max_steps: u32,
+    provider_calls: u32,
+}
+
+impl AgentBounds {
+    pub(crate) fn of(spec: &AgentSpec) -> Self {
+        AgentBounds {
+            namespace: spec.memory_namespace.clone(),
+            // An adapter asked for no steps still takes one, as the SDK's does.
+            max_steps: spec.max_steps.max(1),
+            provider_calls: 0,
+        }
+    }
+}
+
 /// A routed call's failure, as the adapter sees it: the plugin's own error
 /// passes through, a denial stays `denied`, and a trap or limit in the routed
 /// plugin becomes `unavailable` so that the adapter can go on, and the host's
@@ -164,6 +188,48 @@ impl StoreState {
         self.routes.clone()
     }
 
+    /// The memory plugin, for a call on `namespace`: only the agent's own.
+    fn memory_for(&self, namespace: &str) -> Result<Arc<Plugin>, WitError> {
+        if let Some(bounds) = &self.bounds {
+            if namespace != bounds.namespace {
+                let reason = format!(
+                    "an agent reaches only its own memory namespace `{}`",
+                    bounds.namespace
+                );
+                self.record_incident(Incident::Denied {
+                    capability: format!(
+                        "memory namespace `{}`",
+                        crate::shown::clipped(namespace, 64)
+                    ),
+                    reason: reason.clone(),
+                    grant: None,
+                });
+                return Err(WitError::Denied(reason));
+            }
+        }
+        self.route(|r| &r.memory, "memory")
+    }
+
+    /// Count one provider call against the agent's steps; refused past them.
+    fn spend_step(&mut self) -> Result<(), WitError> {
+        let Some(bounds) = &mut self.bounds else {
+            return Ok(());
+        };
+        if bounds.provider_calls >= bounds.max_steps {
+            let detail = format!(
+                "made more provider calls than its agent's max_steps ({})",
+                bounds.max_steps
+            );
+            self.record_incident(Incident::Limit {
+                limit: Limit::Steps,
+                detail: detail.clone(),
+            });
+            return Err(WitError::Denied(detail));
+        }
+        bounds.provider_calls += 1;
+        Ok(())
+    }
+
     /// The plugin an import goes to, or the error the adapter sees when its
     /// agent has none of that kind.
     fn route(
@@ -188,7 +254,10 @@ impl ProviderImports for StoreState {
         &mut self,
         request: ChatRequest,
     ) -> wasmtime::Result<Result<ChatResponse, WitError>> {
-        let provider = match self.route(|r| &r.provider, "provider") {
+        let provider = match self
+            .route(|r| &r.provider, "provider")
+            .and_then(|provider| self.spend_step().map(|()| provider))
+        {
             Ok(provider) => provider,
             Err(error) => return Ok(Err(error)),
         };
@@ -248,7 +317,7 @@ impl MemoryImports for StoreState {
         key: String,
         value: String,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        let memory = self.route(|r| &r.memory, "memory");
+        let memory = self.memory_for(&namespace);
         Ok(async { routed(memory?.memory_put(&namespace, &key, &value).await) }.await)
     }
 
@@ -257,7 +326,7 @@ impl MemoryImports for StoreState {
         namespace: String,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, WitError>> {
-        let memory = self.route(|r| &r.memory, "memory");
+        let memory = self.memory_for(&namespace);
         Ok(async { routed(memory?.memory_get(&namespace, &key).await) }.await)
     }
 
@@ -266,7 +335,7 @@ impl MemoryImports for StoreState {
         namespace: String,
         key: String,
     ) -> wasmtime::Result<Result<bool, WitError>> {
-        let memory = self.route(|r| &r.memory, "memory");
+        let memory = self.memory_for(&namespace);
         Ok(async { routed(memory?.memory_delete(&namespace, &key).await) }.await)
     }
 
@@ -275,7 +344,7 @@ impl MemoryImports for StoreState {
         namespace: String,
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
-        let memory = self.route(|r| &r.memory, "memory");
+        let memory = self.memory_for(&namespace);
         Ok(async { routed(memory?.memory_keys(&namespace, &prefix).await) }.await)
     }
 
@@ -285,7 +354,7 @@ impl MemoryImports for StoreState {
         query: String,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<SearchHit>, WitError>> {
-        let memory = self.route(|r| &r.memory, "memory");
+        let memory = self.memory_for(&namespace);
         Ok(async { routed(memory?.memory_search(&namespace, &query, limit).await) }.await)
     }
 }

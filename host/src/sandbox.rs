@@ -19,7 +19,8 @@ use crate::engine::EPOCH_TICK;
 use crate::error::{Limit, RegistryError};
 use crate::gitflow::GitRepo;
 use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
-use crate::router::AgentRoutes;
+use crate::router::{AgentBounds, AgentRoutes};
+use crate::shown;
 
 /// A host directory mapped into a plugin's sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,11 +387,15 @@ pub struct StoreState {
     plugin: Arc<str>,
     config: Arc<str>,
     memory_limit: usize,
+    /// The bytes of all the instance's linear memories together.
+    memory_used: usize,
     log_limit: usize,
     log_used: usize,
     stderr: CapturedOutput,
     /// Where an adapter's provider, tool and memory imports go.
     pub(crate) routes: Option<Arc<AgentRoutes>>,
+    /// What the host holds the current agent run to.
+    pub(crate) bounds: Option<AgentBounds>,
     /// The repository the `git` imports reach; None without the grant.
     pub(crate) git: Option<Arc<GitRepo>>,
     timeout: Duration,
@@ -407,6 +412,12 @@ impl StoreState {
         self.log_used = 0;
         self.stderr.clear();
         self.incidents.take();
+    }
+
+    /// Stop the current call for what host code refused on its behalf; the
+    /// call fails with this whatever the plugin makes of the refusal.
+    pub(crate) fn record_incident(&self, incident: Incident) {
+        self.incidents.record(incident);
     }
 
     /// What the host stopped during this call: a denied capability, or a
@@ -491,10 +502,12 @@ pub(crate) fn new_store(
         plugin: plugin.clone(),
         config: config.clone(),
         memory_limit: limits.memory_bytes() as usize,
+        memory_used: 0,
         log_limit: limits.max_log_kib.saturating_mul(1024) as usize,
         log_used: 0,
         stderr,
         routes: None,
+        bounds: None,
         git: git.cloned(),
         timeout: limits.timeout(),
         call_deadline: Instant::now() + limits.timeout(),
@@ -532,22 +545,29 @@ fn handle_table() -> ResourceTable {
 }
 
 impl ResourceLimiter for StoreState {
+    /// Every memory of the component counts against one limit: a component
+    /// may define several, and a limit per memory would multiply.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        let total = self
+            .memory_used
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_limit {
             self.incidents.record(Incident::Limit {
                 limit: Limit::Memory,
                 detail: format!(
-                    "tried to grow linear memory past {} MiB",
+                    "tried to grow its linear memory past {} MiB",
                     self.memory_limit >> 20
                 ),
             });
             return Ok(false);
         }
+        self.memory_used = total;
         Ok(true)
     }
 
@@ -596,12 +616,21 @@ impl HostImports for StoreState {
             return Err(wasmtime::format_err!("{detail}"));
         }
         let plugin = &*self.plugin;
+        // One line each, escaped: a plugin's newline or escape sequence would
+        // forge log lines of the host's, or rewrite the terminal showing them.
+        // Only formatted when the level is on.
         match level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
-            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
-            LogLevel::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "plugin", plugin, "{}", shown::line(&message))
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "plugin", plugin, "{}", shown::line(&message))
+            }
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, "{}", shown::line(&message)),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, "{}", shown::line(&message)),
+            LogLevel::Error => {
+                tracing::error!(target: "plugin", plugin, "{}", shown::line(&message))
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use super::output::{print_json, print_table};
 use super::plugin::open;
 use crate::gitflow::{GitFlow, GitFlowError, InitRequest, MergeOutcome};
 use crate::orchestrator::report::human_ms;
+use crate::shown;
 
 #[derive(Subcommand)]
 pub enum GitCommand {
@@ -166,15 +167,23 @@ pub async fn run(project: &Path, command: GitCommand) -> Result<()> {
                     } else {
                         match &outcome {
                             MergeOutcome::UpToDate => {
-                                println!("`{target}` already has every commit of `{branch}`")
+                                println!(
+                                    "`{}` already has every commit of `{}`",
+                                    shown::line(&target),
+                                    shown::line(&branch)
+                                )
                             }
                             MergeOutcome::FastForward(c) => println!(
-                                "fast-forwarded `{target}` to `{branch}` ({})",
-                                &c.id[..12]
+                                "fast-forwarded `{}` to `{}` ({})",
+                                shown::line(&target),
+                                shown::line(&branch),
+                                shown::clipped(&c.id, 12)
                             ),
                             _ => println!(
-                                "merged `{branch}` into `{target}`: {}",
-                                commit.as_deref().map(|c| &c[..12]).unwrap_or("")
+                                "merged `{}` into `{}`: {}",
+                                shown::line(&branch),
+                                shown::line(&target),
+                                shown::clipped(commit.as_deref().unwrap_or(""), 12)
                             ),
                         }
                     }
@@ -217,10 +226,10 @@ pub async fn run(project: &Path, command: GitCommand) -> Result<()> {
                 print_json(&json!(pr));
             } else {
                 println!("pull request described in {}", pr.file.display());
-                println!("  title  {}", pr.title);
-                println!("  {} -> {}", pr.head, pr.base);
+                println!("  title  {}", shown::line(&pr.title));
+                println!("  {} -> {}", shown::line(&pr.head), shown::line(&pr.base));
                 println!("Nothing was pushed. Push the branch, then open it with:");
-                println!("  {}", pr.command);
+                println!("  {}", shown::line(&pr.command));
             }
         }
         GitCommand::Cleanup {

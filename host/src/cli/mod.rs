@@ -59,6 +59,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,8 +107,33 @@ pub fn main() -> ExitCode {
                     message.push_str(&cause);
                 }
             }
-            eprintln!("error: {message}");
+            // Errors quote what plugins said.
+            eprintln!("error: {}", crate::shown::line(&message));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Plugins hold files and sockets of the process's own: raise the soft
+/// limit on open files to the hard one, as far as the system allows, so that
+/// what plugins hold leaves the host room for its own files.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    tracing::debug!("could not raise the open-file limit");
+                }
+            }
         }
     }
 }

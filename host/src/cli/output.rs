@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::json::info_json;
 use crate::plugin::Plugin;
+use crate::shown;
 use crate::stats::CallStats;
 
 pub fn print_json(value: &Value) {
@@ -15,10 +16,18 @@ pub fn print_json(value: &Value) {
     );
 }
 
-/// A plain aligned table.
+/// The widest a table cell is shown; the JSON output has the whole text.
+const CELL_CHARS: usize = 120;
+
+/// A plain aligned table. Cells may hold a plugin's text: each is shown on
+/// one line, with its control characters escaped, and clipped.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| shown::clipped(c, CELL_CHARS)).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -33,7 +42,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     };
     line(headers.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 

@@ -17,6 +17,7 @@ use crate::plugin::{Isolation, Plugin, PluginKind, PluginSettings, Runtime};
 use crate::registry::{kind_filter, Entry, Paths, Registry, Requests, Source};
 use crate::router::AgentRoutes;
 use crate::sandbox::{Grant, Grants, Limits};
+use crate::shown;
 use crate::{AgentSpec, ChatRequest, InvocationContext, Message, Task};
 
 #[derive(Subcommand)]
@@ -360,21 +361,21 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
             "Reloaded {} plugin `{}` {} (was {}, {})",
             plugin.kind(),
             plugin.name(),
-            info.version,
-            old.version,
+            shown::line(&info.version),
+            shown::line(&old.version),
             short(&old.digest)
         ),
         Some(_) => println!(
             "Loaded {} plugin `{}` {} again (unchanged)",
             plugin.kind(),
             plugin.name(),
-            info.version
+            shown::line(&info.version)
         ),
         None => println!(
             "Loaded {} plugin `{}` {}",
             plugin.kind(),
             plugin.name(),
-            info.version
+            shown::line(&info.version)
         ),
     }
     println!("  digest {}", plugin.digest());
@@ -384,11 +385,11 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     } else {
         println!("  asks for:");
         for line in requests {
-            println!("  {line}");
+            println!("  {}", shown::line(&line));
         }
     }
     for request in added {
-        println!("  newly asks for {request}");
+        println!("  newly asks for {}", shown::line(&request));
     }
     Ok(())
 }
@@ -471,15 +472,19 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     println!(
         "{} {} ({} plugin)",
         plugin.name(),
-        info.version,
+        shown::line(&info.version),
         plugin.kind()
     );
-    println!("  {}", info.description);
+    println!("  {}", shown::line(&info.description));
     if !info.author.is_empty() || !info.license.is_empty() {
-        println!("  author: {}  license: {}", info.author, info.license);
+        println!(
+            "  author: {}  license: {}",
+            shown::line(&info.author),
+            shown::line(&info.license)
+        );
     }
     if !info.tags.is_empty() {
-        println!("  tags: {}", info.tags.join(", "));
+        println!("  tags: {}", shown::line(&info.tags.join(", ")));
     }
     println!("  source: {source}");
     println!("  digest: {}", plugin.digest());
@@ -508,14 +513,14 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     if !requests.is_empty() {
         println!("  requests:");
         for line in requests {
-            println!("  {line}");
+            println!("  {}", shown::line(&line));
         }
     }
     if plugin.config() != "{}" {
         println!("  config: {}", plugin.config());
     }
     for tool in plugin.tools() {
-        println!("  tool {}: {}", tool.name, tool.description);
+        println!("  tool {}: {}", tool.name, shown::line(&tool.description));
     }
     Ok(())
 }
@@ -581,12 +586,12 @@ async fn reload(registry: &mut Registry, name: &str, as_json: bool) -> Result<()
     println!(
         "Reloaded `{}` {} ({})",
         plugin.name(),
-        plugin.info().version,
+        shown::line(&plugin.info().version),
         if changed { "new version" } else { "unchanged" }
     );
     println!("  digest {}", plugin.digest());
     for request in added {
-        println!("  newly asks for {request}");
+        println!("  newly asks for {}", shown::line(&request));
     }
     Ok(())
 }
@@ -680,7 +685,7 @@ async fn call(registry: &Registry, args: CallArgs) -> Result<()> {
     if args.json {
         print_json(&output.json);
     } else {
-        println!("{}", output.text);
+        println!("{}", shown::block(&output.text));
     }
     Ok(())
 }

@@ -8,10 +8,11 @@
 use std::path::{Component, Path, PathBuf};
 
 use git2::{
-    build::CheckoutBuilder, BranchType, CheckoutNotificationType, ErrorCode, IndexAddOption, Oid,
-    Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
+    build::CheckoutBuilder, BranchType, CheckoutNotificationType, ErrorCode, Oid, Repository,
+    Status, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
 };
 
+use crate::beneath::{Beneath, BeneathError, Entry};
 use crate::bindings::{
     BranchInfo, CommitInfo, DiffStat, FileStat, MergeOutcome, RepositoryInfo, WitError,
 };
@@ -93,6 +94,19 @@ fn check_branch_name(name: &str) -> GitResult<()> {
     Ok(())
 }
 
+fn same_dir(a: &Path, b: &Path) -> bool {
+    std::fs::canonicalize(a)
+        .ok()
+        .zip(std::fs::canonicalize(b).ok())
+        .is_some_and(|(a, b)| a == b)
+}
+
+/// Paracle's own configuration, which a merge never brings into the user's
+/// tree by itself: it decides what later runs may reach.
+fn is_paracle_config(path: &str) -> bool {
+    path == "paracle.toml" || path == ".paracle" || path.starts_with(".paracle/")
+}
+
 /// A path a plugin names inside a worktree: relative, and never into `.git`.
 fn check_relative(path: &str) -> GitResult<&Path> {
     let relative = Path::new(path);
@@ -141,16 +155,46 @@ impl GitRepo {
         Ok(self.worktrees.join(name))
     }
 
-    /// A worktree of ours, opened as a repository of its own.
+    /// A worktree of ours, opened as a repository of its own from git's own
+    /// record of it in the repository's admin directory, where no plugin
+    /// writes. The `.git` file inside the worktree is never read: a plugin
+    /// that can write the worktree could point it at any repository.
     fn open_worktree(&self, name: &str) -> GitResult<Repository> {
         let dir = self.worktree_dir(name)?;
-        if !dir.join(".git").is_file() {
-            return Err(WitError::NotFound(format!(
+        let repo = self.open()?;
+        let missing = || {
+            WitError::NotFound(format!(
                 "no worktree `{name}` in {}",
+                self.worktrees.display()
+            ))
+        };
+        let worktree = repo.find_worktree(name).map_err(|_| missing())?;
+        if !same_dir(worktree.path(), &dir) {
+            return Err(WitError::Denied(format!(
+                "worktree `{name}` is at {}, outside {}",
+                worktree.path().display(),
                 self.worktrees.display()
             )));
         }
-        Repository::open(&dir).map_err(|e| failed(&format!("worktree `{name}`"), e))
+        Self::open_admin(&repo, name).map_err(|e| failed(&format!("worktree `{name}`"), e))
+    }
+
+    /// A linked worktree, opened from its admin directory in the common git
+    /// directory: git's `gitdir` record there says where its files are.
+    /// (`Repository::open_from_worktree` would read the `.git` file in the
+    /// worktree itself.)
+    fn open_admin(repo: &Repository, name: &str) -> Result<Repository, git2::Error> {
+        Repository::open(repo.commondir().join("worktrees").join(name))
+    }
+
+    /// The working tree that has a branch checked out, opened from git's
+    /// record: the user's own from the common directory, ours by name.
+    fn open_checkout(repo: &Repository, holder: Option<&str>) -> GitResult<Repository> {
+        let opened = match holder {
+            None => Repository::open(repo.commondir()),
+            Some(name) => Self::open_admin(repo, name),
+        };
+        opened.map_err(|e| failed("opening the target's working tree", e))
     }
 
     fn commit_of<'r>(repo: &'r Repository, revision: &str) -> GitResult<git2::Commit<'r>> {
@@ -183,7 +227,7 @@ impl GitRepo {
                 let Ok(worktree) = repo.find_worktree(name) else {
                     continue;
                 };
-                let Ok(opened) = Repository::open_from_worktree(&worktree) else {
+                let Ok(opened) = Self::open_admin(repo, name) else {
                     continue;
                 };
                 if let Some(branch) = branch_of(&opened) {
@@ -351,13 +395,7 @@ impl GitRepo {
         let worktree = repo
             .find_worktree(name)
             .map_err(|e| failed(&format!("worktree `{name}`"), e))?;
-        let same = |a: &Path, b: &Path| {
-            std::fs::canonicalize(a)
-                .ok()
-                .zip(std::fs::canonicalize(b).ok())
-                .is_some_and(|(a, b)| a == b)
-        };
-        if worktree.path().exists() && !same(worktree.path(), &dir) {
+        if worktree.path().exists() && !same_dir(worktree.path(), &dir) {
             return Err(WitError::Denied(format!(
                 "worktree `{name}` is at {}, outside {}; only paracle's worktrees can be removed",
                 worktree.path().display(),
@@ -389,16 +427,91 @@ impl GitRepo {
         Ok(())
     }
 
-    fn uncommitted(&self, repo: &Repository) -> GitResult<Vec<String>> {
+    /// Every path whose state differs between the worktree, its index and
+    /// its head. git's status looks at each entry without following links.
+    fn statuses(repo: &Repository) -> GitResult<Vec<(String, Status)>> {
         let mut options = StatusOptions::new();
-        options.include_untracked(true).recurse_untracked_dirs(true);
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .exclude_submodules(true);
         let statuses = repo
             .statuses(Some(&mut options))
             .map_err(|e| failed("reading the worktree's status", e))?;
         Ok(statuses
             .iter()
-            .filter_map(|s| s.path().map(str::to_string))
+            .filter_map(|s| Some((s.path()?.to_string(), s.status())))
             .collect())
+    }
+
+    fn uncommitted(&self, repo: &Repository) -> GitResult<Vec<String>> {
+        Ok(Self::statuses(repo)?
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect())
+    }
+
+    /// The paths whose state in the worktree differs from its index.
+    fn changed(repo: &Repository) -> GitResult<Vec<String>> {
+        let in_worktree = Status::WT_NEW
+            | Status::WT_MODIFIED
+            | Status::WT_DELETED
+            | Status::WT_TYPECHANGE
+            | Status::WT_RENAMED;
+        Ok(Self::statuses(repo)?
+            .into_iter()
+            .filter(|(_, status)| status.intersects(in_worktree))
+            .map(|(path, _)| path)
+            .collect())
+    }
+
+    /// Put the file at `path` into the index as the worktree has it, read
+    /// beneath the worktree without following links. A link, or a path
+    /// through one, is never staged (whatever it points at): the index keeps
+    /// what it had there. A path that is gone is removed.
+    fn stage(
+        repo: &Repository,
+        index: &mut git2::Index,
+        root: &Beneath,
+        path: &str,
+    ) -> GitResult<()> {
+        let staging = |e| failed(&format!("staging `{path}`"), e);
+        let unreadable = |e: BeneathError| WitError::InvalidInput(format!("cannot stage: {e}"));
+        match root.entry(path).map_err(unreadable)? {
+            Entry::Missing => match index.get_path(Path::new(path), 0) {
+                Some(_) => index.remove_path(Path::new(path)).map_err(staging),
+                None => Ok(()),
+            },
+            Entry::File { .. } => {
+                let (mut file, size) = root.open_file(path).map_err(unreadable)?;
+                let executable = file.metadata().is_ok_and(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                });
+                let mut writer = repo.blob_writer(None).map_err(staging)?;
+                let copied = std::io::copy(&mut std::io::Read::take(&mut file, size), &mut writer)
+                    .map_err(|e| WitError::Internal(format!("reading `{path}`: {e}")))?;
+                let id = writer.commit().map_err(staging)?;
+                index
+                    .add(&git2::IndexEntry {
+                        ctime: git2::IndexTime::new(0, 0),
+                        mtime: git2::IndexTime::new(0, 0),
+                        dev: 0,
+                        ino: 0,
+                        mode: if executable { 0o100755 } else { 0o100644 },
+                        uid: 0,
+                        gid: 0,
+                        file_size: u32::try_from(copied).unwrap_or(u32::MAX),
+                        id,
+                        flags: 0,
+                        flags_extended: 0,
+                        path: path.trim_start_matches("./").as_bytes().to_vec(),
+                    })
+                    .map_err(staging)
+            }
+            // A directory named as a path stages nothing, as `git add` of an
+            // empty directory does; links and devices are never staged.
+            Entry::Dir | Entry::Link | Entry::Other => Ok(()),
+        }
     }
 
     fn signature(repo: &Repository) -> GitResult<git2::Signature<'static>> {
@@ -417,23 +530,25 @@ impl GitRepo {
             return Err(WitError::InvalidInput("the commit message is empty".into()));
         }
         let repo = self.open_worktree(worktree)?;
-        let root = repo.workdir().map(Path::to_path_buf).unwrap_or_default();
+        let root = repo
+            .workdir()
+            .ok_or_else(|| WitError::Internal(format!("worktree `{worktree}` has no directory")))
+            .and_then(|dir| {
+                Beneath::open(dir).map_err(|e| {
+                    WitError::Internal(format!("cannot open worktree `{worktree}`: {e}"))
+                })
+            })?;
         let mut index = repo.index().map_err(|e| failed("reading the index", e))?;
-        if paths.is_empty() {
-            index
-                .add_all(["*"], IndexAddOption::DEFAULT, None)
-                .and_then(|()| index.update_all(["*"], None))
-                .map_err(|e| failed("staging the worktree", e))?;
+        let paths = if paths.is_empty() {
+            Self::changed(&repo)?
         } else {
             for path in paths {
-                let relative = check_relative(path)?;
-                let staged = if root.join(relative).is_file() {
-                    index.add_path(relative)
-                } else {
-                    index.remove_path(relative)
-                };
-                staged.map_err(|e| failed(&format!("staging `{path}`"), e))?;
+                check_relative(path)?;
             }
+            paths.to_vec()
+        };
+        for path in &paths {
+            Self::stage(&repo, &mut index, &root, path)?;
         }
         index.write().map_err(|e| failed("writing the index", e))?;
         let tree_id = index
@@ -482,6 +597,7 @@ impl GitRepo {
         {
             return Ok(MergeOutcome::UpToDate);
         }
+        Self::check_mergeable(&repo, &ours, &theirs, source)?;
         let fast_forward = repo
             .graph_descendant_of(theirs.id(), ours.id())
             .map_err(|e| failed("comparing branches", e))?;
@@ -528,9 +644,8 @@ impl GitRepo {
         let holder = Self::checkouts(&repo)
             .into_iter()
             .find(|(_, branch, _)| branch == target);
-        if let Some((_, _, dir)) = holder {
-            let checkout = Repository::open(&dir)
-                .map_err(|e| failed(&format!("the working tree at {}", dir.display()), e))?;
+        if let Some((holder, _, _)) = holder {
+            let checkout = Self::open_checkout(&repo, holder.as_deref())?;
             let mut blocked = Vec::new();
             let mut builder = CheckoutBuilder::new();
             builder
@@ -568,6 +683,56 @@ impl GitRepo {
         } else {
             MergeOutcome::Merged(info)
         })
+    }
+
+    /// A merge brings into the user's tree only regular files outside
+    /// Paracle's own configuration. A link could point anywhere once checked
+    /// out, and a `paracle.toml` or `.paracle/` file would decide what later
+    /// runs may reach; a branch that changes either is left to the user.
+    fn check_mergeable(
+        repo: &Repository,
+        ours: &git2::Commit<'_>,
+        theirs: &git2::Commit<'_>,
+        source: &str,
+    ) -> GitResult<()> {
+        let fork = repo
+            .merge_base(ours.id(), theirs.id())
+            .and_then(|id| repo.find_commit(id))
+            .and_then(|c| c.tree())
+            .ok();
+        let new = theirs
+            .tree()
+            .map_err(|e| failed(&format!("reading branch `{source}`"), e))?;
+        let diff = repo
+            .diff_tree_to_tree(fork.as_ref(), Some(&new), None)
+            .map_err(|e| failed("diffing", e))?;
+        let mut links = Vec::new();
+        let mut config = Vec::new();
+        for delta in diff.deltas() {
+            let file = delta.new_file();
+            let Some(path) = file.path().map(|p| p.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if delta.status() != git2::Delta::Deleted && file.mode() == git2::FileMode::Link {
+                links.push(path.clone());
+            }
+            if is_paracle_config(&path) {
+                config.push(path);
+            }
+        }
+        if !links.is_empty() {
+            return Err(WitError::Denied(format!(
+                "branch `{source}` adds symbolic links ({}); paracle never merges links into your tree: review them and merge with git yourself",
+                listed(&links)
+            )));
+        }
+        if !config.is_empty() {
+            return Err(WitError::Denied(format!(
+                "branch `{source}` changes paracle's own configuration ({}); paracle never merges that itself: review it and merge with git yourself",
+                listed(&config)
+            )));
+        }
+        Ok(())
     }
 
     pub fn count_commits(&self, base: &str, head: &str) -> GitResult<u32> {
@@ -627,12 +792,12 @@ impl GitRepo {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
     /// A repository with one commit on `main`, and the GitRepo of a project
     /// at its root.
-    fn repository() -> (tempfile::TempDir, GitRepo) {
+    pub fn repository() -> (tempfile::TempDir, GitRepo) {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init_opts(
             dir.path(),
@@ -649,6 +814,22 @@ mod tests {
         let git = GitRepo::new(dir.path(), dir.path().join(".paracle/worktrees"));
         (dir, git)
     }
+
+    /// Commit `index` on the head of `repo`, as a user's git would.
+    pub fn commit_index(repo: &Repository, index: &mut git2::Index, message: &str) {
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let me = git2::Signature::now("T", "t@example.com").unwrap();
+        let parent = repo.head().unwrap().peel_to_commit().unwrap();
+        repo.commit(Some("HEAD"), &me, &me, message, &tree, &[&parent])
+            .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     #[test]
     fn names_and_paths_that_would_leave_their_place_are_refused() {
@@ -711,5 +892,141 @@ mod tests {
         git.remove_worktree("r", false).unwrap();
         assert!(!worktree.exists());
         git.delete_branch("exec/r/1").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod planted {
+    //! What a plugin that can write a worktree may plant there, and what the
+    //! host's git must still do.
+
+    use super::tests_support::*;
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn user_state(dir: &Path) -> (Oid, Option<String>, usize) {
+        let repo = Repository::open(dir).unwrap();
+        let head = repo.head().unwrap();
+        let state = (
+            head.peel_to_commit().unwrap().id(),
+            head.shorthand().map(str::to_string),
+            repo.index().unwrap().len(),
+        );
+        state
+    }
+
+    #[test]
+    fn a_git_file_pointed_at_the_users_repository_changes_nothing_outside_the_branch() {
+        let (dir, git) = repository();
+        git.create_branch("exec/r/1", "main").unwrap();
+        let worktree = dir.path().join(git.add_worktree("r", "exec/r/1").unwrap());
+        let before = user_state(dir.path());
+        std::fs::write(
+            worktree.join(".git"),
+            format!("gitdir: {}\n", dir.path().join(".git").display()),
+        )
+        .unwrap();
+        std::fs::write(worktree.join("b.txt"), "b\n").unwrap();
+        git.commit("r", "add b", &["b.txt".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(user_state(dir.path()), before);
+        assert_eq!(git.count_commits("main", "exec/r/1").unwrap(), 1);
+
+        // A whole fake git directory, with its working tree set to a host
+        // directory, is not opened either.
+        let secret = tempfile::tempdir().unwrap();
+        std::fs::write(secret.path().join("passwd"), "host file\n").unwrap();
+        std::fs::remove_file(worktree.join(".git")).unwrap();
+        Repository::init(worktree.join(".git-fake")).unwrap();
+        std::fs::rename(worktree.join(".git-fake/.git"), worktree.join(".git")).unwrap();
+        let mut config = git2::Config::open(&worktree.join(".git/config")).unwrap();
+        config
+            .set_str("core.worktree", &secret.path().display().to_string())
+            .unwrap();
+        std::fs::write(worktree.join("c.txt"), "c\n").unwrap();
+        let all = git.commit("r", "everything", &[]).unwrap().unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        let tree = repo
+            .find_commit(Oid::from_str(&all.id).unwrap())
+            .unwrap()
+            .tree()
+            .unwrap();
+        assert!(
+            tree.get_path(Path::new("passwd")).is_err(),
+            "a host file was committed"
+        );
+        assert_eq!(user_state(dir.path()), before);
+    }
+
+    #[test]
+    fn commits_never_read_through_a_link_and_merges_bring_no_links() {
+        let (dir, git) = repository();
+        git.create_branch("exec/r/1", "main").unwrap();
+        let worktree = dir.path().join(git.add_worktree("r", "exec/r/1").unwrap());
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "host secret\n").unwrap();
+        symlink(outside.path(), worktree.join("src")).unwrap();
+        symlink(
+            outside.path().join("secret.txt"),
+            worktree.join("stolen.txt"),
+        )
+        .unwrap();
+
+        // A path through a link, or a link itself, is never staged, whether
+        // it is named or found.
+        assert!(git
+            .commit("r", "through a link", &["src/secret.txt".into()])
+            .unwrap()
+            .is_none());
+        assert!(git
+            .commit("r", "a link", &["stolen.txt".into()])
+            .unwrap()
+            .is_none());
+        assert!(git.commit("r", "all", &[]).unwrap().is_none());
+        assert_eq!(git.count_commits("main", "exec/r/1").unwrap(), 0);
+
+        // A branch that carries a link (committed by hand, say) or paracle's
+        // own configuration is not merged by the host.
+        let repo = GitRepo::open_admin(&Repository::open(dir.path()).unwrap(), "r").unwrap();
+        let mut index = repo.index().unwrap();
+        let link_blob = repo
+            .blob(outside.path().display().to_string().as_bytes())
+            .unwrap();
+        let mut entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o120000,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: link_blob,
+            flags: 0,
+            flags_extended: 0,
+            path: b"evil".to_vec(),
+        };
+        index.add(&entry).unwrap();
+        commit_index(&repo, &mut index, "a link by hand");
+        let before = user_state(dir.path());
+        let merged = git.merge("exec/r/1", "main", "merge");
+        assert!(
+            matches!(&merged, Err(WitError::Denied(m)) if m.contains("evil")),
+            "{merged:?}"
+        );
+        index.remove_path(Path::new("evil")).unwrap();
+        entry.mode = 0o100644;
+        entry.path = b"paracle.toml".to_vec();
+        entry.id = repo.blob(b"[plugins.x]\n").unwrap();
+        index.add(&entry).unwrap();
+        commit_index(&repo, &mut index, "config");
+        let merged = git.merge("exec/r/1", "main", "merge");
+        assert!(
+            matches!(&merged, Err(WitError::Denied(m)) if m.contains("paracle.toml")),
+            "{merged:?}"
+        );
+        assert_eq!(user_state(dir.path()), before);
+        assert!(!dir.path().join("evil").exists() && !dir.path().join("paracle.toml").exists());
     }
 }

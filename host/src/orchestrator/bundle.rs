@@ -3,13 +3,14 @@
 //! `.paracle/artifacts/<run-id>/<phase>.zip`.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::atomic;
+use crate::beneath::Beneath;
 
 use super::clock;
 use super::run::{PhaseRun, RunState, Validation};
@@ -22,53 +23,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OrchestratorError + '_ {
     }
 }
 
-/// `relative` inside `root`, or None if it would leave it: absolute paths,
-/// `..` and empty paths are refused.
-pub fn inside(root: &Path, relative: &str) -> Option<PathBuf> {
-    let path = Path::new(relative);
-    if relative.is_empty()
-        || !path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return None;
-    }
-    Some(root.join(path))
-}
-
-/// Every file under `root`, relative to it, with `/` separators, sorted.
-pub fn files_under(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() {
-                if let Ok(relative) = path.strip_prefix(root) {
-                    let parts: Vec<String> = relative
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().to_string())
-                        .collect();
-                    found.push(parts.join("/"));
-                }
-            }
-        }
-    }
-    found.sort();
-    found
+/// The workspace as the host reads it: see [`crate::beneath`].
+pub fn open(workspace: &Path) -> Result<Beneath, OrchestratorError> {
+    Beneath::open(workspace).map_err(io(workspace))
 }
 
 /// Which workspace files the patterns find, and which patterns find none.
-pub fn validate(workspace: &Path, patterns: &[String]) -> Validation {
-    let files = files_under(workspace);
+/// Links are never artifacts: they are listed apart, matched or not.
+pub fn validate(workspace: &Beneath, patterns: &[String]) -> Validation {
+    let listing = workspace.files();
     let mut found = BTreeSet::new();
     let mut missing = Vec::new();
     for pattern in patterns {
@@ -81,7 +44,11 @@ pub fn validate(workspace: &Path, patterns: &[String]) -> Validation {
             continue;
         };
         let matcher = glob.compile_matcher();
-        let matched: Vec<&String> = files.iter().filter(|f| matcher.is_match(f)).collect();
+        let matched: Vec<&String> = listing
+            .files
+            .iter()
+            .filter(|f| matcher.is_match(f))
+            .collect();
         if matched.is_empty() {
             missing.push(pattern.clone());
         }
@@ -90,6 +57,7 @@ pub fn validate(workspace: &Path, patterns: &[String]) -> Validation {
     Validation {
         found: found.into_iter().collect(),
         missing,
+        links: listing.links,
     }
 }
 
@@ -136,7 +104,7 @@ pub fn digest(phase: &PhaseRun) -> Value {
 /// Write the bundle of phase `index`; returns its path.
 pub fn write(
     state_dir: &Path,
-    workspace: &Path,
+    workspace: &Beneath,
     run: &RunState,
     index: usize,
 ) -> Result<PathBuf, OrchestratorError> {
@@ -150,48 +118,73 @@ pub fn write(
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(modified)
         .unix_permissions(0o644);
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut listed = Vec::new();
+    let mut skipped = Vec::new();
+    let mut bundled = Vec::new();
     for file in bundled_files(phase) {
-        let Some(path) = inside(workspace, &file) else {
-            continue;
-        };
-        // A file reported but since removed is left out, not fatal: the
-        // manifest lists what the bundle holds.
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        zip.start_file(format!("artifacts/{file}"), options)
-            .map_err(|e| OrchestratorError::Bundle(e.to_string()))?;
-        zip.write_all(&bytes).map_err(io(&target))?;
-        listed.push(json!({
-            "path": file,
-            "size": bytes.len(),
-            "sha256": hex::encode(Sha256::digest(&bytes)),
-        }));
+        // A file reported but since removed, or replaced by a link, is left
+        // out, not fatal: the manifest says what the bundle holds and why
+        // the rest is not there.
+        match workspace.open_file(&file) {
+            Ok(opened) => bundled.push((file, opened)),
+            Err(error) => skipped.push(json!({"path": file, "reason": error.to_string()})),
+        }
     }
-    let manifest = json!({
-        "phase": phase.name,
-        "run_id": run.id,
-        "workflow": run.workflow.name,
-        "created_at": clock::rfc3339(now),
-        "artifact_count": listed.len(),
-        "artifacts": listed,
-        "metrics": digest(phase),
-    });
-    zip.start_file("MANIFEST.json", options)
-        .map_err(|e| OrchestratorError::Bundle(e.to_string()))?;
-    zip.write_all(
-        serde_json::to_string_pretty(&manifest)
-            .expect("JSON values serialise")
-            .as_bytes(),
-    )
+    for link in phase.validation.iter().flat_map(|v| &v.links) {
+        skipped
+            .push(json!({"path": link, "reason": "a symbolic link, which is never an artifact"}));
+    }
+    let zip_error = |e: zip::result::ZipError| std::io::Error::other(e.to_string());
+    // Straight into the bundle's temporary file, each artifact streamed and
+    // read no further than the size it had when it was opened: a workspace
+    // file may be larger than the host's memory.
+    atomic::write_with(&target, |file| {
+        let mut zip = zip::ZipWriter::new(file);
+        let mut buffer = vec![0u8; 64 * 1024];
+        for (path, (mut reader, size)) in bundled {
+            zip.start_file(format!("artifacts/{path}"), options)
+                .map_err(zip_error)?;
+            let mut hasher = Sha256::new();
+            let mut left = size;
+            while left > 0 {
+                let want = buffer
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                let read = reader.read(&mut buffer[..want])?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+                zip.write_all(&buffer[..read])?;
+                left -= read as u64;
+            }
+            listed.push(json!({
+                "path": path,
+                "size": size - left,
+                "sha256": hex::encode(hasher.finalize()),
+            }));
+        }
+        let manifest = json!({
+            "phase": phase.name,
+            "run_id": run.id,
+            "workflow": run.workflow.name,
+            "created_at": clock::rfc3339(now),
+            "artifact_count": listed.len(),
+            "artifacts": listed,
+            "skipped": skipped,
+            "metrics": digest(phase),
+        });
+        zip.start_file("MANIFEST.json", options)
+            .map_err(zip_error)?;
+        zip.write_all(
+            serde_json::to_string_pretty(&manifest)
+                .expect("JSON values serialise")
+                .as_bytes(),
+        )?;
+        zip.finish().map_err(zip_error)?;
+        Ok(())
+    })
     .map_err(io(&target))?;
-    let bytes = zip
-        .finish()
-        .map_err(|e| OrchestratorError::Bundle(e.to_string()))?
-        .into_inner();
-    atomic::write(&target, &bytes).map_err(io(&target))?;
     Ok(target)
 }
 
@@ -200,26 +193,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_that_leave_the_workspace_are_refused() {
-        let root = Path::new("/w");
-        assert_eq!(inside(root, "a/b.md"), Some(PathBuf::from("/w/a/b.md")));
-        assert_eq!(inside(root, "../x"), None);
-        assert_eq!(inside(root, "/etc/passwd"), None);
-        assert_eq!(inside(root, "a/../../x"), None);
-        assert_eq!(inside(root, ""), None);
-    }
-
-    #[test]
     fn validation_reports_found_files_and_patterns_that_found_none() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         std::fs::write(dir.path().join("plan.md"), "p").unwrap();
         std::fs::write(dir.path().join("docs/a.md"), "a").unwrap();
+        std::os::unix::fs::symlink("plan.md", dir.path().join("link.md")).unwrap();
         let v = validate(
-            dir.path(),
+            &Beneath::open(dir.path()).unwrap(),
             &["*.md".into(), "docs/**".into(), "tests/*.rs".into()],
         );
         assert_eq!(v.found, vec!["docs/a.md", "plan.md"]);
         assert_eq!(v.missing, vec!["tests/*.rs"]);
+        assert_eq!(v.links, vec!["link.md"]);
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::atomic;
+use crate::beneath::{Beneath, BeneathError};
 use crate::error::CallError;
 use crate::plugin::Plugin;
 use crate::router::{AgentRoutes, ToolChoice};
@@ -26,6 +27,11 @@ use super::report;
 use super::run::{AgentRun, AgentStatus, FailureKind, PhaseStatus, RunState, RunStatus, Tokens};
 use super::spec::{Agent, Retry};
 use super::{clock, Orchestrator, OrchestratorError, RunOptions};
+
+/// An artifact is written from an adapter's answer, which is capped by the
+/// adapter's output limit; one larger than this on the disk was not written
+/// by the host, so resuming a run does not read it to compare.
+const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How much of an earlier agent's output later agents see in their context.
 const CONTEXT_OUTPUT_CHARS: usize = 4000;
@@ -68,18 +74,25 @@ fn classify(error: CallError) -> (FailureKind, String) {
 
 /// Write the outcome's artifacts into the workspace; their paths and
 /// digests, or why not. They are flushed to the disk in the background, and
-/// the phase waits for that before it ends.
+/// the phase waits for that before it ends. A path through a link the
+/// workspace holds is refused: the link may point anywhere.
 fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, String> {
     let mut written = Written::new();
+    let root = Beneath::open(workspace).map_err(|e| {
+        format!(
+            "cannot open the run's workspace {}: {e}",
+            workspace.display()
+        )
+    })?;
     for artifact in &outcome.artifacts {
-        let Some(path) = bundle::inside(workspace, &artifact.path) else {
-            return Err(format!(
-                "artifact path `{}` is not a relative path inside the run's workspace",
-                artifact.path
-            ));
-        };
-        atomic::write_unsynced(&path, artifact.content.as_bytes())
-            .map_err(|e| format!("cannot write artifact `{}`: {e}", artifact.path))?;
+        root.write(&artifact.path, artifact.content.as_bytes(), false)
+            .map_err(|e| match e {
+                BeneathError::NotRelative(_) => format!(
+                    "artifact path `{}` is not a relative path inside the run's workspace",
+                    artifact.path
+                ),
+                e => format!("cannot write artifact: {e}"),
+            })?;
         written.insert(
             artifact.path.trim_start_matches("./").to_string(),
             hex::encode(Sha256::digest(artifact.content.as_bytes())),
@@ -96,22 +109,28 @@ type Written = BTreeMap<String, String>;
 /// would leave the agents' files off the execution's branch.
 fn worktree_present(state: &RunState) -> Result<(), OrchestratorError> {
     match &state.workspace {
-        Some(worktree) if !worktree.join(".git").is_file() => {
-            Err(OrchestratorError::WorktreeGone {
-                run: state.id.clone(),
-                path: worktree.clone(),
-            })
-        }
+        Some(worktree) if !is_worktree(worktree) => Err(OrchestratorError::WorktreeGone {
+            run: state.id.clone(),
+            path: worktree.clone(),
+        }),
         _ => Ok(()),
     }
 }
 
+/// Whether `dir` holds the `.git` file of a worktree. A link named `.git`
+/// does not count: a plugin may have planted it.
+pub(super) fn is_worktree(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(".git")).is_ok_and(|m| m.is_file())
+}
+
 /// Whether the artifacts an agent wrote are still there as it wrote them.
 pub(super) fn artifacts_intact(workspace: &Path, agent: &AgentRun) -> bool {
+    let Ok(root) = Beneath::open(workspace) else {
+        return agent.artifact_sha256.is_empty();
+    };
     agent.artifact_sha256.iter().all(|(file, digest)| {
-        bundle::inside(workspace, file)
-            .and_then(|path| std::fs::read(path).ok())
-            .is_some_and(|bytes| hex::encode(Sha256::digest(&bytes)) == *digest)
+        root.read(file, MAX_ARTIFACT_BYTES)
+            .is_ok_and(|bytes| hex::encode(Sha256::digest(&bytes)) == *digest)
     })
 }
 
@@ -189,11 +208,13 @@ impl Job {
         }
         // Off the agents' path: the next agent starts while these flush.
         let syncing = result.as_ref().ok().map(|(_, written)| {
-            let files: Vec<PathBuf> = written
-                .keys()
-                .filter_map(|file| bundle::inside(&self.workspace, file))
-                .collect();
-            tokio::task::spawn_blocking(move || atomic::sync_files(&files))
+            let files: Vec<String> = written.keys().cloned().collect();
+            let workspace = self.workspace.clone();
+            tokio::task::spawn_blocking(move || {
+                Beneath::open(&workspace)?
+                    .sync(&files)
+                    .map_err(std::io::Error::other)
+            })
         });
         Finished {
             name: self.name,
@@ -227,7 +248,7 @@ fn context(state: &RunState, index: usize, workspace: &Path) -> String {
         "run_id": state.id,
         "workflow": state.workflow.name,
         "phase": state.phases[index].name,
-        "workspace_files": bundle::files_under(workspace),
+        "workspace_files": Beneath::open(workspace).map(|w| w.files().files).unwrap_or_default(),
         "previous_phases": previous,
     })
     .to_string()
@@ -421,12 +442,13 @@ impl Orchestrator<'_> {
         let phase = &mut state.phases[index];
         phase.finished_at = Some(clock::now_rfc3339());
         phase.duration_ms = phase_started.elapsed().as_millis() as u64;
-        let validation = bundle::validate(&workspace, &spec.artifacts);
+        let root = bundle::open(&workspace)?;
+        let validation = bundle::validate(&root, &spec.artifacts);
         let passed = phase.failed() == 0
             && phase.succeeded() == phase.agents.len()
             && validation.missing.is_empty();
         phase.validation = Some(validation);
-        let bundle_file = bundle::write(&self.registry.paths().state, &workspace, state, index)?;
+        let bundle_file = bundle::write(&self.registry.paths().state, &root, state, index)?;
         state.phases[index].bundle = Some(
             bundle_file
                 .strip_prefix(&self.registry.paths().project)
@@ -565,6 +587,23 @@ mod tests {
             !artifacts_intact(workspace.path(), &agent),
             "a missing file"
         );
+        // The same bytes behind a link do not count: the link is not followed.
+        std::fs::write(workspace.path().join("elsewhere.md"), "the plan").unwrap();
+        std::os::unix::fs::symlink("../elsewhere.md", workspace.path().join("docs/plan.md"))
+            .unwrap();
+        assert!(!artifacts_intact(workspace.path(), &agent), "a link");
+
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::remove_dir_all(workspace.path().join("docs")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), workspace.path().join("docs")).unwrap();
+        let through_a_link = write_artifacts(workspace.path(), &outcome);
+        assert!(
+            through_a_link
+                .as_ref()
+                .is_err_and(|e| e.contains("symbolic link")),
+            "{through_a_link:?}"
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 
         let escaping = Outcome {
             artifacts: vec![Artifact {

@@ -100,9 +100,6 @@ pub enum OrchestratorError {
     #[error("quickstart: {0}")]
     Quickstart(String),
 
-    #[error("cannot write the artifact bundle: {0}")]
-    Bundle(String),
-
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }
@@ -312,7 +309,7 @@ impl<'r> Orchestrator<'r> {
         // worktree the git workflow made for the run is there now.
         bus.close().await;
         let worktree = self.registry.paths().worktrees().join(&state.id);
-        if worktree.join(".git").is_file() {
+        if execute::is_worktree(&worktree) {
             state.note(
                 "workspace",
                 format!("the git worktree {}", worktree.display()),

@@ -101,7 +101,7 @@ pub fn request_md(run: &RunState, index: usize) -> String {
     }
     let _ = writeln!(md, "## Artifacts\n");
     match &phase.validation {
-        Some(v) if spec.artifacts.is_empty() && v.found.is_empty() => {
+        Some(v) if spec.artifacts.is_empty() && v.found.is_empty() && v.links.is_empty() => {
             let _ = writeln!(md, "The phase asks for no artifacts.\n");
         }
         Some(v) => {
@@ -110,6 +110,12 @@ pub fn request_md(run: &RunState, index: usize) -> String {
             }
             for missing in &v.missing {
                 let _ = writeln!(md, "- ❌ missing: nothing matches `{missing}`");
+            }
+            for link in &v.links {
+                let _ = writeln!(
+                    md,
+                    "- ⚠️ skipped `{link}`: a symbolic link, which is never an artifact and never followed"
+                );
             }
             md.push('\n');
         }

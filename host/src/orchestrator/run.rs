@@ -185,6 +185,9 @@ pub struct Validation {
     pub found: Vec<String>,
     /// Patterns that matched nothing.
     pub missing: Vec<String>,
+    /// Symbolic links in the workspace: never artifacts, and never followed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

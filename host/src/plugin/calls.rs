@@ -6,14 +6,17 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::returned::{self, ITEM_BYTES};
+use super::tool_output::OutputError;
 use super::{schema_errors, Exports, Instance, Plugin, PluginKind, ToolOutput};
 use crate::bindings::{
     AgentSpec, ChatRequest, ChatResponse, Cleaned, Event, ExecutionBranch, GitSettingsRecord,
     InvocationContext, MergeOutcome, ModelInfo, Outcome, PullRequest, SearchHit, SettingsRequest,
     Task, ToolSpec, WitError,
 };
-use crate::error::{CallError, CallResult, PluginError};
-use crate::router::AgentRoutes;
+use crate::error::{CallError, CallResult, Limit, PluginError};
+use crate::json::{nests_deeper_than, MAX_JSON_DEPTH};
+use crate::router::{AgentBounds, AgentRoutes};
 use crate::stats::CallOutcome;
 
 /// Lease an instance of the plugin's kind, make one call on it under the
@@ -66,6 +69,25 @@ macro_rules! observer_call {
 }
 
 impl Plugin {
+    /// A returned value over one of the caps in [`returned`].
+    pub(super) fn over(&self, function: &str, detail: returned::Over) -> CallError {
+        CallError::Limit {
+            plugin: self.name.to_string(),
+            function: function.to_string(),
+            limit: Limit::Value,
+            detail,
+        }
+    }
+
+    fn too_deep(&self, function: &str) -> CallError {
+        CallError::Limit {
+            plugin: self.name.to_string(),
+            function: function.to_string(),
+            limit: Limit::Depth,
+            detail: format!("its answer nests JSON deeper than {MAX_JSON_DEPTH} levels"),
+        }
+    }
+
     fn answer<T>(&self, answer: Result<T, WitError>) -> Result<T, PluginError> {
         answer.map_err(|e| PluginError::from_wit(&self.name, e))
     }
@@ -88,6 +110,15 @@ impl Plugin {
             let answer = guest_call!(self, "list-models", Provider, |b, store| b
                 .paracle_plugin_provider()
                 .call_list_models(&mut *store))?;
+            if let Ok(models) = &answer {
+                self.check_output(
+                    "list-models",
+                    models
+                        .iter()
+                        .map(|m| m.id.len() + m.description.len() + ITEM_BYTES)
+                        .sum(),
+                )?;
+            }
             Ok(self.answer(answer))
         })
         .await
@@ -105,8 +136,9 @@ impl Plugin {
                         .message
                         .tool_calls
                         .iter()
-                        .map(|c| c.arguments.len() + c.name.len())
-                        .sum::<usize>();
+                        .map(|c| c.id.len() + c.arguments.len() + c.name.len() + ITEM_BYTES)
+                        .sum::<usize>()
+                    + response.model.len();
                 self.check_output("chat", size)?;
             }
             Ok(self.answer(answer))
@@ -120,9 +152,11 @@ impl Plugin {
         let started = Instant::now();
         let result = async {
             self.expect_kind(PluginKind::Tool)?;
-            guest_call!(self, "list-tools", Tool, |b, store| b
+            let tools = guest_call!(self, "list-tools", Tool, |b, store| b
                 .paracle_plugin_tool()
-                .call_list_tools(&mut *store))
+                .call_list_tools(&mut *store))?;
+            returned::check_tools(&tools).map_err(|over| self.over("list-tools", over))?;
+            Ok(tools)
         }
         .await;
         self.record(started, CallOutcome::of_plain(&result));
@@ -207,11 +241,15 @@ impl Plugin {
         match answer {
             Ok(json) => {
                 self.check_output("invoke", json.len())?;
-                Ok(ToolOutput::new(json).map_err(|e| PluginError {
-                    plugin: self.name.to_string(),
-                    kind: crate::error::PluginErrorKind::Internal,
-                    message: format!("tool `{tool}` returned invalid JSON: {e}"),
-                }))
+                match ToolOutput::new(json) {
+                    Ok(output) => Ok(Ok(output)),
+                    Err(OutputError::TooDeep) => Err(self.too_deep("invoke")),
+                    Err(OutputError::Invalid(e)) => Ok(Err(PluginError {
+                        plugin: self.name.to_string(),
+                        kind: crate::error::PluginErrorKind::Internal,
+                        message: format!("tool `{tool}` returned invalid JSON: {e}"),
+                    })),
+                }
             }
             Err(error) => Ok(Err(PluginError::from_wit(&self.name, error))),
         }
@@ -262,7 +300,10 @@ impl Plugin {
                 .paracle_plugin_memory()
                 .call_keys(&mut *store, namespace, prefix))?;
             if let Ok(keys) = &answer {
-                self.check_output("keys", keys.iter().map(String::len).sum())?;
+                self.check_output(
+                    "keys",
+                    returned::list_bytes(keys.iter().map(String::as_str)),
+                )?;
             }
             Ok(self.answer(answer))
         })
@@ -281,9 +322,21 @@ impl Plugin {
                 .paracle_plugin_memory()
                 .call_search(&mut *store, namespace, query, limit))?;
             if let Ok(hits) = &answer {
+                // The caller's limit is the host's to keep, not the plugin's.
+                if hits.len() > limit as usize {
+                    return Err(self.over(
+                        "search",
+                        format!(
+                            "it returned {} hits where at most {limit} were asked for",
+                            hits.len()
+                        ),
+                    ));
+                }
                 self.check_output(
                     "search",
-                    hits.iter().map(|h| h.key.len() + h.value.len()).sum(),
+                    hits.iter()
+                        .map(|h| h.key.len() + h.value.len() + ITEM_BYTES)
+                        .sum(),
                 )?;
             }
             Ok(self.answer(answer))
@@ -311,6 +364,9 @@ impl Plugin {
             let json = observer_call!(self, "report", |observer, store| observer
                 .call_report(&mut *store))?;
             self.check_output("report", json.len())?;
+            if nests_deeper_than(&json, MAX_JSON_DEPTH) {
+                return Err(self.too_deep("report"));
+            }
             Ok(serde_json::from_str(&json).map_err(|e| PluginError {
                 plugin: self.name.to_string(),
                 kind: crate::error::PluginErrorKind::Internal,
@@ -333,7 +389,9 @@ impl Plugin {
         self.counted(async {
             self.expect_kind(PluginKind::Adapter)?;
             let mut lease = self.lease().await?;
-            lease.instance.store.data_mut().routes = Some(routes);
+            let state = lease.instance.store.data_mut();
+            state.routes = Some(routes);
+            state.bounds = Some(AgentBounds::of(agent));
             let outcome = {
                 let Instance { store, exports } = &mut lease.instance;
                 let Exports::Adapter(b) = &*exports else {
@@ -352,7 +410,7 @@ impl Plugin {
                     + outcome
                         .artifacts
                         .iter()
-                        .map(|a| a.path.len() + a.content.len())
+                        .map(|a| a.path.len() + a.content.len() + ITEM_BYTES)
                         .sum::<usize>();
                 self.check_output("run-agent", size)?;
             }
@@ -399,6 +457,22 @@ impl Plugin {
             let answer = guest_call!(self, "branches", GitWorkflow, |b, store| b
                 .paracle_plugin_git_workflow()
                 .call_branches(&mut *store))?;
+            if let Ok(branches) = &answer {
+                self.check_output(
+                    "branches",
+                    branches
+                        .iter()
+                        .map(|b| {
+                            b.name.len()
+                                + b.execution_id.len()
+                                + b.head.id.len()
+                                + b.head.summary.len()
+                                + b.worktree.as_ref().map_or(0, String::len)
+                                + ITEM_BYTES
+                        })
+                        .sum(),
+                )?;
+            }
             Ok(self.answer(answer))
         })
         .await
@@ -429,7 +503,10 @@ impl Plugin {
                 .paracle_plugin_git_workflow()
                 .call_describe_pull_request(&mut *store, execution, &run, title, body))?;
             if let Ok(pr) = &answer {
-                self.check_output("describe-pull-request", pr.title.len() + pr.body.len())?;
+                self.check_output(
+                    "describe-pull-request",
+                    pr.title.len() + pr.body.len() + pr.head.len() + pr.base.len(),
+                )?;
             }
             Ok(self.answer(answer))
         })
@@ -447,6 +524,15 @@ impl Plugin {
             let answer = guest_call!(self, "cleanup", GitWorkflow, |b, store| b
                 .paracle_plugin_git_workflow()
                 .call_cleanup(&mut *store, target, older_than_ms, active))?;
+            if let Ok(cleaned) = &answer {
+                self.check_output(
+                    "cleanup",
+                    cleaned
+                        .iter()
+                        .map(|c| c.branch.len() + c.detail.len() + ITEM_BYTES)
+                        .sum(),
+                )?;
+            }
             Ok(self.answer(answer))
         })
         .await

@@ -6,6 +6,7 @@ mod deadline;
 mod kind;
 mod linkers;
 mod pool;
+mod returned;
 mod tool_output;
 
 use std::collections::HashMap;
@@ -597,7 +598,12 @@ impl Plugin {
             })
             .await
         };
-        let result = self.settle(Lease { instance, place }, "info", outcome, false);
+        let result = self
+            .settle(Lease { instance, place }, "info", outcome, false)
+            .and_then(|info| {
+                returned::check_info(&info).map_err(|over| self.over("info", over))?;
+                Ok(info)
+            });
         self.record(started, CallOutcome::of_plain(&result));
         result
     }
@@ -622,7 +628,9 @@ impl Plugin {
                 mut instance,
                 place,
             } = lease;
-            instance.store.data_mut().routes = None;
+            let state = instance.store.data_mut();
+            state.routes = None;
+            state.bounds = None;
             self.pool.check_in(instance, place);
         }
     }
@@ -787,7 +795,9 @@ impl Plugin {
                 })
                 .await
             };
-            self.settle(lease, "health", outcome, true)
+            let mut health = self.settle(lease, "health", outcome, true)?;
+            health.message = crate::error::cut_message(health.message);
+            Ok(health)
         }
         .await;
         self.record(started, CallOutcome::of_plain(&result));

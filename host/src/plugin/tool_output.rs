@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::json::{nests_deeper_than, MAX_JSON_DEPTH};
+
 /// A tool's answer, as the JSON text the plugin wrote. It is known to be
 /// valid JSON; it is kept as text because most answers go on as text (to an
 /// adapter, a model or an MCP client), and building a tree for them would
@@ -11,10 +13,23 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput(String);
 
+/// Why a tool's answer was refused.
+#[derive(Debug)]
+pub(crate) enum OutputError {
+    Invalid(serde_json::Error),
+    /// Nested deeper than [`MAX_JSON_DEPTH`].
+    TooDeep,
+}
+
 impl ToolOutput {
-    /// Check that `json` is one JSON value, without building it.
-    pub(crate) fn new(json: String) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<serde::de::IgnoredAny>(&json)?;
+    /// Check that `json` is one JSON value no deeper than
+    /// [`MAX_JSON_DEPTH`], without building it. Every parser after this one
+    /// (serde_json's own limit is deeper) then reads it without fail.
+    pub(crate) fn new(json: String) -> Result<Self, OutputError> {
+        if nests_deeper_than(&json, MAX_JSON_DEPTH) {
+            return Err(OutputError::TooDeep);
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(&json).map_err(OutputError::Invalid)?;
         Ok(ToolOutput(json))
     }
 
@@ -28,7 +43,9 @@ impl ToolOutput {
 
     /// The answer as a JSON tree.
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(&self.0).expect("checked to be JSON when the tool answered")
+        serde_json::from_str(&self.0).expect(
+            "checked to be JSON, and no deeper than serde_json reads, when the tool answered",
+        )
     }
 }
 
@@ -54,5 +71,24 @@ mod tests {
         assert!(ToolOutput::new("{\"a\": ".into()).is_err());
         assert!(ToolOutput::new("{} {}".into()).is_err());
         assert!(ToolOutput::new("".into()).is_err());
+    }
+
+    #[test]
+    fn json_deeper_than_the_limit_is_refused_before_it_is_parsed() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let at_limit = ToolOutput::new(deep(MAX_JSON_DEPTH)).unwrap();
+        assert!(at_limit.to_value().is_array());
+        assert!(matches!(
+            ToolOutput::new(deep(MAX_JSON_DEPTH + 1)),
+            Err(OutputError::TooDeep)
+        ));
+        // A million brackets, unclosed: refused, never parsed.
+        assert!(matches!(
+            ToolOutput::new("[".repeat(1_000_000)),
+            Err(OutputError::TooDeep)
+        ));
+        // Brackets inside strings do not count.
+        let quoted = format!("{{\"a\": \"{}\\\"\"}}", "[".repeat(500));
+        assert!(ToolOutput::new(quoted).is_ok());
     }
 }
