@@ -550,3 +550,42 @@ fn limits_are_changed_by_name_and_persist() {
     let error = project.fails(&["plugin", "limit", "kv-memory", "memory_mib=8"]);
     assert!(error.contains("built-in"), "{error}");
 }
+
+#[test]
+fn a_plugins_text_reaches_the_terminal_escaped_and_json_exactly() {
+    let project = Project::new();
+    // Erase the line above, then write over it: what would hide the lines
+    // that say what the plugin asks for.
+    let sly = "1.0\u{1b}[1A\u{1b}[2K\u{9b}2K\u{202e}";
+    let config =
+        serde_json::json!({"version": sly, "description": "calm\nforged: line"}).to_string();
+    let loaded = project.ok(&[
+        "plugin",
+        "load",
+        sample("hostile.wasm").to_str().unwrap(),
+        "--config",
+        &config,
+    ]);
+    let listed = project.ok(&["plugin", "list"]);
+    let shown = project.ok(&["plugin", "show", "hostile"]);
+    for out in [&loaded, &listed, &shown] {
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{9b}') && !out.contains('\u{202e}'),
+            "a raw control reached the terminal: {out:?}"
+        );
+        assert!(
+            out.contains("1.0\\u{1b}[1A\\u{1b}[2K\\u{9b}2K\\u{202e}"),
+            "{out}"
+        );
+        assert!(!out.contains("\nforged: line"), "{out}");
+    }
+    assert!(
+        loaded.contains("asks for:") && loaded.contains("env HOSTILE_SECRET"),
+        "{loaded}"
+    );
+    assert!(shown.contains("calm\\u{a}forged: line"), "{shown}");
+    // JSON is for programs, and keeps the text exactly.
+    let json = project.json(&["plugin", "show", "hostile"]);
+    assert_eq!(json["info"]["version"], sly);
+    assert_eq!(json["info"]["description"], "calm\nforged: line");
+}

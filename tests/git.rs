@@ -780,3 +780,75 @@ fn a_run_whose_worktree_was_removed_by_hand_is_refused_until_it_is_back() {
     let files = git(&project, &["ls-tree", "-r", "--name-only", &branch]);
     assert!(files.contains("docs/plan.md"), "{files}");
 }
+
+#[test]
+fn what_a_plugin_plants_in_a_worktree_reaches_nothing_outside_its_branch() {
+    let project = repo_project(&[]);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "host secret\n").unwrap();
+    let snapshot = |project: &Project| {
+        (
+            git(
+                project,
+                &["status", "--porcelain=v1", "--", ".", ":!.paracle"],
+            ),
+            git(project, &["ls-files", "--stage"]),
+            git(project, &["symbolic-ref", "HEAD"]),
+            git(project, &["rev-parse", "HEAD"]),
+        )
+    };
+    let before = snapshot(&project);
+    let id = start(&project, "build");
+    let worktree = Path::new(&worktree_dir(&project, &id)).to_path_buf();
+    // What a plugin granted the run's workspace can write there: the
+    // worktree's `.git` pointed at the user's own repository, a tracked
+    // directory swapped for a link out of it, and a link to a host file.
+    std::fs::write(
+        worktree.join(".git"),
+        format!("gitdir: {}\n", project.path().join(".git").display()),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(worktree.join("src")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), worktree.join("src")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), worktree.join("leak.md"))
+        .unwrap();
+
+    let planned = project.json(&["run", "next", "--run", &id]);
+    assert_eq!(planned["status"], "awaiting-approval", "{planned}");
+    assert_eq!(
+        snapshot(&project),
+        before,
+        "the user's repository did not move"
+    );
+    let branch = branch_of(&project, &id);
+    let files = git(&project, &["ls-tree", "-r", "--name-only", &branch]);
+    assert!(files.lines().any(|f| f == "docs/plan.md"), "{files}");
+    assert!(
+        !files.contains("leak.md") && !files.contains("secret"),
+        "{files}"
+    );
+    assert_eq!(
+        git(&project, &["show", &format!("{branch}:src/app.txt")]),
+        "version 1\n"
+    );
+
+    project.json(&["run", "approve", "--run", &id]);
+    let built = project.json(&["run", "next", "--run", &id]);
+    assert_eq!(built["status"], "completed", "{built}");
+    assert_eq!(snapshot(&project), before);
+    // Merged into the user's tree: the agents' files, and nothing the
+    // links pointed at.
+    project.json(&["git", "merge", &id]);
+    assert!(project.path().join("docs/plan.md").is_file());
+    assert!(!project.path().join("leak.md").exists());
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("src/app.txt")).unwrap(),
+        "version 1\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "nothing was written outside");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "host secret\n"
+    );
+}

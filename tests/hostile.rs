@@ -311,6 +311,36 @@ async fn a_writable_grant_still_ends_at_the_granted_directory() {
 }
 
 #[tokio::test]
+async fn a_plugin_can_plant_links_in_its_grant_that_lead_nowhere_outside() {
+    // A plugin may make links in a writable grant, pointing anywhere; the
+    // sandbox never follows them out. What the host itself does with such
+    // links (artifacts, bundles, commits) is tested in workflows.rs and
+    // git.rs.
+    let host = Host::new().await;
+    let escape = escape_setup();
+    let plugin = host
+        .hostile(Limits::default(), data_dir(&escape.granted, true))
+        .await;
+    answer(
+        &plugin,
+        "symlink",
+        json!({"target": "../..", "link": "/data/src"}),
+    )
+    .await;
+    assert!(std::fs::symlink_metadata(escape.granted.join("src"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    expect_refused(
+        &plugin,
+        "write_file",
+        json!({"path": "/data/src/planted.txt", "content": "x"}),
+    )
+    .await;
+    host.still_serves().await;
+}
+
+#[tokio::test]
 async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
     let host = Host::new().await;
     let dir = tempfile::tempdir().unwrap();

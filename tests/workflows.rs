@@ -714,3 +714,87 @@ config = {{ responses = [{{ tool_calls = [{{ name = "write_file", arguments = {{
         "the shared workspace is not written by runs"
     );
 }
+
+#[test]
+fn links_in_a_runs_workspace_are_never_followed_by_the_host() {
+    let project = project_with_agents(0);
+    project.write(
+        ".paracle/agents/notary.toml",
+        "[agents.notary]\nparent = \"base\"\nconfig = { output_file = \"notes/ok.md\" }\n",
+    );
+    project.write(
+        ".paracle/workflows/w.toml",
+        "task = \"Write.\"\n[[phases]]\nname = \"p\"\nagents = [\"writer\", \"notary\"]\nartifacts = [\"**/*.md\"]\n",
+    );
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.md"), "host secret").unwrap();
+    let id = start(&project, "w");
+    // What a plugin granted the workspace can plant there (see
+    // hostile::a_plugin_can_plant_links_in_its_grant_that_lead_nowhere_outside):
+    // a directory that leads out, where the writer's artifact goes, and a
+    // file that leads out, which the phase's pattern matches.
+    let workspace = project
+        .path()
+        .join(".paracle/runs")
+        .join(&id)
+        .join("workspace");
+    std::os::unix::fs::symlink(outside.path(), workspace.join("out")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.md"),
+        workspace.join("stolen.md"),
+    )
+    .unwrap();
+
+    let out = project.run(&["run", "next", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "the writer's agent failed");
+    let state = read_state(&project, &id);
+    let writer = agent(&state, 0, "writer");
+    assert_eq!(writer["status"], "failed");
+    assert!(
+        writer["error"].as_str().unwrap().contains("symbolic link"),
+        "{writer}"
+    );
+    assert_eq!(agent(&state, 0, "notary")["status"], "succeeded");
+    let validation = &state["phases"][0]["validation"];
+    assert_eq!(validation["found"], serde_json::json!(["notes/ok.md"]));
+    assert_eq!(validation["links"], serde_json::json!(["out", "stolen.md"]));
+
+    // Nothing was written outside, and nothing from outside was bundled.
+    let names: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+    let bundle = project
+        .path()
+        .join(".paracle/artifacts")
+        .join(&id)
+        .join("p.zip");
+    let mut entries = zip_names(&bundle);
+    entries.sort();
+    assert_eq!(entries, ["MANIFEST.json", "artifacts/notes/ok.md"]);
+    let manifest: Value = serde_json::from_str(&zip_entry(&bundle, "MANIFEST.json")).unwrap();
+    let skipped: Vec<&str> = manifest["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["out", "stolen.md"], "{manifest}");
+    // An artifact swapped for a link is replaced when the phase runs again,
+    // never written through.
+    std::fs::remove_file(workspace.join("notes/ok.md")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.md"),
+        workspace.join("notes/ok.md"),
+    )
+    .unwrap();
+    let again = project.run(&["run", "retry", "--phase", "p", "--json"]);
+    assert_eq!(again.status.code(), Some(1), "the writer fails again");
+    assert!(std::fs::symlink_metadata(workspace.join("notes/ok.md"))
+        .unwrap()
+        .is_file());
+    let names: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.md")).unwrap(),
+        "host secret"
+    );
+}

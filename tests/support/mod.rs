@@ -70,8 +70,13 @@ impl Host {
     }
 }
 
+/// Where the guest `file`, built for the tests, is.
+pub fn guest(file: &str) -> std::path::PathBuf {
+    Path::new(GUESTS).join(file)
+}
+
 async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin {
-    let path = Path::new(GUESTS).join(file);
+    let path = guest(file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     runtime
         .load(&path, &bytes, settings)

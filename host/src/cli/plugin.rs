@@ -517,7 +517,7 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
         }
     }
     if plugin.config() != "{}" {
-        println!("  config: {}", plugin.config());
+        println!("  config: {}", shown::line(plugin.config()));
     }
     for tool in plugin.tools() {
         println!("  tool {}: {}", tool.name, shown::line(&tool.description));
