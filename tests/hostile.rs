@@ -348,14 +348,60 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
     let plugin = host
         .hostile(Limits::default(), data_dir(dir.path(), false))
         .await;
-    expect_limit(
+    // Each open file is a descriptor of the host's own, so files have a cap
+    // of their own, well below the handle cap.
+    let error = expect_limit(
         &plugin,
         "leak_files",
         json!({"path": "/data/f.txt"}),
         Limit::Handles,
     )
     .await;
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("{} open files", paracle::sandbox::MAX_OPEN_FILES)),
+        "{error}"
+    );
     host.still_serves().await;
+    // Below the cap, files open, and closed ones do not count.
+    answer(
+        &plugin,
+        "leak_files",
+        json!({"path": "/data/f.txt", "count": 200}),
+    )
+    .await;
+    for _ in 0..3 {
+        answer(&plugin, "read_file", json!({"path": "/data/f.txt"})).await;
+    }
+}
+
+#[tokio::test]
+async fn hoarding_sockets_hits_the_socket_cap_without_any_grant() {
+    // Sockets can be made with no grant (only their use is checked), and
+    // each is a descriptor of the host's own: an instance may hold a few.
+    let host = Host::new().await;
+    let plugin = host.hostile(Limits::default(), Grants::default()).await;
+    let got = answer(&plugin, "hold_sockets", json!({"count": 10})).await;
+    assert_eq!(got["held"], 10);
+    let error = expect_limit(
+        &plugin,
+        "hold_sockets",
+        json!({"count": 1000}),
+        Limit::Handles,
+    )
+    .await;
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("{} sockets", paracle::net::MAX_SOCKETS)),
+        "{error}"
+    );
+    host.still_serves().await;
+    // The instance that hoarded them was dropped with its sockets; a new
+    // one may make its own.
+    let got = answer(&plugin, "hold_sockets", json!({"count": 10})).await;
+    assert_eq!(got["held"], 10);
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
-//! Over 1,000 hostile calls, the host's resident memory stays put. Alone in
+//! Over 1,000 hostile calls (and as many searches answered with too many
+//! hits), the host's resident memory stays put. Alone in
 //! its test binary, so that no other test allocates while it measures.
 
 mod support;
 
+use paracle::plugin::PluginSettings;
 use paracle::sandbox::Grants;
 use serde_json::json;
 use support::{context, limits, Host};
@@ -42,10 +44,23 @@ async fn a_thousand_hostile_calls_do_not_grow_the_host() {
         ("host_loop", json!({})),
         ("http_get", json!({"url": "http://127.0.0.1:9/"})),
         ("tcp_connect", json!({"addr": "127.0.0.1:9"})),
+        ("deep_json", json!({"depth": 200})),
+        ("udp_send", json!({"addr": "127.0.0.1:9"})),
     ];
+    // A memory that answers ten thousand hits to every search for one.
+    let memory = host
+        .plugin(
+            "hostile_memory.wasm",
+            PluginSettings {
+                config: Some(json!({"hits": 10_000})),
+                ..PluginSettings::default()
+            },
+        )
+        .await;
     let mut call = 0usize;
     let mut attack = |count: usize| {
         let plugin = &plugin;
+        let memory = &memory;
         let batch: Vec<_> = (0..count)
             .map(|_| {
                 call += 1;
@@ -56,6 +71,8 @@ async fn a_thousand_hostile_calls_do_not_grow_the_host() {
             for (tool, arguments) in batch {
                 let result = plugin.invoke_tool(tool, &arguments, &context()).await;
                 assert!(result.is_err(), "{tool} was not stopped");
+                let hits = memory.memory_search("notes", "q", 1).await;
+                assert!(hits.is_err(), "the memory's extra hits were kept");
             }
         }
     };

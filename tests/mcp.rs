@@ -145,7 +145,7 @@ fn a_hostile_call_times_out_and_the_server_answers_the_next() {
     scenario(&project, "timeout");
     // Every call went through the plugin's own limits, as from the CLI.
     let stats = project.json(&["plugin", "stats", "hostile"]);
-    assert_eq!(stats["hostile"]["limits"], 2, "{stats}");
+    assert_eq!(stats["hostile"]["limits"], 3, "{stats}");
 }
 
 #[test]

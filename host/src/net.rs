@@ -25,7 +25,11 @@ use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
+use wasmtime_wasi::p2::{self, SocketError, SocketResult};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -423,6 +427,95 @@ pub(crate) fn gate_sockets(
         };
         Box::pin(async move { allowed })
     });
+}
+
+/// Sockets one instance may hold at once. Each is a descriptor of the host
+/// process's own, and an instance with no grant at all can make them: the
+/// grant is checked when a socket is used, not when it is made.
+pub const MAX_SOCKETS: usize = 64;
+
+/// `wasi:sockets`' two socket constructors, counted: past [`MAX_SOCKETS`]
+/// live sockets a new one is refused with `new-socket-limit`, and the call
+/// fails with the `open handles` limit.
+pub(crate) struct CountedSockets;
+
+impl wasmtime::component::HasData for CountedSockets {
+    type Data<'a> = CountedSocketsView<'a>;
+}
+
+pub(crate) struct CountedSocketsView<'a> {
+    pub(crate) sockets: WasiSocketsCtxView<'a>,
+    /// The table entries of the sockets this instance made, some perhaps
+    /// dropped since.
+    pub(crate) held: &'a mut Vec<u32>,
+    pub(crate) incidents: &'a Incidents,
+}
+
+impl CountedSocketsView<'_> {
+    fn admit(&mut self) -> Result<(), SocketError> {
+        let table = &mut *self.sockets.table;
+        // A dropped socket's entry is gone, or holds something else now.
+        self.held.retain(|&rep| {
+            table
+                .get_any_mut(rep)
+                .is_ok_and(|entry| entry.is::<p2::TcpSocket>() || entry.is::<p2::UdpSocket>())
+        });
+        self.held.sort_unstable();
+        self.held.dedup();
+        if self.held.len() >= MAX_SOCKETS {
+            self.incidents.record(Incident::Limit {
+                limit: Limit::Handles,
+                detail: format!("held more than {MAX_SOCKETS} sockets at once"),
+            });
+            return Err(ErrorCode::NewSocketLimit.into());
+        }
+        Ok(())
+    }
+}
+
+/// The constructors' interfaces use `network`'s error type; its conversions
+/// are wasmtime's own.
+impl network::Host for CountedSocketsView<'_> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        network::Host::convert_error_code(&mut self.sockets, error)
+    }
+
+    fn network_error_code(
+        &mut self,
+        error: Resource<wasmtime::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        network::Host::network_error_code(&mut self.sockets, error)
+    }
+}
+
+impl network::HostNetwork for CountedSocketsView<'_> {
+    fn drop(&mut self, this: Resource<network::Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.sockets, this)
+    }
+}
+
+impl tcp_create_socket::Host for CountedSocketsView<'_> {
+    fn create_tcp_socket(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> SocketResult<Resource<p2::TcpSocket>> {
+        self.admit()?;
+        let socket = tcp_create_socket::Host::create_tcp_socket(&mut self.sockets, family)?;
+        self.held.push(socket.rep());
+        Ok(socket)
+    }
+}
+
+impl udp_create_socket::Host for CountedSocketsView<'_> {
+    async fn create_udp_socket(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> SocketResult<Resource<p2::UdpSocket>> {
+        self.admit()?;
+        let socket = udp_create_socket::Host::create_udp_socket(&mut self.sockets, family).await?;
+        self.held.push(socket.rep());
+        Ok(socket)
+    }
 }
 
 /// The `wasi:http` hooks of one store: every request is checked against the

@@ -499,7 +499,11 @@ impl Registry {
             match self.get(&known.name).await {
                 Ok(plugin) if plugin.kind() == kind => plugins.push(plugin),
                 Ok(_) => {}
-                Err(error) => tracing::warn!("{kind} plugin `{}` left out: {error}", known.name),
+                Err(error) => tracing::warn!(
+                    "{kind} plugin `{}` left out: {}",
+                    known.name,
+                    crate::shown::line(&error.to_string())
+                ),
             }
         }
         plugins

@@ -173,7 +173,10 @@ fn routed<T>(result: Result<Result<T, PluginError>, CallError>) -> Result<T, Wit
         }
         Err(error @ CallError::Denied { .. }) => Err(WitError::Denied(error.to_string())),
         Err(error) => {
-            tracing::warn!("routed call failed: {error}");
+            tracing::warn!(
+                "routed call failed: {}",
+                crate::shown::line(&error.to_string())
+            );
             Err(WitError::Unavailable(error.to_string()))
         }
     }

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, Resource};
+use wasmtime::StoreContextMut;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -18,7 +22,7 @@ use crate::bindings::{HostImports, LogLevel};
 use crate::engine::EPOCH_TICK;
 use crate::error::{Limit, RegistryError};
 use crate::gitflow::GitRepo;
-use crate::net::{HttpGate, Incident, Incidents, NetGrant, NetPolicy};
+use crate::net::{CountedSocketsView, HttpGate, Incident, Incidents, NetGrant, NetPolicy};
 use crate::router::{AgentBounds, AgentRoutes};
 use crate::shown;
 
@@ -389,6 +393,10 @@ pub struct StoreState {
     memory_limit: usize,
     /// The bytes of all the instance's linear memories together.
     memory_used: usize,
+    /// The sockets the instance made, for [`crate::net::MAX_SOCKETS`].
+    sockets_held: Vec<u32>,
+    /// The files it opened, for [`MAX_OPEN_FILES`].
+    files_held: Vec<u32>,
     log_limit: usize,
     log_used: usize,
     stderr: CapturedOutput,
@@ -503,6 +511,8 @@ pub(crate) fn new_store(
         config: config.clone(),
         memory_limit: limits.memory_bytes() as usize,
         memory_used: 0,
+        sockets_held: Vec::new(),
+        files_held: Vec::new(),
         log_limit: limits.max_log_kib.saturating_mul(1024) as usize,
         log_used: 0,
         stderr,
@@ -580,6 +590,96 @@ impl ResourceLimiter for StoreState {
         // Tables hold function references; a million is far beyond any
         // honest plugin and bounds host memory.
         Ok(desired <= 1_000_000)
+    }
+}
+
+/// Files and directories one instance may hold open at once through
+/// `open-at`. Each is a descriptor of the host process's own: with sockets
+/// capped too, one instance holds a few hundred at most, far below the
+/// process's limit, which the CLI raises to the hard limit at start.
+pub const MAX_OPEN_FILES: usize = 256;
+
+/// Count `wasi:filesystem`'s `open-at`: past [`MAX_OPEN_FILES`] open
+/// descriptors, a new one is refused (`insufficient-memory`, the nearest
+/// code the interface has) and the call fails with the `open handles`
+/// limit.
+pub(crate) fn count_open_files(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::filesystem::types::{
+        self, DescriptorFlags, HostDescriptor, OpenFlags, PathFlags,
+    };
+    linker.allow_shadowing(true);
+    let mut interface = linker.instance("wasi:filesystem/types@0.2.12")?;
+    interface.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (dir, path_flags, path, open_flags, flags): (
+            Resource<types::Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if !state.admit_file() {
+                    return Ok((Err(types::ErrorCode::InsufficientMemory),));
+                }
+                let mut view = WasiFilesystemCtxView {
+                    ctx: state.wasi.filesystem(),
+                    table: &mut state.table,
+                };
+                let answer = match HostDescriptor::open_at(
+                    &mut view, dir, path_flags, path, open_flags, flags,
+                )
+                .await
+                {
+                    Ok(opened) => Ok(opened),
+                    Err(error) => Err(types::Host::convert_error_code(&mut view, error)?),
+                };
+                if let Ok(opened) = &answer {
+                    state.files_held.push(opened.rep());
+                }
+                Ok((answer,))
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl StoreState {
+    /// Whether the instance may open one more file; if not, the call fails
+    /// with the handle limit.
+    fn admit_file(&mut self) -> bool {
+        let table = &mut self.table;
+        // A closed descriptor's entry is gone, or holds something else now.
+        self.files_held.retain(|&rep| {
+            table
+                .get_any_mut(rep)
+                .is_ok_and(|entry| entry.is::<wasmtime_wasi::filesystem::Descriptor>())
+        });
+        self.files_held.sort_unstable();
+        self.files_held.dedup();
+        if self.files_held.len() < MAX_OPEN_FILES {
+            return true;
+        }
+        self.incidents.record(Incident::Limit {
+            limit: Limit::Handles,
+            detail: format!("held more than {MAX_OPEN_FILES} open files at once"),
+        });
+        false
+    }
+
+    /// `wasi:sockets`' constructors, counted per instance.
+    pub(crate) fn counted_sockets(&mut self) -> CountedSocketsView<'_> {
+        CountedSocketsView {
+            sockets: WasiSocketsCtxView {
+                ctx: self.wasi.sockets(),
+                table: &mut self.table,
+            },
+            held: &mut self.sockets_held,
+            incidents: &self.incidents,
+        }
     }
 }
 

@@ -132,6 +132,12 @@ async def timeout(session, init):
     expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
     message = await call_failing(session, "hostile__spin")
     expect("time limit" in message, message)
+    # JSON nested past the host's depth limit is a failed result that names
+    # the limit, never a request left without an answer.
+    message = await call_failing(session, "hostile__deep_json", {"depth": 200})
+    expect("hostile" in message and "JSON depth" in message, message)
+    result = await call_ok(session, "hostile__deep_json", {"depth": 3})
+    expect(text(result).replace(" ", "") == "[[[0]]]", text(result))
     names = [t.name for t in (await session.list_tools()).tools]
     expect("hostile__spin" in names, names)
 

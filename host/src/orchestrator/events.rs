@@ -43,8 +43,12 @@ impl EventBus {
                 for observer in &observers {
                     match observer.on_event(&event).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(error)) => tracing::warn!("observer: {error}"),
-                        Err(error) => tracing::warn!("observer: {error}"),
+                        Ok(Err(error)) => {
+                            tracing::warn!("observer: {}", crate::shown::line(&error.to_string()))
+                        }
+                        Err(error) => {
+                            tracing::warn!("observer: {}", crate::shown::line(&error.to_string()))
+                        }
                     }
                 }
             }

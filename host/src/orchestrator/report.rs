@@ -1,6 +1,7 @@
 //! What a run writes for people and for monitoring: the reviewer's
 //! `REQUEST.md`, `DECISION_*.md` and `ROLLBACK_*.md` records, and the run's
-//! metrics as JSON and as Prometheus text.
+//! metrics as JSON and as Prometheus text. A person reads these on a
+//! terminal too (`cat REQUEST.md`), so plugins' text in them is escaped.
 
 use std::fmt::Write;
 
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::bundle;
 use super::run::{AgentRun, AgentStatus, PhaseRun, RunState};
+use crate::shown;
 
 /// A duration for people: `850 ms`, `12.3 s`.
 pub fn human_ms(ms: u64) -> String {
@@ -84,14 +86,18 @@ pub fn request_md(run: &RunState, index: usize) -> String {
         let _ = writeln!(md, "<details>\n<summary>{}</summary>\n", agent_line(agent));
         if let Some(error) = &agent.error {
             let kind = agent.failure.map(|f| f.as_str()).unwrap_or("error");
-            let _ = writeln!(md, "**Failed ({kind}):** {error}\n");
+            let _ = writeln!(md, "**Failed ({kind}):** {}\n", shown::line(error));
         }
         if !agent.output.is_empty() {
-            md.push_str(&fenced(&agent.output));
+            md.push_str(&fenced(&shown::block(&agent.output)));
             md.push('\n');
         }
         if !agent.artifacts.is_empty() {
-            let _ = writeln!(md, "Artifacts: {}\n", agent.artifacts.join(", "));
+            let _ = writeln!(
+                md,
+                "Artifacts: {}\n",
+                shown::line(&agent.artifacts.join(", "))
+            );
         }
         let _ = writeln!(
             md,
@@ -106,7 +112,7 @@ pub fn request_md(run: &RunState, index: usize) -> String {
         }
         Some(v) => {
             for found in &v.found {
-                let _ = writeln!(md, "- ✅ found `{found}`");
+                let _ = writeln!(md, "- ✅ found `{}`", shown::line(found));
             }
             for missing in &v.missing {
                 let _ = writeln!(md, "- ❌ missing: nothing matches `{missing}`");
@@ -114,7 +120,8 @@ pub fn request_md(run: &RunState, index: usize) -> String {
             for link in &v.links {
                 let _ = writeln!(
                     md,
-                    "- ⚠️ skipped `{link}`: a symbolic link, which is never an artifact and never followed"
+                    "- ⚠️ skipped `{}`: a symbolic link, which is never an artifact and never followed",
+                    shown::line(link)
                 );
             }
             md.push('\n');
@@ -188,7 +195,7 @@ pub fn rollback_md(run: &RunState, from: usize, at: &str) -> String {
             let _ = writeln!(md, "No artifacts.\n");
         } else {
             for file in files {
-                let _ = writeln!(md, "- `workspace/{file}`");
+                let _ = writeln!(md, "- `workspace/{}`", shown::line(&file));
             }
             md.push('\n');
         }

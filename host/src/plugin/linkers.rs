@@ -18,7 +18,9 @@ use crate::bindings::{
     ToolPlugin, ToolPluginPre,
 };
 use crate::error::LoadError;
+use crate::net::CountedSockets;
 use crate::sandbox::StoreState;
+use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
 
 pub(crate) struct Linkers {
     by_kind: HashMap<PluginKind, Linker<StoreState>>,
@@ -30,6 +32,18 @@ impl Linkers {
         for kind in PluginKind::ALL {
             let mut linker = Linker::new(engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            // Sockets are made through the host's count instead.
+            linker.allow_shadowing(true);
+            tcp_create_socket::add_to_linker::<_, CountedSockets>(
+                &mut linker,
+                StoreState::counted_sockets,
+            )?;
+            udp_create_socket::add_to_linker::<_, CountedSockets>(
+                &mut linker,
+                StoreState::counted_sockets,
+            )?;
+            linker.allow_shadowing(false);
+            crate::sandbox::count_open_files(&mut linker)?;
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
             match kind {
                 PluginKind::Provider => {
