@@ -364,16 +364,31 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
         "{error}"
     );
     host.still_serves().await;
-    // Below the cap, files open, and closed ones do not count.
+    // Below the cap, files open, and closed ones do not count: 250 kept
+    // and 10 opened and closed would be 260 otherwise.
     answer(
         &plugin,
         "leak_files",
-        json!({"path": "/data/f.txt", "count": 200}),
+        json!({"path": "/data/f.txt", "count": 250}),
     )
     .await;
-    for _ in 0..3 {
+    for _ in 0..10 {
         answer(&plugin, "read_file", json!({"path": "/data/f.txt"})).await;
     }
+    // A stream keeps its file open after the file's descriptor is dropped:
+    // streams count too.
+    let fresh = host
+        .hostile(Limits::default(), data_dir(dir.path(), false))
+        .await;
+    let error = expect_limit(
+        &fresh,
+        "leak_streams",
+        json!({"name": "f.txt", "count": 1000}),
+        Limit::Handles,
+    )
+    .await;
+    assert!(error.to_string().contains("open files"), "{error}");
+    host.still_serves().await;
 }
 
 #[tokio::test]

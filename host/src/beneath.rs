@@ -23,6 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// files cannot keep the host walking.
 pub const MAX_ENTRIES: usize = 100_000;
 
+/// How many bytes of paths [`Beneath::files`] lists before it gives up: a
+/// deep tree's paths grow with the square of its depth.
+pub const MAX_LISTING_BYTES: usize = 16 << 20;
+
+/// The largest file the host copies out of such a directory (into a bundle
+/// or a commit): a plugin can make a sparse file of any size for free.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
 /// Why a path below the root was not read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum BeneathError {
@@ -129,6 +137,14 @@ fn kind_of(stat: &libc::stat) -> Entry {
     }
 }
 
+/// `relative` with `.` components left out, as git and listings name it,
+/// or None where [`components`] refuses it.
+pub fn normalized(relative: &str) -> Option<String> {
+    let parts = components(relative)?;
+    let parts: Option<Vec<&str>> = parts.iter().map(|p| p.to_str()).collect();
+    Some(parts?.join("/"))
+}
+
 /// The components of a relative path, or None for an absolute path, `..`,
 /// an empty path or one that names `.git`.
 fn components(relative: &str) -> Option<Vec<&OsStr>> {
@@ -201,8 +217,14 @@ impl Beneath {
                 Err(error) => {
                     return Err(match lstat_at(&dir, part).map(|s| kind_of(&s)) {
                         Ok(Entry::Link) => BeneathError::Link(relative.to_string()),
+                        // A file where a directory would be: nothing is
+                        // below it.
+                        Ok(Entry::File { .. } | Entry::Other) => io_error(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("{} is not a directory", part.to_string_lossy()),
+                        )),
                         _ => io_error(error),
-                    })
+                    });
                 }
             };
         }
@@ -291,10 +313,9 @@ impl Beneath {
             source,
         };
         static WRITES: AtomicU64 = AtomicU64::new(0);
-        let mut temp = OsStr::new(".").to_os_string();
-        temp.push(name);
-        temp.push(format!(
-            ".{}.{}.tmp",
+        // Not derived from `name`, which may be as long as a name can be.
+        let temp = std::ffi::OsString::from(format!(
+            ".paracle-{}-{}.tmp",
             std::process::id(),
             WRITES.fetch_add(1, Ordering::Relaxed)
         ));
@@ -353,34 +374,48 @@ impl Beneath {
         Ok(())
     }
 
+    /// The directory at `relative` (the root for ""), opened without
+    /// following a link on the way.
+    fn open_dir(&self, relative: &str) -> io::Result<OwnedFd> {
+        let mut dir = self.root.try_clone()?;
+        for part in Path::new(relative).components() {
+            dir = open_at(
+                &dir,
+                part.as_os_str(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+                0,
+            )?;
+        }
+        Ok(dir)
+    }
+
     /// Every regular file below the root, and every link, without following
-    /// links or entering `.git`.
+    /// links or entering `.git`. Directories are opened one at a time as the
+    /// walk reaches them, so a tree of many holds one descriptor.
     pub fn files(&self) -> Listing {
         let mut listing = Listing::default();
         let mut seen = 0usize;
-        let Ok(root) = self.root.try_clone() else {
-            return listing;
-        };
-        let mut pending: Vec<(OwnedFd, String)> = vec![(root, String::new())];
-        while let Some((dir, prefix)) = pending.pop() {
-            let Ok(reader) = dir
-                .try_clone()
-                .and_then(|d| cap_std::fs::Dir::from_std_file(File::from(d)).entries())
+        let mut listed_bytes = 0usize;
+        let mut pending: Vec<String> = vec![String::new()];
+        'walk: while let Some(prefix) = pending.pop() {
+            let Ok(reader) = self
+                .open_dir(prefix.trim_end_matches('/'))
+                .and_then(|dir| cap_std::fs::Dir::from_std_file(File::from(dir)).entries())
             else {
                 continue;
             };
             for entry in reader.flatten() {
                 seen += 1;
-                if seen > MAX_ENTRIES {
-                    listing.truncated = true;
-                    pending.clear();
-                    break;
-                }
                 let name = entry.file_name();
+                let relative = format!("{prefix}{}", name.to_string_lossy());
+                listed_bytes += relative.len();
+                if seen > MAX_ENTRIES || listed_bytes > MAX_LISTING_BYTES {
+                    listing.truncated = true;
+                    break 'walk;
+                }
                 if name == ".git" {
                     continue;
                 }
-                let relative = format!("{prefix}{}", name.to_string_lossy());
                 let Ok(kind) = entry.file_type() else {
                     continue;
                 };
@@ -389,11 +424,7 @@ impl Beneath {
                 } else if kind.is_file() {
                     listing.files.push(relative);
                 } else if kind.is_dir() {
-                    // Opened without following, in case it became a link
-                    // since it was listed.
-                    if let Ok(sub) = open_at(&dir, &name, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
-                        pending.push((sub, format!("{relative}/")));
-                    }
+                    pending.push(format!("{relative}/"));
                 }
             }
         }
@@ -449,6 +480,13 @@ mod tests {
             Err(BeneathError::TooLarge { .. })
         ));
         assert_eq!(root.entry("docs/none.md").unwrap(), Entry::Missing);
+        // Below a file there is nothing, rather than an error.
+        assert_eq!(root.entry("docs/plan.md/x").unwrap(), Entry::Missing);
+        assert_eq!(
+            normalized("./docs/./plan.md").as_deref(),
+            Some("docs/plan.md")
+        );
+        assert_eq!(normalized("docs/../x"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
+use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode as FsErrorCode, Host as FsHost};
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -593,10 +594,11 @@ impl ResourceLimiter for StoreState {
     }
 }
 
-/// Files and directories one instance may hold open at once through
-/// `open-at`. Each is a descriptor of the host process's own: with sockets
-/// capped too, one instance holds a few hundred at most, far below the
-/// process's limit, which the CLI raises to the hard limit at start.
+/// Files and directories one instance may hold open at once (through
+/// `open-at`, and the streams that keep a file open after its descriptor is
+/// dropped). Each holds a descriptor of the host process's own: with
+/// sockets capped too, one instance holds a few hundred at most, far below
+/// the process's limit, which the CLI raises to the hard limit at start.
 pub const MAX_OPEN_FILES: usize = 256;
 
 /// Count `wasi:filesystem`'s `open-at`: past [`MAX_OPEN_FILES`] open
@@ -643,20 +645,76 @@ pub(crate) fn count_open_files(linker: &mut Linker<StoreState>) -> wasmtime::Res
             })
         },
     )?;
+    // A file's stream holds the file open after its descriptor is dropped,
+    // so streams count too.
+    interface.func_wrap(
+        "[method]descriptor.read-via-stream",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (file, offset): (Resource<types::Descriptor>, u64)| {
+            let answer = store
+                .data_mut()
+                .counted_file(|view| HostDescriptor::read_via_stream(view, file, offset))?;
+            Ok((answer,))
+        },
+    )?;
+    interface.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store: StoreContextMut<'_, StoreState>,
+         (file, offset): (Resource<types::Descriptor>, u64)| {
+            let answer = store
+                .data_mut()
+                .counted_file(|view| HostDescriptor::write_via_stream(view, file, offset))?;
+            Ok((answer,))
+        },
+    )?;
+    interface.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store: StoreContextMut<'_, StoreState>, (file,): (Resource<types::Descriptor>,)| {
+            let answer = store
+                .data_mut()
+                .counted_file(|view| HostDescriptor::append_via_stream(view, file))?;
+            Ok((answer,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
 impl StoreState {
+    /// Make one more thing that holds a file open, if the instance may: its
+    /// answer as the guest sees it, counted when it succeeds.
+    fn counted_file<T: 'static>(
+        &mut self,
+        make: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> wasmtime_wasi::p2::FsResult<Resource<T>>,
+    ) -> wasmtime::Result<Result<Resource<T>, FsErrorCode>> {
+        if !self.admit_file() {
+            return Ok(Err(FsErrorCode::InsufficientMemory));
+        }
+        let mut view = WasiFilesystemCtxView {
+            ctx: self.wasi.filesystem(),
+            table: &mut self.table,
+        };
+        let answer = match make(&mut view) {
+            Ok(made) => Ok(made),
+            Err(error) => Err(FsHost::convert_error_code(&mut view, error)?),
+        };
+        if let Ok(made) = &answer {
+            self.files_held.push(made.rep());
+        }
+        Ok(answer)
+    }
+
     /// Whether the instance may open one more file; if not, the call fails
     /// with the handle limit.
     fn admit_file(&mut self) -> bool {
         let table = &mut self.table;
         // A closed descriptor's entry is gone, or holds something else now.
         self.files_held.retain(|&rep| {
-            table
-                .get_any_mut(rep)
-                .is_ok_and(|entry| entry.is::<wasmtime_wasi::filesystem::Descriptor>())
+            table.get_any_mut(rep).is_ok_and(|entry| {
+                entry.is::<wasmtime_wasi::filesystem::Descriptor>()
+                    || entry.is::<wasmtime_wasi::p2::DynInputStream>()
+                    || entry.is::<wasmtime_wasi::p2::DynOutputStream>()
+            })
         });
         self.files_held.sort_unstable();
         self.files_held.dedup();
@@ -874,5 +932,58 @@ mod tests {
             Some("fatal: no config")
         );
         assert_eq!(last_words("  \n"), None);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use std::sync::Arc;
+
+    use super::{new_store, Grants, Limits};
+    use crate::error::Limit;
+    use crate::net::{Incident, NetPolicy};
+
+    /// A store for one instance under a 64 MiB limit, on an engine without
+    /// the pooling allocator, where each memory would otherwise get the
+    /// whole limit.
+    fn store(engine: &wasmtime::Engine) -> wasmtime::Store<super::StoreState> {
+        let limits = Limits {
+            memory_mib: 64,
+            ..Limits::default()
+        };
+        new_store(
+            engine,
+            &Arc::from("multi"),
+            &Arc::from("{}"),
+            &Grants::default(),
+            &limits,
+            &Arc::new(NetPolicy::new(Vec::new(), 0)),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn all_of_an_instances_memories_count_against_one_limit() {
+        let engine = wasmtime::Engine::default();
+        // 640 pages are 40 MiB: one fits under the limit, two do not.
+        let one = wasmtime::Module::new(&engine, "(module (memory 640))").unwrap();
+        let two = wasmtime::Module::new(&engine, "(module (memory 640) (memory 640))").unwrap();
+        let mut fits = store(&engine);
+        wasmtime::Instance::new(&mut fits, &one, &[]).expect("40 MiB fits in 64");
+        let mut refused = store(&engine);
+        assert!(wasmtime::Instance::new(&mut refused, &two, &[]).is_err());
+        assert!(matches!(
+            refused.data().take_incident(),
+            Some(Incident::Limit {
+                limit: Limit::Memory,
+                ..
+            })
+        ));
+        // Two instances in one store (as a component's core modules are)
+        // add up the same way.
+        let mut shared = store(&engine);
+        wasmtime::Instance::new(&mut shared, &one, &[]).unwrap();
+        assert!(wasmtime::Instance::new(&mut shared, &one, &[]).is_err());
     }
 }

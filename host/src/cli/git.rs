@@ -114,11 +114,11 @@ pub async fn run(project: &Path, command: GitCommand) -> Result<()> {
                 print_json(&json!({ "settings": settings, "config_file": file }));
             } else {
                 println!("git workflow set up in {}", file.display());
-                println!("  base branch   {}", settings.base_branch);
+                println!("  base branch   {}", shown::line(&settings.base_branch));
                 println!("  auto-commit   {}", settings.auto_commit);
                 println!("  auto-merge    {}", settings.auto_merge);
                 println!("  auto-cleanup  {}", settings.auto_cleanup);
-                println!("  plugin        {}", settings.plugin);
+                println!("  plugin        {}", shown::line(&settings.plugin));
                 println!(
                     "Each `paracle run start` now gets a branch exec/<run-id>/<time> and a worktree in .paracle/worktrees/<run-id>."
                 );

@@ -72,7 +72,7 @@ pub(super) async fn change(
     }
     println!("  grants now: {}", plugin.grants().describe());
     for line in requests_vs_grants(&plugin) {
-        println!("  {line}");
+        println!("  {}", crate::shown::line(&line));
     }
     Ok(())
 }

@@ -521,13 +521,9 @@ fn print_view(orchestrator: &Orchestrator<'_>, view: &RunView) {
     println!("\nNext: {}", view.next_step());
 }
 
+/// The first line of a plugin's text, escaped and clipped for a terminal.
 fn one_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("");
-    if line.chars().count() > max {
-        format!("{}…", line.chars().take(max).collect::<String>())
-    } else {
-        line.to_string()
-    }
+    crate::shown::clipped(text.lines().next().unwrap_or(""), max)
 }
 
 fn print_metrics(state: &RunState) {

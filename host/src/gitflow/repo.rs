@@ -12,7 +12,7 @@ use git2::{
     Status, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
 };
 
-use crate::beneath::{Beneath, BeneathError, Entry};
+use crate::beneath::{normalized, Beneath, BeneathError, Entry, MAX_FILE_BYTES};
 use crate::bindings::{
     BranchInfo, CommitInfo, DiffStat, FileStat, MergeOutcome, RepositoryInfo, WitError,
 };
@@ -101,10 +101,17 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         .is_some_and(|(a, b)| a == b)
 }
 
-/// Paracle's own configuration, which a merge never brings into the user's
-/// tree by itself: it decides what later runs may reach.
+/// What decides what later runs may reach: Paracle's own configuration, and
+/// plugin components (which `paracle.toml` names by path, unpinned). A merge
+/// never brings these into the user's tree by itself. Compared without case,
+/// as a case-insensitive file system would.
 fn is_paracle_config(path: &str) -> bool {
-    path == "paracle.toml" || path == ".paracle" || path.starts_with(".paracle/")
+    let path = path.to_ascii_lowercase();
+    path == "paracle.toml"
+        || path == ".paracle"
+        || path.starts_with(".paracle/")
+        || path.ends_with(".wasm")
+        || path.ends_with(".wasm.sig")
 }
 
 /// A path a plugin names inside a worktree: relative, and never into `.git`.
@@ -467,8 +474,9 @@ impl GitRepo {
 
     /// Put the file at `path` into the index as the worktree has it, read
     /// beneath the worktree without following links. A link, or a path
-    /// through one, is never staged (whatever it points at): the index keeps
-    /// what it had there. A path that is gone is removed.
+    /// through one, is never staged (whatever it points at), nor is a file
+    /// over [`MAX_FILE_BYTES`]: the index keeps what it had there. A path
+    /// that is gone is removed.
     fn stage(
         repo: &Repository,
         index: &mut git2::Index,
@@ -478,10 +486,16 @@ impl GitRepo {
         let staging = |e| failed(&format!("staging `{path}`"), e);
         let unreadable = |e: BeneathError| WitError::InvalidInput(format!("cannot stage: {e}"));
         match root.entry(path).map_err(unreadable)? {
-            Entry::Missing => match index.get_path(Path::new(path), 0) {
-                Some(_) => index.remove_path(Path::new(path)).map_err(staging),
-                None => Ok(()),
-            },
+            Entry::Missing => {
+                let path = normalized(path).unwrap_or_default();
+                match index.get_path(Path::new(&path), 0) {
+                    Some(_) => index.remove_path(Path::new(&path)).map_err(staging),
+                    None => Ok(()),
+                }
+            }
+            // Too large to copy into the repository: a plugin can make a
+            // sparse file of any size for free.
+            Entry::File { size } if size > MAX_FILE_BYTES => Ok(()),
             Entry::File { .. } => {
                 let (mut file, size) = root.open_file(path).map_err(unreadable)?;
                 let executable = file.metadata().is_ok_and(|m| {
@@ -504,7 +518,7 @@ impl GitRepo {
                         id,
                         flags: 0,
                         flags_extended: 0,
-                        path: path.trim_start_matches("./").as_bytes().to_vec(),
+                        path: normalized(path).unwrap_or_default().into_bytes(),
                     })
                     .map_err(staging)
             }
@@ -728,7 +742,7 @@ impl GitRepo {
         }
         if !config.is_empty() {
             return Err(WitError::Denied(format!(
-                "branch `{source}` changes paracle's own configuration ({}); paracle never merges that itself: review it and merge with git yourself",
+                "branch `{source}` changes paracle's own configuration or plugins ({}); paracle never merges those itself: review them and merge with git yourself",
                 listed(&config)
             )));
         }
@@ -845,6 +859,16 @@ mod tests {
             assert!(check_relative(path).is_err(), "path {path:?}");
         }
         assert!(check_relative("docs/plan.md").is_ok());
+        for path in [
+            "paracle.toml",
+            "PARACLE.TOML",
+            ".paracle/registry.toml",
+            "plugins/x.wasm",
+            "x.WASM.sig",
+        ] {
+            assert!(is_paracle_config(path), "{path}");
+        }
+        assert!(!is_paracle_config("docs/paracle.toml.md"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::atomic;
-use crate::beneath::Beneath;
+use crate::beneath::{Beneath, MAX_FILE_BYTES};
 
 use super::clock;
 use super::run::{PhaseRun, RunState, Validation};
@@ -120,28 +120,35 @@ pub fn write(
         .unix_permissions(0o644);
     let mut listed = Vec::new();
     let mut skipped = Vec::new();
-    let mut bundled = Vec::new();
-    for file in bundled_files(phase) {
-        // A file reported but since removed, or replaced by a link, is left
-        // out, not fatal: the manifest says what the bundle holds and why
-        // the rest is not there.
-        match workspace.open_file(&file) {
-            Ok(opened) => bundled.push((file, opened)),
-            Err(error) => skipped.push(json!({"path": file, "reason": error.to_string()})),
-        }
-    }
     for link in phase.validation.iter().flat_map(|v| &v.links) {
         skipped
             .push(json!({"path": link, "reason": "a symbolic link, which is never an artifact"}));
     }
     let zip_error = |e: zip::result::ZipError| std::io::Error::other(e.to_string());
-    // Straight into the bundle's temporary file, each artifact streamed and
-    // read no further than the size it had when it was opened: a workspace
-    // file may be larger than the host's memory.
+    // Straight into the bundle's temporary file, each artifact opened in
+    // turn, streamed, and read no further than the size it had when it was
+    // opened: a workspace file may be larger than the host's memory.
     atomic::write_with(&target, |file| {
         let mut zip = zip::ZipWriter::new(file);
         let mut buffer = vec![0u8; 64 * 1024];
-        for (path, (mut reader, size)) in bundled {
+        for path in bundled_files(phase) {
+            // A file reported but since removed, replaced by a link, or too
+            // large is left out, not fatal: the manifest says what the
+            // bundle holds and why the rest is not there.
+            let (mut reader, size) = match workspace.open_file(&path) {
+                Ok((_, size)) if size > MAX_FILE_BYTES => {
+                    skipped.push(json!({
+                        "path": path,
+                        "reason": format!("{size} bytes, over the {MAX_FILE_BYTES} a bundle takes"),
+                    }));
+                    continue;
+                }
+                Ok(opened) => opened,
+                Err(error) => {
+                    skipped.push(json!({"path": path, "reason": error.to_string()}));
+                    continue;
+                }
+            };
             zip.start_file(format!("artifacts/{path}"), options)
                 .map_err(zip_error)?;
             let mut hasher = Sha256::new();

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::atomic;
-use crate::beneath::{Beneath, BeneathError};
+use crate::beneath::{Beneath, BeneathError, MAX_FILE_BYTES};
 use crate::error::CallError;
 use crate::plugin::Plugin;
 use crate::router::{AgentRoutes, ToolChoice};
@@ -27,11 +27,6 @@ use super::report;
 use super::run::{AgentRun, AgentStatus, FailureKind, PhaseStatus, RunState, RunStatus, Tokens};
 use super::spec::{Agent, Retry};
 use super::{clock, Orchestrator, OrchestratorError, RunOptions};
-
-/// An artifact is written from an adapter's answer, which is capped by the
-/// adapter's output limit; one larger than this on the disk was not written
-/// by the host, so resuming a run does not read it to compare.
-const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How much of an earlier agent's output later agents see in their context.
 const CONTEXT_OUTPUT_CHARS: usize = 4000;
@@ -129,7 +124,7 @@ pub(super) fn artifacts_intact(workspace: &Path, agent: &AgentRun) -> bool {
         return agent.artifact_sha256.is_empty();
     };
     agent.artifact_sha256.iter().all(|(file, digest)| {
-        root.read(file, MAX_ARTIFACT_BYTES)
+        root.read(file, MAX_FILE_BYTES)
             .is_ok_and(|bytes| hex::encode(Sha256::digest(&bytes)) == *digest)
     })
 }

@@ -53,6 +53,19 @@ fn agent_line(agent: &AgentRun) -> String {
     line
 }
 
+/// A plugin's text inline in Markdown: one line, its controls escaped, and
+/// `<` and `>` as entities, so that it cannot close the `<details>` it sits
+/// in or open HTML of its own.
+fn inline(text: &str) -> String {
+    shown::line(text).replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A plugin's text in a Markdown code span: one line, its controls
+/// escaped, and no backtick to end the span early.
+fn code(text: &str) -> String {
+    shown::line(text).replace('`', "'")
+}
+
 /// Markdown-safe text inside a fenced block: a fence inside the text would
 /// end the block early, so the fence is made longer than any inside.
 fn fenced(text: &str) -> String {
@@ -86,18 +99,14 @@ pub fn request_md(run: &RunState, index: usize) -> String {
         let _ = writeln!(md, "<details>\n<summary>{}</summary>\n", agent_line(agent));
         if let Some(error) = &agent.error {
             let kind = agent.failure.map(|f| f.as_str()).unwrap_or("error");
-            let _ = writeln!(md, "**Failed ({kind}):** {}\n", shown::line(error));
+            let _ = writeln!(md, "**Failed ({kind}):** {}\n", inline(error));
         }
         if !agent.output.is_empty() {
             md.push_str(&fenced(&shown::block(&agent.output)));
             md.push('\n');
         }
         if !agent.artifacts.is_empty() {
-            let _ = writeln!(
-                md,
-                "Artifacts: {}\n",
-                shown::line(&agent.artifacts.join(", "))
-            );
+            let _ = writeln!(md, "Artifacts: {}\n", inline(&agent.artifacts.join(", ")));
         }
         let _ = writeln!(
             md,
@@ -112,7 +121,7 @@ pub fn request_md(run: &RunState, index: usize) -> String {
         }
         Some(v) => {
             for found in &v.found {
-                let _ = writeln!(md, "- ✅ found `{}`", shown::line(found));
+                let _ = writeln!(md, "- ✅ found `{}`", code(found));
             }
             for missing in &v.missing {
                 let _ = writeln!(md, "- ❌ missing: nothing matches `{missing}`");
@@ -121,7 +130,7 @@ pub fn request_md(run: &RunState, index: usize) -> String {
                 let _ = writeln!(
                     md,
                     "- ⚠️ skipped `{}`: a symbolic link, which is never an artifact and never followed",
-                    shown::line(link)
+                    code(link)
                 );
             }
             md.push('\n');
@@ -195,7 +204,7 @@ pub fn rollback_md(run: &RunState, from: usize, at: &str) -> String {
             let _ = writeln!(md, "No artifacts.\n");
         } else {
             for file in files {
-                let _ = writeln!(md, "- `workspace/{}`", shown::line(&file));
+                let _ = writeln!(md, "- `workspace/{}`", code(&file));
             }
             md.push('\n');
         }
@@ -369,6 +378,16 @@ mod tests {
     #[test]
     fn fences_outlast_the_text_inside() {
         assert_eq!(fenced("a ``` b"), "````text\na ``` b\n````\n");
+    }
+
+    #[test]
+    fn a_plugins_text_cannot_forge_markdown_or_drive_a_terminal() {
+        let forged = inline("boom\x1b[2J</details><h1>Approved</h1>\nok");
+        assert_eq!(
+            forged,
+            "boom\\u{1b}[2J&lt;/details&gt;&lt;h1&gt;Approved&lt;/h1&gt;\\u{a}ok"
+        );
+        assert_eq!(code("a`b\x07"), "a'b\\u{7}");
     }
 
     #[test]

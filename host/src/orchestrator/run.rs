@@ -352,6 +352,17 @@ impl RunState {
 }
 
 /// The runs of one project.
+/// A name that stays one directory below the runs: letters, digits, `_`,
+/// `-` and `.`, not starting with `.`.
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 #[derive(Debug, Clone)]
 pub struct RunStore {
     dir: PathBuf,
@@ -480,9 +491,12 @@ impl RunStore {
         Ok(ids)
     }
 
-    /// The run `id`, or the newest when None.
+    /// The run `id`, or the newest when None. An id names a directory under
+    /// `.paracle/runs/`, and may come from a plugin (the git workflow's
+    /// branches name their runs): anything but a plain name is unknown.
     pub fn resolve(&self, id: Option<&str>) -> Result<String, OrchestratorError> {
         match id {
+            Some(id) if !is_plain_id(id) => Err(OrchestratorError::UnknownRun(id.to_string())),
             Some(id) => Ok(id.to_string()),
             None => self.ids()?.pop().ok_or(OrchestratorError::NoRuns),
         }
@@ -522,4 +536,26 @@ impl RunStore {
 /// Held while a process advances a run; released on drop or death.
 pub struct RunLock {
     _file: File,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_would_leave_the_runs_directory_are_unknown_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RunStore::new(dir.path());
+        for id in ["../worktrees/x", "/etc", "..", ".hidden", "a/b", "", "a\\b"] {
+            assert!(
+                matches!(
+                    store.resolve(Some(id)),
+                    Err(OrchestratorError::UnknownRun(_))
+                ),
+                "{id:?}"
+            );
+        }
+        let id = store.new_id();
+        assert_eq!(store.resolve(Some(&id)).unwrap(), id);
+    }
 }

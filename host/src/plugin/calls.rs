@@ -138,7 +138,12 @@ impl Plugin {
                         .iter()
                         .map(|c| c.id.len() + c.arguments.len() + c.name.len() + ITEM_BYTES)
                         .sum::<usize>()
-                    + response.model.len();
+                    + response.model.len()
+                    + response
+                        .message
+                        .tool_call_id
+                        .as_ref()
+                        .map_or(0, String::len);
                 self.check_output("chat", size)?;
             }
             Ok(self.answer(answer))
@@ -446,6 +451,19 @@ impl Plugin {
             let answer = guest_call!(self, "init-workflow", GitWorkflow, |b, store| b
                 .paracle_plugin_git_workflow()
                 .call_init_workflow(&mut *store, requested))?;
+            if let Ok(settings) = &answer {
+                // Written into .paracle/config.toml.
+                if settings.base_branch.len() > returned::MAX_LINE_TEXT {
+                    return Err(self.over(
+                        "init-workflow",
+                        format!(
+                            "its base branch is {} bytes, over the {} allowed",
+                            settings.base_branch.len(),
+                            returned::MAX_LINE_TEXT
+                        ),
+                    ));
+                }
+            }
             Ok(self.answer(answer))
         })
         .await
@@ -484,6 +502,18 @@ impl Plugin {
             let answer = guest_call!(self, "merge", GitWorkflow, |b, store| b
                 .paracle_plugin_git_workflow()
                 .call_merge(&mut *store, branch, target))?;
+            if let Ok(outcome) = &answer {
+                let size = match outcome {
+                    MergeOutcome::UpToDate => 0,
+                    MergeOutcome::FastForward(c) | MergeOutcome::Merged(c) => {
+                        c.id.len() + c.summary.len()
+                    }
+                    MergeOutcome::Conflict(paths) | MergeOutcome::Blocked(paths) => {
+                        returned::list_bytes(paths.iter().map(String::as_str))
+                    }
+                };
+                self.check_output("merge", size)?;
+            }
             Ok(self.answer(answer))
         })
         .await
