@@ -8,6 +8,7 @@
 pub mod atomic;
 mod beneath;
 mod bindings;
+mod descriptors;
 pub mod engine;
 pub mod error;
 pub mod plugin;

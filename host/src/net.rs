@@ -33,6 +33,7 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::descriptors::Held;
 use crate::error::Limit;
 
 /// A host a plugin may reach, with an optional port (any port when absent).
@@ -445,32 +446,25 @@ impl wasmtime::component::HasData for CountedSockets {
 
 pub(crate) struct CountedSocketsView<'a> {
     pub(crate) sockets: WasiSocketsCtxView<'a>,
-    /// The table entries of the sockets this instance made, some perhaps
-    /// dropped since.
-    pub(crate) held: &'a mut Vec<u32>,
+    /// The sockets this instance made, some perhaps dropped since.
+    pub(crate) held: &'a mut Held,
     pub(crate) incidents: &'a Incidents,
 }
 
 impl CountedSocketsView<'_> {
     fn admit(&mut self) -> Result<(), SocketError> {
-        let table = &mut *self.sockets.table;
-        // A dropped socket's entry is gone, or holds something else now.
-        self.held.retain(|&rep| {
-            table
-                .get_any_mut(rep)
-                .is_ok_and(|entry| entry.is::<p2::TcpSocket>() || entry.is::<p2::UdpSocket>())
-        });
-        self.held.sort_unstable();
-        self.held.dedup();
-        if self.held.len() >= MAX_SOCKETS {
-            self.incidents.record(Incident::Limit {
-                limit: Limit::Handles,
-                detail: format!("held more than {MAX_SOCKETS} sockets at once"),
-            });
-            return Err(ErrorCode::NewSocketLimit.into());
-        }
-        Ok(())
+        self.held.admit(self.sockets.table).map_err(|incident| {
+            self.incidents.record(incident);
+            ErrorCode::NewSocketLimit.into()
+        })
     }
+}
+
+/// The count of an instance's sockets, for [`MAX_SOCKETS`].
+pub(crate) fn held_sockets() -> Held {
+    Held::new(MAX_SOCKETS, "sockets", |entry| {
+        entry.is::<p2::TcpSocket>() || entry.is::<p2::UdpSocket>()
+    })
 }
 
 /// The constructors' interfaces use `network`'s error type; its conversions

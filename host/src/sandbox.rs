@@ -20,6 +20,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{HostImports, LogLevel};
+use crate::descriptors::Held;
 use crate::engine::EPOCH_TICK;
 use crate::error::{Limit, RegistryError};
 use crate::gitflow::GitRepo;
@@ -395,9 +396,9 @@ pub struct StoreState {
     /// The bytes of all the instance's linear memories together.
     memory_used: usize,
     /// The sockets the instance made, for [`crate::net::MAX_SOCKETS`].
-    sockets_held: Vec<u32>,
-    /// The files it opened, for [`MAX_OPEN_FILES`].
-    files_held: Vec<u32>,
+    sockets_held: Held,
+    /// The files it holds open, for [`MAX_OPEN_FILES`].
+    files_held: Held,
     log_limit: usize,
     log_used: usize,
     stderr: CapturedOutput,
@@ -512,8 +513,14 @@ pub(crate) fn new_store(
         config: config.clone(),
         memory_limit: limits.memory_bytes() as usize,
         memory_used: 0,
-        sockets_held: Vec::new(),
-        files_held: Vec::new(),
+        sockets_held: crate::net::held_sockets(),
+        files_held: Held::new(MAX_OPEN_FILES, "open files", |entry| {
+            // A file's stream holds the file open after its descriptor is
+            // dropped.
+            entry.is::<wasmtime_wasi::filesystem::Descriptor>()
+                || entry.is::<wasmtime_wasi::p2::DynInputStream>()
+                || entry.is::<wasmtime_wasi::p2::DynOutputStream>()
+        }),
         log_limit: limits.max_log_kib.saturating_mul(1024) as usize,
         log_used: 0,
         stderr,
@@ -707,25 +714,13 @@ impl StoreState {
     /// Whether the instance may open one more file; if not, the call fails
     /// with the handle limit.
     fn admit_file(&mut self) -> bool {
-        let table = &mut self.table;
-        // A closed descriptor's entry is gone, or holds something else now.
-        self.files_held.retain(|&rep| {
-            table.get_any_mut(rep).is_ok_and(|entry| {
-                entry.is::<wasmtime_wasi::filesystem::Descriptor>()
-                    || entry.is::<wasmtime_wasi::p2::DynInputStream>()
-                    || entry.is::<wasmtime_wasi::p2::DynOutputStream>()
-            })
-        });
-        self.files_held.sort_unstable();
-        self.files_held.dedup();
-        if self.files_held.len() < MAX_OPEN_FILES {
-            return true;
+        match self.files_held.admit(&mut self.table) {
+            Ok(()) => true,
+            Err(incident) => {
+                self.incidents.record(incident);
+                false
+            }
         }
-        self.incidents.record(Incident::Limit {
-            limit: Limit::Handles,
-            detail: format!("held more than {MAX_OPEN_FILES} open files at once"),
-        });
-        false
     }
 
     /// `wasi:sockets`' constructors, counted per instance.
