@@ -730,7 +730,7 @@ fn links_in_a_runs_workspace_are_never_followed_by_the_host() {
     std::fs::write(outside.path().join("secret.md"), "host secret").unwrap();
     let id = start(&project, "w");
     // What a plugin granted the workspace can plant there (see
-    // hostile::a_plugin_can_plant_links_in_its_grant_that_lead_nowhere_outside):
+    // hostile::a_writable_grant_still_ends_at_the_granted_directory):
     // a directory that leads out, where the writer's artifact goes, and a
     // file that leads out, which the phase's pattern matches.
     let workspace = project

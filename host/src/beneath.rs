@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many entries [`Beneath::files`] visits before it gives up: far more
@@ -76,7 +76,6 @@ pub struct Listing {
 #[derive(Debug)]
 pub struct Beneath {
     root: OwnedFd,
-    path: PathBuf,
 }
 
 fn c_name(name: &OsStr) -> io::Result<CString> {
@@ -170,14 +169,7 @@ impl Beneath {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Beneath {
-            root: dir.into(),
-            path: root.to_path_buf(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Beneath { root: dir.into() })
     }
 
     /// The directory that holds `relative`, and the last component's name.
@@ -359,10 +351,17 @@ impl Beneath {
     }
 
     /// Flush the regular files at `relative` paths, and their directories,
-    /// to the disk.
+    /// to the disk. A path that is gone, or is no longer a regular file
+    /// (a plugin may have swapped it since), has nothing of the host's to
+    /// flush.
     pub fn sync(&self, relative: &[String]) -> Result<(), BeneathError> {
         for path in relative {
-            let (file, _) = self.open_file(path)?;
+            let (file, _) = match self.open_file(path) {
+                Ok(opened) => opened,
+                Err(BeneathError::Link(_) | BeneathError::NotAFile(_)) => continue,
+                Err(error) if error.is_not_found() => continue,
+                Err(error) => return Err(error),
+            };
             file.sync_all().map_err(|source| BeneathError::Io {
                 path: path.clone(),
                 source,
