@@ -617,6 +617,10 @@ pub(crate) fn count_open_files(linker: &mut Linker<StoreState>) -> wasmtime::Res
         self, DescriptorFlags, HostDescriptor, OpenFlags, PathFlags,
     };
     linker.allow_shadowing(true);
+    // The version wasmtime-wasi 48 registers (its wit/deps/filesystem.wit);
+    // guests importing any 0.2.x reach it by semver. Another name would
+    // define a new instance and shadow nothing:
+    // hostile::leaking_handles_in_a_loop_hits_the_handle_limit would fail.
     let mut interface = linker.instance("wasi:filesystem/types@0.2.12")?;
     interface.func_wrap_async(
         "[method]descriptor.open-at",

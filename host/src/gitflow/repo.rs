@@ -493,11 +493,14 @@ impl GitRepo {
                     None => Ok(()),
                 }
             }
-            // Too large to copy into the repository: a plugin can make a
-            // sparse file of any size for free.
-            Entry::File { size } if size > MAX_FILE_BYTES => Ok(()),
             Entry::File { .. } => {
                 let (mut file, size) = root.open_file(path).map_err(unreadable)?;
+                // Too large to copy into the repository: a plugin can make a
+                // sparse file of any size for free. Checked on the file as
+                // opened, which is what is copied.
+                if size > MAX_FILE_BYTES {
+                    return Ok(());
+                }
                 let executable = file.metadata().is_ok_and(|m| {
                     std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
                 });
