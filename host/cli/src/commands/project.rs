@@ -1,0 +1,19 @@
+//! Opening the project: where the command line composes the layers (the
+//! engine, the project's registry, and the repository a `git` grant
+//! reaches).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use paracle_project::{Paths, Registry};
+use paracle_runtime::Runtime;
+
+/// The project at `project`, its registry open on a fresh engine.
+pub(super) fn open(project: &Path) -> Result<Registry> {
+    let paths = Paths::for_project(project);
+    let runtime = Runtime::new(Some(paths.cache.clone()))
+        .map_err(|e| anyhow!("the plugin engine could not start: {e}"))?;
+    let registry = Registry::open(paths, Arc::new(runtime))?;
+    Ok(paracle_gitflow::with_repository(registry))
+}

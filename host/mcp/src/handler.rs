@@ -1,0 +1,218 @@
+//! The MCP side of the server: rmcp's handler, turning requests into calls
+//! and answers into tool results.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::calls::{Answer, Calls};
+use crate::catalog::{Catalog, Target};
+
+const INSTRUCTIONS: &str = "Paracle runs WebAssembly plugins and workflows of agents for one \
+project. Plugin tools are named PLUGIN__TOOL. workflow_list shows the workflows; workflow_run \
+runs one until it completes, fails or waits for approval; run_status shows a run. The memory \
+tools reach the project's memory plugin.";
+
+/// The longest a call waits for its progress to reach the client.
+const PROGRESS_FLUSH: Duration = Duration::from_secs(5);
+
+/// One server: its tools and what runs them. Clones share both, so every
+/// HTTP session sees the same server.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    catalog: Arc<Catalog>,
+    tools: Arc<Vec<Tool>>,
+    calls: Arc<Calls>,
+}
+
+impl Handler {
+    pub(crate) fn new(catalog: Catalog, calls: Calls) -> Self {
+        let tools = catalog
+            .entries()
+            .iter()
+            .map(|entry| {
+                Tool::new(
+                    entry.name.clone(),
+                    entry.description.clone(),
+                    Arc::new(entry.input_schema.clone()),
+                )
+                .with_title(entry.title.clone())
+            })
+            .collect();
+        Handler {
+            catalog: Arc::new(catalog),
+            tools: Arc::new(tools),
+            calls: Arc::new(calls),
+        }
+    }
+
+    pub(crate) fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// Where a call's progress lines go: to the client as progress
+    /// notifications on the request's token, if it gave one. The forwarding
+    /// task ends when the call drops the sender.
+    fn forward_progress(
+        context: &RequestContext<RoleServer>,
+    ) -> Option<(mpsc::UnboundedSender<String>, JoinHandle<()>)> {
+        let token = context.meta.get_progress_token()?;
+        let peer = context.peer.clone();
+        let (sender, mut lines) = mpsc::unbounded_channel::<String>();
+        let forwarding = tokio::spawn(async move {
+            let mut step = 0.0;
+            while let Some(line) = lines.recv().await {
+                step += 1.0;
+                let note = ProgressNotificationParam::new(token.clone(), step).with_message(line);
+                if let Err(error) = peer.notify_progress(note).await {
+                    tracing::debug!("progress not sent: {error}");
+                    return;
+                }
+            }
+        });
+        Some((sender, forwarding))
+    }
+}
+
+fn result_of(answer: Answer) -> CallToolResult {
+    match answer {
+        Answer::Value(value) => success(value, None),
+        Answer::Output(output) => {
+            let value = output.to_value();
+            success(value, Some(output.into_string()))
+        }
+        Answer::Failed { message, details } => {
+            let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
+            result.structured_content = details;
+            result
+        }
+    }
+}
+
+/// A result whose text is a string answer itself, or else the JSON as the
+/// tool wrote it (`written`) or as serialised here; an object answer is
+/// also its structured content.
+fn success(value: Value, written: Option<String>) -> CallToolResult {
+    let text = match (&value, written) {
+        (Value::String(text), _) => text.clone(),
+        (_, Some(written)) => written,
+        (other, None) => other.to_string(),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if value.is_object() {
+        result.structured_content = Some(value);
+    }
+    result
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("paracle", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+    }
+
+    /// rmcp hands over, as custom, every request it could not parse: an
+    /// unknown method, but also a known one with params of the wrong shape,
+    /// which is a bad request rather than a missing method.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let params = request.params.unwrap_or(Value::Null);
+        let invalid = |why: String| {
+            Err(ErrorData::invalid_params(
+                format!("the params of `{}` are not valid: {why}", request.method),
+                None,
+            ))
+        };
+        match request.method.as_str() {
+            "tools/call" => match serde_json::from_value::<CallToolRequestParams>(params) {
+                Err(error) => invalid(format!(
+                    "{error}; it takes `name` (a string) and `arguments` (an object)"
+                )),
+                Ok(_) => invalid("they could not be read".into()),
+            },
+            "tools/list" | "initialize" | "ping" => invalid("see the MCP schema".into()),
+            other => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "no method `{other}`; this server serves initialize, ping, tools/list and tools/call"
+                ),
+                None,
+            )),
+        }
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        // An unknown tool is a bad request; everything after is the tool's
+        // own outcome, which the model reads and can act on.
+        let Some(entry) = self.catalog.get(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "no tool `{}`; tools/list gives the tools this server has",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        if let Some(errors) = entry.argument_errors(&arguments) {
+            return Ok(result_of(Answer::Failed {
+                message: format!(
+                    "the arguments do not match the schema of tool `{}`: {errors}",
+                    entry.name
+                ),
+                details: None,
+            })
+            .into());
+        }
+        let answer = match &entry.target {
+            Target::Plugin { plugin, tool } => {
+                self.calls.plugin_tool(plugin, tool, &arguments).await
+            }
+            Target::Builtin(builtin) => {
+                let (progress, forwarding) = Self::forward_progress(&context).unzip();
+                let answer = self
+                    .calls
+                    .builtin(*builtin, &arguments, progress, context.ct.clone())
+                    .await;
+                // Progress goes out before the result, which ends the
+                // request: clients drop notifications for finished requests.
+                // The bound only guards against a sender kept alive by mistake.
+                if let Some(forwarding) = forwarding {
+                    let _ = tokio::time::timeout(PROGRESS_FLUSH, forwarding).await;
+                }
+                answer
+            }
+        };
+        Ok(result_of(answer).into())
+    }
+}

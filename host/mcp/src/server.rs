@@ -1,0 +1,186 @@
+//! The server: a catalog and the calls behind it, served over stdio or
+//! streamable HTTP.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::ServiceExt;
+use tokio::net::TcpListener;
+
+use paracle_project::Registry;
+
+use crate::calls::Calls;
+use crate::catalog::Catalog;
+use crate::handler::Handler;
+
+/// How long the phases of a `workflow_run` may take unless the server is
+/// told otherwise.
+pub const DEFAULT_WORKFLOW_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error("{0} is not a loopback address; the HTTP transport listens on 127.0.0.1 or [::1] only, since it has no authentication")]
+    NotLoopback(SocketAddr),
+
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+
+    #[error("the MCP session could not start: {0}")]
+    Handshake(String),
+
+    #[error("the MCP server stopped: {0}")]
+    Stopped(String),
+}
+
+/// What a server offers beyond the project's tool plugins.
+#[derive(Debug, Clone)]
+pub struct McpOptions {
+    /// The memory plugin behind the memory tools; None leaves them out.
+    pub memory: Option<String>,
+    /// The longest the phases of a `workflow_run` may take; a client may ask
+    /// for less.
+    pub workflow_timeout: Duration,
+}
+
+impl Default for McpOptions {
+    fn default() -> Self {
+        McpOptions {
+            memory: Some(paracle_project::defaults::DEFAULT_MEMORY.to_string()),
+            workflow_timeout: DEFAULT_WORKFLOW_TIMEOUT,
+        }
+    }
+}
+
+/// A tool as the server lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListedTool {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+}
+
+pub struct McpServer {
+    handler: Handler,
+}
+
+impl McpServer {
+    /// A server for the project of `registry`. Tool plugins are loaded now,
+    /// so that the first `tools/list` is quick; one that fails to load is
+    /// left out with a warning on stderr.
+    pub async fn new(registry: Arc<Registry>, options: McpOptions) -> Self {
+        let catalog = Catalog::build(&registry, options.memory.as_deref()).await;
+        let calls = Calls {
+            registry,
+            memory: options.memory,
+            workflow_timeout: options.workflow_timeout,
+        };
+        McpServer {
+            handler: Handler::new(catalog, calls),
+        }
+    }
+
+    /// The tools, as `tools/list` gives them.
+    pub fn tools(&self) -> Vec<ListedTool> {
+        self.handler
+            .tools()
+            .iter()
+            .map(|tool| ListedTool {
+                name: tool.name.to_string(),
+                title: tool.title.clone(),
+                description: tool.description.as_deref().unwrap_or_default().to_string(),
+                input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+            })
+            .collect()
+    }
+
+    /// Serve one client on stdin and stdout until it closes stdin.
+    pub async fn serve_stdio(self) -> Result<(), McpError> {
+        let running = self
+            .handler
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| McpError::Handshake(e.to_string()))?;
+        running
+            .waiting()
+            .await
+            .map_err(|e| McpError::Stopped(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Serve streamable HTTP at `http://ADDRESS/mcp` until the process is
+    /// stopped. `ready` hears the address bound (port 0 picks one).
+    pub async fn serve_http(
+        self,
+        address: SocketAddr,
+        ready: impl FnOnce(SocketAddr),
+    ) -> Result<(), McpError> {
+        if !address.ip().is_loopback() {
+            return Err(McpError::NotLoopback(address));
+        }
+        let bind_error = |source| McpError::Bind { address, source };
+        let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+        ready(listener.local_addr().map_err(bind_error)?);
+        let handler = self.handler;
+        // rmcp checks Host against loopback names, which stops DNS
+        // rebinding; refusing every Origin keeps web pages out as well.
+        let config = StreamableHttpServerConfig::default().enforce_origin_validation();
+        let service = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let route = hyper::service::service_fn(move |request| {
+                    let service = service.clone();
+                    async move {
+                        if request.uri().path() != "/mcp" {
+                            return Ok::<_, Infallible>(not_found());
+                        }
+                        Ok(service.handle(request).await)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, route)
+                    .await
+                {
+                    tracing::debug!("connection from {peer}: {error}");
+                }
+            });
+        }
+    }
+}
+
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>;
+
+fn not_found() -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(
+        b"Not found: the MCP endpoint is /mcp\n",
+    ))
+    .boxed();
+    http::Response::builder()
+        .status(http::StatusCode::NOT_FOUND)
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .body(body)
+        .expect("a fixed response is valid")
+}

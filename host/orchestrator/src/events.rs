@@ -1,0 +1,168 @@
+//! Execution events: every one reaches every observer plugin, in order, and
+//! the command line's progress display.
+//!
+//! Observers are called from one delivery task, so a slow observer delays
+//! other observers' events but never an agent.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use paracle_contract::WitError;
+use paracle_contract::{ChatResponse, Event, EventKind};
+use paracle_runtime::CallObserver;
+use paracle_runtime::Plugin;
+use paracle_runtime::PluginError;
+
+use crate::clock;
+
+/// Something that watches events as they are emitted, in the emitting task.
+pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+pub struct EventBus {
+    sender: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    delivery: Mutex<Option<JoinHandle<()>>>,
+    listener: Option<Listener>,
+}
+
+impl EventBus {
+    pub fn new(observers: Vec<Arc<Plugin>>, listener: Option<Listener>) -> Self {
+        if observers.is_empty() {
+            return EventBus {
+                sender: Mutex::new(None),
+                delivery: Mutex::new(None),
+                listener,
+            };
+        }
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Event>();
+        let delivery = tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                for observer in &observers {
+                    match observer.on_event(&event).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            tracing::warn!(
+                                "observer: {}",
+                                paracle_base::shown::line(&error.to_string())
+                            )
+                        }
+                        Err(error) => {
+                            tracing::warn!(
+                                "observer: {}",
+                                paracle_base::shown::line(&error.to_string())
+                            )
+                        }
+                    }
+                }
+            }
+        });
+        EventBus {
+            sender: Mutex::new(Some(sender)),
+            delivery: Mutex::new(Some(delivery)),
+            listener,
+        }
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Some(listener) = &self.listener {
+            listener(&event);
+        }
+        if let Some(sender) = &*self.sender.lock().unwrap() {
+            // The receiver lives until `close`; a send can only fail after it.
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Wait until every observer has heard every event; later events reach
+    /// only the listener.
+    pub async fn close(&self) {
+        self.sender.lock().unwrap().take();
+        let delivery = self.delivery.lock().unwrap().take();
+        if let Some(delivery) = delivery {
+            let _ = delivery.await;
+        }
+    }
+}
+
+/// Where an event happened.
+#[derive(Clone, Default)]
+pub struct Scope {
+    pub execution: Option<String>,
+    pub phase: Option<String>,
+    pub agent: Option<String>,
+}
+
+impl Scope {
+    pub fn event(&self, kind: EventKind) -> Event {
+        Event {
+            kind,
+            timestamp_ms: clock::now_ms(),
+            execution_id: self.execution.clone(),
+            phase: self.phase.clone(),
+            agent: self.agent.clone(),
+            plugin: None,
+            duration_ms: None,
+            success: None,
+            data: "{}".into(),
+        }
+    }
+
+    pub fn finished(
+        &self,
+        kind: EventKind,
+        elapsed: Duration,
+        success: bool,
+        data: Value,
+    ) -> Event {
+        Event {
+            duration_ms: Some(elapsed.as_millis() as u64),
+            success: Some(success),
+            data: data.to_string(),
+            ..self.event(kind)
+        }
+    }
+}
+
+/// Turns an agent's provider and tool calls into events.
+pub struct AgentCalls {
+    pub bus: Arc<EventBus>,
+    pub scope: Scope,
+}
+
+impl CallObserver for AgentCalls {
+    fn llm_call(
+        &self,
+        provider: &str,
+        elapsed: Duration,
+        result: Result<&ChatResponse, &WitError>,
+    ) {
+        let data = match result {
+            Ok(response) => json!({
+                "model": response.model,
+                "prompt_tokens": response.usage.prompt_tokens,
+                "completion_tokens": response.usage.completion_tokens,
+                "tool_calls": response.message.tool_calls.len(),
+            }),
+            Err(error) => {
+                let error = PluginError::from_wit(provider, error.clone());
+                json!({ "error": error.kind.to_string(), "message": error.message })
+            }
+        };
+        let mut event = self
+            .scope
+            .finished(EventKind::LlmCall, elapsed, result.is_ok(), data);
+        event.plugin = Some(provider.to_string());
+        self.bus.emit(event);
+    }
+
+    fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool) {
+        let mut event =
+            self.scope
+                .finished(EventKind::ToolCall, elapsed, ok, json!({ "tool": tool }));
+        event.plugin = Some(plugin.to_string());
+        self.bus.emit(event);
+    }
+}

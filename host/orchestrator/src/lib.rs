@@ -1,0 +1,32 @@
+//! Workflows of agents. A run goes through its workflow's phases one
+//! `next` at a time; each phase runs its agents through their adapter
+//! plugins, on an [`Executor`] ([`LocalPool`] by default), records every
+//! outcome in the run's state, checks and bundles the phase's artifacts,
+//! and stops at approval gates.
+//!
+//! - [`spec`]: agents and workflows as written in `.paracle/`;
+//! - [`run`]: a run's state on disk and its lock;
+//! - `execute`: one phase, its agents as [`Job`]s handed to the executor;
+//! - [`events`]: execution events for observer plugins and progress;
+//! - [`bundle`]: artifact validation and zip bundles;
+//! - [`report`]: review requests, decisions, rollback advisories, metrics;
+//! - [`quickstart`]: ready-made projects.
+
+pub mod bundle;
+pub mod clock;
+mod error;
+pub mod events;
+mod execute;
+mod executor;
+mod job;
+mod orchestrator;
+pub mod quickstart;
+pub mod report;
+pub mod run;
+pub mod spec;
+
+pub use error::OrchestratorError;
+pub use execute::RunOptions;
+pub use executor::{Executor, LocalPool, Running};
+pub use job::{Finished, Job};
+pub use orchestrator::{ListedRun, Orchestrator, RunView, WorkflowSummary};

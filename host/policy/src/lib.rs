@@ -1,0 +1,14 @@
+//! What a plugin may reach and the limits it runs under, as an operator
+//! writes them: the types, their parsing and their checks. No wasmtime here:
+//! the registry, the CLI and a later approval prompt read and write policy
+//! without linking the engine that enforces it (the runtime does).
+
+mod error;
+mod grants;
+mod limits;
+mod network;
+
+pub use error::PolicyError;
+pub use grants::{DirGrant, Grant, Grants, GRANT_FORMS};
+pub use limits::{Limit, Limits, MAX_MEMORY_BYTES};
+pub use network::{restricted, BadNetGrant, NetGrant};

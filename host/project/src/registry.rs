@@ -1,0 +1,928 @@
+//! The project's set of plugins: those loaded explicitly (persisted in
+//! `.paracle/registry.toml` with their digest, grants and limits), those
+//! declared in `paracle.toml`, those dropped in `.paracle/plugins/` or in the
+//! per-user plugins directory, and the built-in defaults, in that order of
+//! precedence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use paracle_base::{atomic, shown, strict_toml};
+use paracle_contract::PluginInfo;
+use paracle_policy::{DirGrant, Grants, Limits, NetGrant};
+use paracle_runtime::{
+    digest_of, valid_name, CallStats, GitBackend, Isolation, LoadError, Plugin, PluginKind,
+    PluginSettings, Runtime,
+};
+
+use crate::defaults::{self, BUILTINS};
+use crate::error::RegistryError;
+use crate::paths::Paths;
+use crate::settings::{self, GitSettings, Settings, DEFAULT_GIT_WORKFLOW};
+use crate::signing::{TrustList, Verdict};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "path", rename_all = "kebab-case")]
+pub enum Source {
+    /// `paracle plugin load`.
+    Loaded(PathBuf),
+    /// `[plugins.NAME]` in paracle.toml.
+    ProjectConfig(PathBuf),
+    /// `.paracle/plugins/`.
+    PluginsDir(PathBuf),
+    /// The per-user plugins directory.
+    UserDir(PathBuf),
+    /// Embedded in the binary.
+    Builtin,
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Loaded(p) => format!("loaded from {}", p.display()),
+            Source::ProjectConfig(p) => format!("paracle.toml ({})", p.display()),
+            Source::PluginsDir(p) => format!("plugins directory ({})", p.display()),
+            Source::UserDir(p) => format!("user plugins ({})", p.display()),
+            Source::Builtin => "built in".to_string(),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Source::Loaded(p)
+            | Source::ProjectConfig(p)
+            | Source::PluginsDir(p)
+            | Source::UserDir(p) => Some(p),
+            Source::Builtin => None,
+        }
+    }
+}
+
+/// One explicitly loaded plugin, as persisted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    pub digest: String,
+    pub kind: PluginKind,
+    pub version: String,
+    pub loaded_at: String,
+    /// The config passed to `init`, as JSON text.
+    #[serde(default)]
+    pub config: String,
+    #[serde(default)]
+    pub isolation: Isolation,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub limits: Limits,
+    /// What this version asked for, so that loading a new version can say
+    /// what it asks for that this one did not.
+    #[serde(default)]
+    pub requests: Requests,
+}
+
+/// A plugin's requested capabilities, as recorded in the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Requests {
+    pub dirs: Vec<RequestedDir>,
+    pub hosts: Vec<String>,
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedDir {
+    pub guest: String,
+    pub writable: bool,
+}
+
+impl Requests {
+    pub fn of(info: &PluginInfo) -> Self {
+        let requests = &info.requests;
+        Requests {
+            dirs: requests
+                .paths
+                .iter()
+                .map(|p| RequestedDir {
+                    guest: p.guest_path.clone(),
+                    writable: p.writable,
+                })
+                .collect(),
+            hosts: requests.hosts.clone(),
+            env: requests.env.clone(),
+        }
+    }
+
+    /// What `self` asks for that `old` did not, one line each. Asking to write
+    /// where `old` only read counts as new.
+    pub fn added_since(&self, old: &Requests) -> Vec<String> {
+        let mut added = Vec::new();
+        for dir in &self.dirs {
+            if !old
+                .dirs
+                .iter()
+                .any(|o| o.guest == dir.guest && o.writable >= dir.writable)
+            {
+                added.push(format!(
+                    "dir {} ({})",
+                    dir.guest,
+                    if dir.writable { "rw" } else { "ro" }
+                ));
+            }
+        }
+        added.extend(
+            self.hosts
+                .iter()
+                .filter(|h| !old.hosts.contains(h))
+                .map(|h| format!("net {h}")),
+        );
+        added.extend(
+            self.env
+                .iter()
+                .filter(|e| !old.env.contains(e))
+                .map(|e| format!("env {e}")),
+        );
+        added
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    version: u32,
+    #[serde(default)]
+    plugin: Vec<Entry>,
+}
+
+/// `paracle.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectConfig {
+    #[serde(default)]
+    plugins: BTreeMap<String, toml::Spanned<PluginDecl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginDecl {
+    path: PathBuf,
+    #[serde(default)]
+    config: Option<toml::Table>,
+    #[serde(default)]
+    isolation: Isolation,
+    #[serde(default)]
+    grants: GrantDecl,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantDecl {
+    /// `HOST_DIR[:GUEST_PATH][:ro|rw]`, the host directory relative to the project.
+    #[serde(default)]
+    dirs: Vec<String>,
+    /// `HOST[:PORT]`, as in `net:` grants.
+    #[serde(default)]
+    net: Vec<NetGrant>,
+    #[serde(default)]
+    env: Vec<String>,
+    /// The `git` interface on the project's repository.
+    #[serde(default)]
+    git: bool,
+}
+
+/// A plugin the registry knows of, loaded or not.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub name: String,
+    pub source: Source,
+    settings: PluginSettings,
+    /// For explicitly loaded plugins: the digest pinned at load.
+    pinned: Option<String>,
+}
+
+const REGISTRY_VERSION: u32 = 1;
+
+pub struct Registry {
+    paths: Paths,
+    runtime: Arc<Runtime>,
+    file: RegistryFile,
+    known: Vec<Known>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Plugins whose workspace grant points at a run's workspace.
+    scoped: Mutex<HashMap<(String, PathBuf), Arc<Plugin>>>,
+    trust: TrustList,
+    /// What a `git` grant reaches: the repository that holds the project,
+    /// as the host that opened the registry attached it.
+    repository: Option<Arc<dyn GitBackend>>,
+    /// `.paracle/config.toml`, read once, with the rest, at discovery.
+    settings: Settings,
+}
+
+fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
+    RegistryError::Config {
+        file: file.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl Registry {
+    pub fn open(paths: Paths, runtime: Arc<Runtime>) -> Result<Self, RegistryError> {
+        let file = read_registry(&paths.registry_file())?;
+        let trust = TrustList::load(&paths.trust)?;
+        let mut registry = Registry {
+            runtime,
+            file,
+            known: Vec::new(),
+            loaded: Mutex::new(HashMap::new()),
+            scoped: Mutex::new(HashMap::new()),
+            trust,
+            repository: None,
+            settings: Settings::default(),
+            paths,
+        };
+        registry.discover()?;
+        Ok(registry)
+    }
+
+    /// What the signature of plugin `name` says; None for built-ins, which
+    /// are part of this binary.
+    pub fn signature(&self, name: &str) -> Result<Option<Verdict>, RegistryError> {
+        let Some(path) = self.find(name)?.source.path() else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Some(self.trust.check(path, &bytes)?))
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn discover(&mut self) -> Result<(), RegistryError> {
+        let mut known: Vec<Known> = Vec::new();
+        let mut add = |candidate: Known| {
+            if !known.iter().any(|k| k.name == candidate.name) {
+                known.push(candidate);
+            }
+        };
+        for entry in &self.file.plugin {
+            add(Known {
+                name: entry.name.clone(),
+                source: Source::Loaded(entry.path.clone()),
+                settings: PluginSettings {
+                    name: Some(entry.name.clone()),
+                    config: parse_json_config(&entry.config),
+                    grants: entry.grants.clone(),
+                    limits: entry.limits.clone(),
+                    isolation: entry.isolation,
+                    git: None,
+                },
+                pinned: Some(entry.digest.clone()),
+            });
+        }
+        for declared in read_project_config(&self.paths)? {
+            add(declared);
+        }
+        for (dir, source) in [
+            (
+                self.paths.plugins_dir(),
+                Source::PluginsDir as fn(PathBuf) -> Source,
+            ),
+            (
+                self.paths.user_plugins.clone(),
+                Source::UserDir as fn(PathBuf) -> Source,
+            ),
+        ] {
+            for path in wasm_files(&dir) {
+                let name = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .replace('_', "-")
+                    .to_lowercase();
+                add(Known {
+                    name: name.clone(),
+                    source: source(path),
+                    settings: PluginSettings {
+                        name: Some(name),
+                        ..Default::default()
+                    },
+                    pinned: None,
+                });
+            }
+        }
+        for builtin in BUILTINS {
+            let mut grants = Grants {
+                git: builtin.git,
+                ..Grants::default()
+            };
+            if let Some((dir, guest)) = builtin.workdir {
+                grants.dirs.push(DirGrant {
+                    host: self.paths.state.join(dir),
+                    guest: guest.to_string(),
+                    writable: true,
+                });
+            }
+            add(Known {
+                name: builtin.name.to_string(),
+                source: Source::Builtin,
+                settings: PluginSettings {
+                    name: Some(builtin.name.to_string()),
+                    grants,
+                    ..Default::default()
+                },
+                pinned: None,
+            });
+        }
+        // The git workflow's settings are its plugin's config; they win
+        // over a config the plugin was given elsewhere.
+        self.settings = settings::read_settings(&self.paths.state)?;
+        if let Some(git) = &self.settings.git {
+            if let Some(workflow) = known.iter_mut().find(|k| k.name == git.plugin) {
+                let mut config = match workflow.settings.config.take() {
+                    Some(serde_json::Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                if let serde_json::Value::Object(settings) = git.plugin_config() {
+                    config.extend(settings);
+                }
+                workflow.settings.config = Some(serde_json::Value::Object(config));
+            }
+        }
+        known.sort_by(|a, b| a.name.cmp(&b.name));
+        self.known = known;
+        Ok(())
+    }
+
+    /// Reach the project's repository through `backend` when a plugin is
+    /// granted `git`. Without it, such a plugin does not load.
+    pub fn with_repository(mut self, backend: Arc<dyn GitBackend>) -> Self {
+        self.repository = Some(backend);
+        self
+    }
+
+    /// `.paracle/config.toml`, as read when the registry was opened.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The `[git]` table of `.paracle/config.toml`, if the git workflow is set up.
+    pub fn git_settings(&self) -> Option<&GitSettings> {
+        self.settings.git.as_ref()
+    }
+
+    /// Whether plugin `name` should hear execution events: every observer,
+    /// except a git workflow that `[git]` does not name. That one would
+    /// ignore them all, and loading it costs a compilation in a fresh cache.
+    pub fn hears_events(&self, name: &str) -> bool {
+        match &self.settings.git {
+            Some(git) => name != DEFAULT_GIT_WORKFLOW || git.plugin == name,
+            None => name != DEFAULT_GIT_WORKFLOW,
+        }
+    }
+
+    /// `settings` with the repository a `git` grant reaches filled in.
+    fn reaching_repository(
+        &self,
+        name: &str,
+        mut settings: PluginSettings,
+    ) -> Result<PluginSettings, RegistryError> {
+        if settings.grants.git {
+            let repository = self.repository.clone().ok_or_else(|| RegistryError::Invalid {
+                name: name.to_string(),
+                message: "it is granted `git`, but this host opened the project without its repository".into(),
+            })?;
+            settings.git = Some(repository);
+        }
+        Ok(settings)
+    }
+
+    /// Every plugin the project can use, loaded or not.
+    pub fn known(&self) -> &[Known] {
+        &self.known
+    }
+
+    /// The kind of plugin `name`, when it is known without loading it.
+    pub fn kind_hint(&self, name: &str) -> Option<PluginKind> {
+        if let Some(plugin) = self.loaded.lock().unwrap().get(name) {
+            return Some(plugin.kind());
+        }
+        match &self.find(name).ok()?.source {
+            Source::Builtin => defaults::builtin(name).map(|b| b.kind),
+            Source::Loaded(_) => self
+                .file
+                .plugin
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.kind),
+            _ => None,
+        }
+    }
+
+    /// Every plugin of `kind` whose name `wanted` accepts, loaded. One that
+    /// cannot be loaded is left out with a warning, so that one broken
+    /// plugin does not stop a run or a server. Plugins whose kind is known
+    /// without loading them are loaded only if they are of `kind`.
+    pub async fn load_kind(
+        &self,
+        kind: PluginKind,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<Arc<Plugin>> {
+        let mut plugins = Vec::new();
+        for known in &self.known {
+            if !wanted(&known.name) || self.kind_hint(&known.name).is_some_and(|k| k != kind) {
+                continue;
+            }
+            match self.get(&known.name).await {
+                Ok(plugin) if plugin.kind() == kind => plugins.push(plugin),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    "{kind} plugin `{}` left out: {}",
+                    known.name,
+                    shown::line(&error.to_string())
+                ),
+            }
+        }
+        plugins
+    }
+
+    pub fn source_of(&self, name: &str) -> Result<&Source, RegistryError> {
+        self.find(name).map(|k| &k.source)
+    }
+
+    fn find(&self, name: &str) -> Result<&Known, RegistryError> {
+        self.known
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.to_string()))
+    }
+
+    /// The plugin called `name`, loaded on first use.
+    pub async fn get(&self, name: &str) -> Result<Arc<Plugin>, RegistryError> {
+        if let Some(plugin) = self.loaded.lock().unwrap().get(name) {
+            return Ok(plugin.clone());
+        }
+        let known = self.find(name)?.clone();
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// The plugin called `name` as a run sees it: where it is granted the
+    /// project's shared workspace, it gets `workspace` instead, so that runs
+    /// do not write into each other's files. Other plugins are shared.
+    pub async fn get_in_workspace(
+        &self,
+        name: &str,
+        workspace: &Path,
+    ) -> Result<Arc<Plugin>, RegistryError> {
+        let shared = self.paths.workspace();
+        let known = self.find(name)?;
+        if !known.settings.grants.dirs.iter().any(|d| d.host == shared) {
+            return self.get(name).await;
+        }
+        let key = (name.to_string(), workspace.to_path_buf());
+        if let Some(plugin) = self.scoped.lock().unwrap().get(&key) {
+            return Ok(plugin.clone());
+        }
+        let mut known = known.clone();
+        for grant in &mut known.settings.grants.dirs {
+            if grant.host == shared {
+                grant.host = workspace.to_path_buf();
+            }
+        }
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.scoped.lock().unwrap().insert(key, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Drop the copies of plugins made for `workspace`. A long-lived
+    /// process (the MCP server) calls this when a run ends, or every run it
+    /// served would keep its plugin instances alive.
+    pub fn forget_workspace(&self, workspace: &Path) {
+        self.scoped
+            .lock()
+            .unwrap()
+            .retain(|(_, scoped), _| scoped != workspace);
+    }
+
+    async fn load_known(&self, known: &Known) -> Result<Plugin, RegistryError> {
+        let (path, bytes) = match &known.source {
+            Source::Builtin => {
+                let builtin = defaults::builtin(&known.name).expect("builtins are known by name");
+                for grant in &known.settings.grants.dirs {
+                    std::fs::create_dir_all(&grant.host).map_err(|source| {
+                        RegistryError::Write {
+                            file: grant.host.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                (
+                    PathBuf::from(format!("<built-in {}>", builtin.name)),
+                    builtin.bytes.to_vec(),
+                )
+            }
+            source => {
+                let path = source
+                    .path()
+                    .expect("non-builtin sources have a path")
+                    .to_path_buf();
+                let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                (path, bytes)
+            }
+        };
+        if let Some(pinned) = &known.pinned {
+            let found = digest_of(&bytes);
+            if &found != pinned {
+                return Err(RegistryError::DigestMismatch {
+                    name: known.name.clone(),
+                    pinned: pinned.clone(),
+                    found,
+                });
+            }
+        }
+        if known.source != Source::Builtin {
+            self.trust.check(&path, &bytes)?;
+        }
+        Ok(self
+            .runtime
+            .load(
+                &path,
+                &bytes,
+                self.reaching_repository(&known.name, known.settings.clone())?,
+            )
+            .await?)
+    }
+
+    /// Load a plugin file and record it in the registry. Returns the plugin
+    /// and the entry it replaced, if it was loaded before from the same file.
+    pub async fn load_file(
+        &mut self,
+        path: &Path,
+        settings: PluginSettings,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        let path = std::fs::canonicalize(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        self.trust.check(&path, &bytes)?;
+        if let Some(name) = &settings.name {
+            if !valid_name(name) {
+                return Err(RegistryError::Invalid {
+                    name: name.clone(),
+                    message: "names are 1 to 64 lowercase letters, digits, `-` or `_`".into(),
+                });
+            }
+        }
+        let label = settings
+            .name
+            .clone()
+            .unwrap_or_else(|| path.display().to_string());
+        let settings = self.reaching_repository(&label, settings)?;
+        let plugin = self.runtime.load(&path, &bytes, settings).await?;
+        let name = plugin.name().to_string();
+        let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
+        if let Some(previous) = &previous {
+            if previous.path != path {
+                return Err(RegistryError::NameTaken {
+                    name,
+                    source_desc: previous.path.display().to_string(),
+                });
+            }
+        }
+        let entry = Entry {
+            name: name.clone(),
+            path,
+            digest: plugin.digest().to_string(),
+            kind: plugin.kind(),
+            version: plugin.info().version.clone(),
+            loaded_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            config: plugin.config().to_string(),
+            isolation: plugin.isolation(),
+            grants: plugin.grants().clone(),
+            limits: plugin.limits().clone(),
+            requests: Requests::of(plugin.info()),
+        };
+        self.file.plugin.retain(|e| e.name != name);
+        self.file.plugin.push(entry);
+        self.file.plugin.sort_by(|a, b| a.name.cmp(&b.name));
+        self.save()?;
+        self.discover()?;
+        let plugin = Arc::new(plugin);
+        self.loaded.lock().unwrap().insert(name, plugin.clone());
+        Ok((plugin, previous))
+    }
+
+    /// Load a plugin's file again and pin its new digest, keeping its name,
+    /// config, grants and limits.
+    pub async fn reload(
+        &mut self,
+        name: &str,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        let known = self.find(name)?.clone();
+        match &known.source {
+            Source::Builtin => Err(RegistryError::Builtin {
+                name: name.to_string(),
+                action: "reloaded",
+            }),
+            Source::Loaded(path) => {
+                let path = path.clone();
+                self.load_file(&path, known.settings.clone()).await
+            }
+            _ => {
+                self.loaded.lock().unwrap().remove(name);
+                Ok((self.get(name).await?, None))
+            }
+        }
+    }
+
+    /// Change the grants of an explicitly loaded plugin with `edit`, which
+    /// returns what it changed. The plugin is started with the new grants
+    /// before they are saved, so grants that do not work (a directory that is
+    /// gone) change nothing.
+    pub async fn update_grants<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut Grants) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        self.update_settings(name, "grants", "given other grants", |settings| {
+            edit(&mut settings.grants)
+        })
+        .await
+    }
+
+    /// Change the limits of an explicitly loaded plugin, as `update_grants`
+    /// does its grants.
+    pub async fn update_limits<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut Limits) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        self.update_settings(name, "limits", "given other limits", |settings| {
+            edit(&mut settings.limits)
+        })
+        .await
+    }
+
+    async fn update_settings<T>(
+        &mut self,
+        name: &str,
+        what: &'static str,
+        builtin_action: &'static str,
+        edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        let mut known = self.find(name)?.clone();
+        let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
+            return Err(match known.source {
+                Source::Builtin => RegistryError::Builtin {
+                    name: name.to_string(),
+                    action: builtin_action,
+                },
+                other => RegistryError::Invalid {
+                    name: name.to_string(),
+                    message: format!(
+                        "its {what} come from {}; change them there",
+                        other.describe()
+                    ),
+                },
+            });
+        };
+        let changed = edit(&mut known.settings)?;
+        let plugin = Arc::new(self.load_known(&known).await?);
+        let entry = &mut self.file.plugin[position];
+        entry.grants = known.settings.grants;
+        entry.limits = known.settings.limits;
+        self.save()?;
+        self.discover()?;
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), plugin.clone());
+        Ok((plugin, changed))
+    }
+
+    /// Forget an explicitly loaded plugin.
+    pub fn unload(&mut self, name: &str) -> Result<Entry, RegistryError> {
+        let known = self.find(name)?.clone();
+        let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
+            return Err(match known.source {
+                Source::Builtin => RegistryError::Builtin {
+                    name: name.to_string(),
+                    action: "unloaded",
+                },
+                other => RegistryError::Invalid {
+                    name: name.to_string(),
+                    message: format!(
+                        "it is not loaded but discovered from {}; remove it there",
+                        other.describe()
+                    ),
+                },
+            });
+        };
+        let entry = self.file.plugin.remove(position);
+        self.save()?;
+        self.loaded.lock().unwrap().remove(name);
+        self.discover()?;
+        Ok(entry)
+    }
+
+    fn save(&self) -> Result<(), RegistryError> {
+        let file = self.paths.registry_file();
+        let text = toml::to_string_pretty(&RegistryFile {
+            version: REGISTRY_VERSION,
+            plugin: self.file.plugin.clone(),
+        })
+        .map_err(|e| config_error(&file, e.to_string()))?;
+        let header = "# Written by `paracle plugin load`; edit with care.\n";
+        atomic::write(&file, format!("{header}{text}").as_bytes())
+            .map_err(|source| RegistryError::Write { file, source })
+    }
+
+    /// Add this process's call statistics to the project's totals.
+    pub fn persist_stats(&self) -> Result<(), RegistryError> {
+        let loaded = self.loaded.lock().unwrap();
+        let fresh: Vec<(String, CallStats)> = loaded
+            .iter()
+            .map(|(n, p)| (n.clone(), p.stats()))
+            .filter(|(_, s)| !s.is_empty())
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let file = self.paths.stats_file();
+        let write_error = |source| RegistryError::Write {
+            file: file.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.paths.state).map_err(write_error)?;
+        // Several `paracle` processes may finish at once; the lock keeps one
+        // from overwriting another's counts.
+        let lock =
+            std::fs::File::create(self.paths.state.join("stats.lock")).map_err(write_error)?;
+        lock.lock().map_err(write_error)?;
+        let mut totals = read_stats(&file)?;
+        for (name, stats) in fresh {
+            totals.entry(name).or_default().merge(&stats);
+        }
+        let text = serde_json::to_vec_pretty(&totals).expect("stats serialise");
+        atomic::write(&file, &text).map_err(write_error)
+    }
+
+    /// The project's call statistics, per plugin, including this process's.
+    pub fn stats(&self) -> Result<BTreeMap<String, CallStats>, RegistryError> {
+        read_stats(&self.paths.stats_file())
+    }
+}
+
+/// The recorded totals. A file that cannot be read is an error rather than
+/// an empty start, so that saving never overwrites counts it failed to read.
+fn read_stats(file: &Path) -> Result<BTreeMap<String, CallStats>, RegistryError> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        config_error(
+            file,
+            format!("is not valid statistics ({e}); move it aside to start counting afresh"),
+        )
+    })
+}
+
+fn parse_json_config(text: &str) -> Option<serde_json::Value> {
+    if text.trim().is_empty() {
+        None
+    } else {
+        serde_json::from_str(text).ok()
+    }
+}
+
+fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RegistryFile {
+                version: REGISTRY_VERSION,
+                plugin: Vec::new(),
+            })
+        }
+        Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
+    };
+    let registry: RegistryFile = strict_toml::parse(&text).map_err(|e| config_error(file, e))?;
+    if registry.version != REGISTRY_VERSION {
+        return Err(config_error(
+            file,
+            format!(
+                "registry version {} is not supported (this paracle writes {REGISTRY_VERSION})",
+                registry.version
+            ),
+        ));
+    }
+    Ok(registry)
+}
+
+fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
+    let file = paths.project_config();
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(config_error(&file, format!("cannot read: {e}"))),
+    };
+    let config: ProjectConfig = strict_toml::parse(&text).map_err(|e| config_error(&file, e))?;
+    let mut known = Vec::new();
+    for (name, declared) in config.plugins {
+        let line = strict_toml::line_of(&text, declared.span().start);
+        let at = |message: String| {
+            config_error(&file, format!("line {line}: plugin `{name}`: {message}"))
+        };
+        let declared = declared.into_inner();
+        if !valid_name(&name) {
+            return Err(at(
+                "names are 1 to 64 lowercase letters, digits, `-` or `_`".into(),
+            ));
+        }
+        declared.limits.validate().map_err(|e| at(e.to_string()))?;
+        let mut grants = Grants {
+            dirs: Vec::new(),
+            net: declared.grants.net,
+            env: declared.grants.env,
+            git: declared.grants.git,
+        };
+        for spec in &declared.grants.dirs {
+            let absolute = if Path::new(spec).is_absolute() {
+                spec.clone()
+            } else {
+                paths.project.join(spec).display().to_string()
+            };
+            grants
+                .dirs
+                .push(DirGrant::parse(&absolute).map_err(|e| at(e.to_string()))?);
+        }
+        let config = match declared.config {
+            Some(table) => {
+                Some(serde_json::to_value(table).map_err(|e| at(format!("config: {e}")))?)
+            }
+            None => None,
+        };
+        let path = if declared.path.is_absolute() {
+            declared.path
+        } else {
+            paths.project.join(declared.path)
+        };
+        known.push(Known {
+            name: name.clone(),
+            source: Source::ProjectConfig(path),
+            settings: PluginSettings {
+                name: Some(name),
+                config,
+                grants,
+                limits: declared.limits,
+                isolation: declared.isolation,
+                git: None,
+            },
+            pinned: None,
+        });
+    }
+    Ok(known)
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    files
+}

@@ -1,0 +1,781 @@
+//! A loaded plugin: its digest, kind, info, pre-linked component, a pool of
+//! warm instances, and its call statistics.
+
+mod calls;
+mod deadline;
+mod kind;
+mod linkers;
+mod pool;
+mod returned;
+mod tool_output;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+
+use paracle_contract::{
+    AdapterPlugin, GitWorkflowPlugin, HealthStatus, MemoryPlugin, ObserverPlugin, PluginInfo,
+    ProviderPlugin, ToolPlugin, ToolSpec,
+};
+use paracle_policy::{Grants, Limit, Limits};
+
+use crate::capability::git::GitBackend;
+use crate::capability::network::NetPolicy;
+use crate::engine::{CacheUse, PluginEngine};
+use crate::error::{root_cause, CallError, EngineError, LoadError, PluginError};
+use crate::incident::Incident;
+use crate::stats::{CallOutcome, CallStats};
+use crate::store::{self, StoreState};
+use deadline::{Deadline, TimedOut};
+use linkers::{Linkers, Pre};
+use pool::{Checkout, InstancePool, Place};
+
+pub use kind::PluginKind;
+pub use tool_output::ToolOutput;
+
+/// Extra time the host waits past a call's deadline before it gives up on a
+/// call that is stuck in host code rather than in wasm. A few epoch ticks, so
+/// that the epoch deadline, which stops wasm itself, fires first.
+const HOST_GRACE: Duration = Duration::from_millis(10);
+
+/// Whether an instance serves many calls or one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Instances are kept warm and reused: fastest.
+    #[default]
+    Warm,
+    /// Every call gets a fresh instance, so no state leaks between calls.
+    Fresh,
+}
+
+/// How the operator wants a plugin run.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// The name to register it under; defaults to the name in its info.
+    pub name: Option<String>,
+    /// The config passed to `init`, a JSON object.
+    pub config: Option<serde_json::Value>,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub isolation: Isolation,
+    /// The repository that a `git` grant reaches; the registry sets it to
+    /// the project's.
+    pub git: Option<Arc<dyn GitBackend>>,
+}
+
+/// The sha256 of a plugin's bytes, as `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The process-wide runtime: the engine and one linker per kind, and a
+/// second, fuel-counting pair made when the first plugin with a fuel limit
+/// loads.
+pub struct Runtime {
+    plain: Engines,
+    metered: OnceLock<Result<Engines, EngineError>>,
+    cache_dir: Option<PathBuf>,
+}
+
+struct Engines {
+    engine: PluginEngine,
+    linkers: Linkers,
+}
+
+impl Engines {
+    fn new(cache_dir: Option<PathBuf>, metered: bool) -> Result<Self, EngineError> {
+        let engine = PluginEngine::new(cache_dir, metered)?;
+        let linkers = Linkers::new(engine.engine()).map_err(|e| EngineError(root_cause(&e)))?;
+        Ok(Engines { engine, linkers })
+    }
+}
+
+impl Runtime {
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
+        Ok(Runtime {
+            plain: Engines::new(cache_dir.clone(), false)?,
+            metered: OnceLock::new(),
+            cache_dir,
+        })
+    }
+
+    pub fn uses_pooling(&self) -> bool {
+        self.plain.engine.uses_pooling()
+    }
+
+    fn engines_for(&self, limits: &Limits) -> Result<&Engines, String> {
+        if limits.fuel.is_none() {
+            return Ok(&self.plain);
+        }
+        self.metered
+            .get_or_init(|| Engines::new(self.cache_dir.clone(), true))
+            .as_ref()
+            .map_err(|e| format!("cannot start the fuel-counting engine: {e}"))
+    }
+
+    /// Load `bytes` (read from `path`) as a plugin: check, compile or take
+    /// from the cache, find its kind, link it, and start one instance to ask
+    /// for its info and initialise it.
+    pub async fn load(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        kind::check_header(bytes, path)?;
+        let bad_limits = |reason| LoadError::Limits {
+            path: path.to_path_buf(),
+            reason,
+        };
+        settings
+            .limits
+            .validate()
+            .map_err(|e| bad_limits(e.to_string()))?;
+        let digest = digest_of(bytes);
+        let engines = self.engines_for(&settings.limits).map_err(bad_limits)?;
+        let (component, cache_use) =
+            engines
+                .engine
+                .component(bytes, &digest)
+                .map_err(|e| LoadError::Malformed {
+                    path: path.to_path_buf(),
+                    reason: root_cause(&e),
+                })?;
+        let engine = engines.engine.engine();
+        let kind = kind::detect(&component, engine, path)?;
+        let extras = kind::extras(&component, engine);
+        // Checked before linking: the linker offers `git` to everyone, so
+        // the grant is what stands between a plugin and the repository.
+        if extras.imports_git && (settings.git.is_none() || !settings.grants.git) {
+            return Err(LoadError::GitNotGranted {
+                path: path.to_path_buf(),
+            });
+        }
+        let git = if extras.imports_git {
+            settings.git.clone()
+        } else {
+            None
+        };
+        let pre = engines
+            .linkers
+            .pre(kind, &component, path, extras.git_workflow)?;
+
+        let provisional: Arc<str> = settings
+            .name
+            .clone()
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .into();
+        let config = settings
+            .config
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        if !config.is_object() {
+            return Err(LoadError::ConfigSchema {
+                path: path.to_path_buf(),
+                reason: "the config must be a JSON object".into(),
+            });
+        }
+        let mut plugin = Plugin {
+            name: provisional,
+            kind,
+            digest,
+            info: empty_info(),
+            tools: Vec::new(),
+            validators: HashMap::new(),
+            config: config.to_string().into(),
+            network: Arc::new(NetPolicy::new(
+                settings.grants.net.clone(),
+                settings.limits.max_response_kib.saturating_mul(1024),
+            )),
+            grants: settings.grants,
+            limits: settings.limits.clone(),
+            isolation: settings.isolation,
+            engine: engine.clone(),
+            pre,
+            git,
+            pool: InstancePool::new(settings.limits.max_instances as usize),
+            stats: Mutex::new(CallStats::default()),
+            cache_use,
+        };
+
+        // `info` must work before `init`, so ask a bare instance first.
+        let info = plugin
+            .fetch_info()
+            .await
+            .map_err(|source| LoadError::Call {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let config_validator = validate_info(&info).map_err(|reason| LoadError::BadInfo {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        if let Some(reason) = config_validator.and_then(|v| schema_errors(&v, &config)) {
+            return Err(LoadError::ConfigSchema {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        plugin.name = settings.name.unwrap_or_else(|| info.name.clone()).into();
+        plugin.info = info;
+
+        // A first initialised instance proves that the config is accepted, and
+        // stays warm for the first call.
+        let lease = plugin.lease().await.map_err(|source| match source {
+            CallError::InitRejected { error, .. } => LoadError::Init {
+                path: path.to_path_buf(),
+                reason: format!("{}: {}", error.kind, error.message),
+            },
+            source => LoadError::Call {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        plugin.give_back(lease);
+
+        if kind == PluginKind::Tool {
+            let tools = plugin
+                .list_tools()
+                .await
+                .map_err(|source| LoadError::Call {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            plugin.validators =
+                compile_tool_schemas(&tools).map_err(|reason| LoadError::BadInfo {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+            plugin.tools = tools;
+        }
+        Ok(plugin)
+    }
+}
+
+fn empty_info() -> PluginInfo {
+    PluginInfo {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        author: String::new(),
+        license: String::new(),
+        tags: Vec::new(),
+        config_schema: None,
+        requests: paracle_contract::Capabilities {
+            paths: Vec::new(),
+            hosts: Vec::new(),
+            env: Vec::new(),
+        },
+    }
+}
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !name.starts_with('-')
+}
+
+/// Check what a plugin says about itself; returns its config schema, compiled.
+fn validate_info(info: &PluginInfo) -> Result<Option<jsonschema::Validator>, String> {
+    if !valid_name(&info.name) {
+        return Err(format!(
+            "its name `{}` is not valid: use 1 to 64 lowercase letters, digits, `-` or `_`",
+            info.name
+        ));
+    }
+    if info.version.trim().is_empty() {
+        return Err("it gives no version".into());
+    }
+    let Some(schema) = &info.config_schema else {
+        return Ok(None);
+    };
+    let schema: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| format!("its config schema is not JSON: {e}"))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| format!("its config schema is invalid: {e}"))?;
+    Ok(Some(validator))
+}
+
+/// The validation errors of `value`, as one line, or `None` when it is valid.
+pub fn schema_errors(
+    validator: &jsonschema::Validator,
+    value: &serde_json::Value,
+) -> Option<String> {
+    // Every tool call passes through here: valid arguments take the cheap path.
+    if validator.is_valid(value) {
+        return None;
+    }
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .take(3)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {at}: {e}")
+            }
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+fn compile_tool_schemas(
+    tools: &[ToolSpec],
+) -> Result<HashMap<String, jsonschema::Validator>, String> {
+    let mut validators = HashMap::new();
+    for tool in tools {
+        if tool.name.is_empty()
+            || !tool
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "tool name `{}` is not valid: use letters, digits, `_` and `-`",
+                tool.name
+            ));
+        }
+        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema)
+            .map_err(|e| format!("the input schema of tool `{}` is not JSON: {e}", tool.name))?;
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| format!("the input schema of tool `{}` is invalid: {e}", tool.name))?;
+        if validators.insert(tool.name.clone(), validator).is_some() {
+            return Err(format!("tool `{}` is listed twice", tool.name));
+        }
+    }
+    Ok(validators)
+}
+
+/// The exports of one live instance.
+pub(crate) enum Exports {
+    Provider(ProviderPlugin),
+    Tool(ToolPlugin),
+    Memory(MemoryPlugin),
+    Observer(ObserverPlugin),
+    GitWorkflow(GitWorkflowPlugin),
+    Adapter(AdapterPlugin),
+}
+
+/// Every world has its own generated accessor for the shared `plugin`
+/// interface; this picks the right one.
+macro_rules! plugin_interface {
+    ($exports:expr, |$iface:ident| $body:expr) => {
+        match $exports {
+            Exports::Provider(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Tool(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Memory(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Observer(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::GitWorkflow(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+            Exports::Adapter(b) => {
+                let $iface = b.paracle_plugin_plugin();
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) struct Instance {
+    store: Store<StoreState>,
+    exports: Exports,
+}
+
+/// An instance checked out for one call, with its place among the plugin's
+/// `max_instances`.
+pub(crate) struct Lease<'p> {
+    instance: Instance,
+    place: Place<'p, Instance>,
+}
+
+pub struct Plugin {
+    name: Arc<str>,
+    kind: PluginKind,
+    digest: String,
+    info: PluginInfo,
+    tools: Vec<ToolSpec>,
+    validators: HashMap<String, jsonschema::Validator>,
+    config: Arc<str>,
+    grants: Grants,
+    /// What the grants allow on the network, shared by every instance.
+    network: Arc<NetPolicy>,
+    limits: Limits,
+    isolation: Isolation,
+    engine: wasmtime::Engine,
+    pre: Pre,
+    /// Only for plugins that import `git` and were granted it.
+    git: Option<Arc<dyn GitBackend>>,
+    pool: InstancePool<Instance>,
+    stats: Mutex<CallStats>,
+    cache_use: CacheUse,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The tools of a tool plugin, as listed when it was loaded.
+    pub fn tools(&self) -> &[ToolSpec] {
+        &self.tools
+    }
+
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    pub fn cache_use(&self) -> CacheUse {
+        self.cache_use
+    }
+
+    /// Statistics of the calls made in this process.
+    pub fn stats(&self) -> CallStats {
+        self.stats.lock().unwrap().clone()
+    }
+
+    fn record(&self, started: Instant, outcome: CallOutcome) {
+        self.stats
+            .lock()
+            .unwrap()
+            .record(outcome, started.elapsed());
+    }
+
+    /// Give a call its whole fuel budget; fuel left from the last call does
+    /// not carry over.
+    fn refuel(&self, store: &mut Store<StoreState>) {
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("plugins with a fuel limit run on the metered engine");
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        PluginEngine::deadline_ticks(self.limits.timeout())
+    }
+
+    /// `future` under the host's deadline: the call's own limit plus a grace
+    /// period, so that the epoch deadline, which stops wasm, fires first.
+    fn with_deadline<F: std::future::Future>(&self, future: F) -> Deadline<F> {
+        let deadline = tokio::time::Instant::now() + self.limits.timeout() + HOST_GRACE;
+        Deadline::new(future, deadline)
+    }
+
+    async fn instantiate(&self, initialise: bool) -> Result<Instance, CallError> {
+        let instantiate_error = |reason: String| CallError::Instantiate {
+            plugin: self.name.to_string(),
+            reason,
+        };
+        let mut store = store::new_store(
+            &self.engine,
+            &self.name,
+            &self.config,
+            &self.grants,
+            &self.limits,
+            &self.network,
+            self.git.as_ref(),
+        )
+        .map_err(instantiate_error)?;
+        store.set_epoch_deadline(self.deadline_ticks());
+        self.refuel(&mut store);
+        store.data_mut().begin_call();
+        let started = self.with_deadline(async {
+            let exports = match &self.pre {
+                Pre::Provider(pre) => Exports::Provider(pre.instantiate_async(&mut store).await?),
+                Pre::Tool(pre) => Exports::Tool(pre.instantiate_async(&mut store).await?),
+                Pre::Memory(pre) => Exports::Memory(pre.instantiate_async(&mut store).await?),
+                Pre::Observer(pre) => Exports::Observer(pre.instantiate_async(&mut store).await?),
+                Pre::GitWorkflow(pre) => {
+                    Exports::GitWorkflow(pre.instantiate_async(&mut store).await?)
+                }
+                Pre::Adapter(pre) => Exports::Adapter(pre.instantiate_async(&mut store).await?),
+            };
+            let init = if initialise {
+                let config = self.config.to_string();
+                plugin_interface!(&exports, |iface| iface
+                    .call_init(&mut store, &config)
+                    .await?)
+            } else {
+                Ok(())
+            };
+            Ok::<_, wasmtime::Error>((exports, init))
+        });
+        match started.await {
+            Ok(Ok((exports, Ok(())))) => Ok(Instance { store, exports }),
+            Ok(Ok((_, Err(error)))) => Err(CallError::InitRejected {
+                plugin: self.name.to_string(),
+                error: PluginError::from_wit(&self.name, error),
+            }),
+            Ok(Err(error)) => Err(self.classify("init", error, store.data())),
+            Err(_) => Err(self.timed_out("init")),
+        }
+    }
+
+    async fn fetch_info(&self) -> Result<PluginInfo, CallError> {
+        let started = Instant::now();
+        // `info` wants a bare instance, never a pooled one; at load time the
+        // pool is empty anyway.
+        let (Checkout::Warm(_, place) | Checkout::Empty(place)) = self.pool.check_out().await;
+        let mut instance = self.instantiate(false).await?;
+        let outcome = {
+            let Instance { store, exports } = &mut instance;
+            self.with_deadline(async {
+                plugin_interface!(&*exports, |iface| iface.call_info(&mut *store).await)
+            })
+            .await
+        };
+        let result = self
+            .settle(Lease { instance, place }, "info", outcome, false)
+            .and_then(|info| {
+                returned::check_info(&info).map_err(|over| self.over("info", over))?;
+                Ok(info)
+            });
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+
+    /// Check out an instance: a warm one from the pool, or a new one.
+    pub(crate) async fn lease(&self) -> Result<Lease<'_>, CallError> {
+        let (mut instance, place) = match self.pool.check_out().await {
+            Checkout::Warm(instance, place) => (instance, place),
+            // Boxed: inline, the instantiation future would make every call's
+            // future several KiB larger, and futures are copied as they move.
+            Checkout::Empty(place) => (Box::pin(self.instantiate(true)).await?, place),
+        };
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        self.refuel(&mut instance.store);
+        instance.store.data_mut().begin_call();
+        Ok(Lease { instance, place })
+    }
+
+    fn give_back(&self, lease: Lease<'_>) {
+        if self.isolation == Isolation::Warm {
+            let Lease {
+                mut instance,
+                place,
+            } = lease;
+            instance.store.data_mut().agent.leave();
+            self.pool.check_in(instance, place);
+        }
+    }
+
+    /// Turn the raw outcome of a call into a value or the host's verdict. An
+    /// instance that failed is dropped: its state can no longer be trusted.
+    fn settle<T>(
+        &self,
+        lease: Lease<'_>,
+        function: &str,
+        outcome: Result<wasmtime::Result<T>, TimedOut>,
+        reuse: bool,
+    ) -> Result<T, CallError> {
+        if let Some(incident) = lease.instance.store.data().take_incident() {
+            return Err(self.incident_error(function, incident));
+        }
+        match outcome {
+            Ok(Ok(value)) => {
+                if reuse {
+                    self.give_back(lease);
+                }
+                Ok(value)
+            }
+            Ok(Err(error)) => Err(self.classify(function, error, lease.instance.store.data())),
+            Err(_) => Err(self.timed_out(function)),
+        }
+    }
+
+    fn incident_error(&self, function: &str, incident: Incident) -> CallError {
+        let plugin = self.name.to_string();
+        let function = function.to_string();
+        match incident {
+            Incident::Denied {
+                capability,
+                reason,
+                grant,
+            } => CallError::Denied {
+                reason: match grant {
+                    Some(grant) => {
+                        format!("{reason}; grant it with `paracle plugin grant {plugin} {grant}`")
+                    }
+                    None => reason,
+                },
+                plugin,
+                function,
+                capability,
+            },
+            Incident::Limit { limit, detail } => CallError::Limit {
+                plugin,
+                function,
+                limit,
+                detail,
+            },
+        }
+    }
+
+    fn timed_out(&self, function: &str) -> CallError {
+        CallError::Limit {
+            plugin: self.name.to_string(),
+            function: function.to_string(),
+            limit: Limit::Time,
+            detail: format!("no answer within {} ms", self.limits.timeout_ms),
+        }
+    }
+
+    fn classify(&self, function: &str, error: wasmtime::Error, state: &StoreState) -> CallError {
+        let plugin = self.name.to_string();
+        let function = function.to_string();
+        let limit = |limit: Limit, detail: String| CallError::Limit {
+            plugin: plugin.clone(),
+            function: function.clone(),
+            limit,
+            detail,
+        };
+        // Instantiation does not pass through `settle`, which takes it first.
+        if let Some(incident) = state.take_incident() {
+            return self.incident_error(&function, incident);
+        }
+        if error
+            .downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some()
+        {
+            return limit(
+                Limit::Handles,
+                format!(
+                    "held more than {} open handles (files, streams, pollables) at once",
+                    store::MAX_HANDLES
+                ),
+            );
+        }
+        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+            match trap {
+                wasmtime::Trap::Interrupt => {
+                    return limit(
+                        Limit::Time,
+                        format!("still running after {} ms", self.limits.timeout_ms),
+                    )
+                }
+                wasmtime::Trap::OutOfFuel => {
+                    return limit(
+                        Limit::Fuel,
+                        format!(
+                            "used all {} units of fuel",
+                            self.limits.fuel.unwrap_or_default()
+                        ),
+                    )
+                }
+                wasmtime::Trap::StackOverflow => {
+                    return limit(
+                        Limit::Stack,
+                        "the wasm stack overflowed (runaway recursion?)".into(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        let mut reason = root_cause(&error);
+        if let Some(said) = state.stderr_tail() {
+            reason = format!("{reason} (the plugin said: {said})");
+        }
+        CallError::Trap {
+            plugin,
+            function,
+            reason,
+        }
+    }
+
+    fn check_output(&self, function: &str, bytes: usize) -> Result<(), CallError> {
+        if bytes > self.limits.output_bytes() {
+            return Err(CallError::Limit {
+                plugin: self.name.to_string(),
+                function: function.to_string(),
+                limit: Limit::Output,
+                detail: format!(
+                    "returned {bytes} bytes, over the {} KiB allowed",
+                    self.limits.max_output_kib
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn expect_kind(&self, wanted: PluginKind) -> Result<(), CallError> {
+        if self.kind != wanted {
+            return Err(CallError::InvalidRequest {
+                plugin: self.name.to_string(),
+                message: format!("it is a {} plugin, not a {wanted} plugin", self.kind),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ask the plugin how it is doing.
+    pub async fn health(&self) -> Result<HealthStatus, CallError> {
+        let started = Instant::now();
+        let result = async {
+            let mut lease = self.lease().await?;
+            let outcome = {
+                let Instance { store, exports } = &mut lease.instance;
+                self.with_deadline(async {
+                    plugin_interface!(&*exports, |iface| iface.call_health(&mut *store).await)
+                })
+                .await
+            };
+            let mut health = self.settle(lease, "health", outcome, true)?;
+            health.message = crate::error::cut_message(health.message);
+            Ok(health)
+        }
+        .await;
+        self.record(started, CallOutcome::of_plain(&result));
+        result
+    }
+}
