@@ -815,7 +815,7 @@ mod tests_support {
 
     /// A repository with one commit on `main`, and the GitRepo of a project
     /// at its root.
-    pub fn repository() -> (tempfile::TempDir, GitRepo) {
+    pub(super) fn repository() -> (tempfile::TempDir, GitRepo) {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init_opts(
             dir.path(),
@@ -834,7 +834,7 @@ mod tests_support {
     }
 
     /// Commit `index` on the head of `repo`, as a user's git would.
-    pub fn commit_index(repo: &Repository, index: &mut git2::Index, message: &str) {
+    pub(super) fn commit_index(repo: &Repository, index: &mut git2::Index, message: &str) {
         index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let me = git2::Signature::now("T", "t@example.com").unwrap();

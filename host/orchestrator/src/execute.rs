@@ -434,7 +434,8 @@ pub(crate) fn advance(state: &mut RunState, index: usize) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Artifact, Usage};
+    use crate::job::write_artifacts;
+    use paracle_contract::{Artifact, Outcome, Usage};
 
     #[test]
     fn artifacts_are_checked_against_the_digests_they_were_written_with() {

@@ -63,7 +63,7 @@ fn classify(error: CallError) -> (FailureKind, String) {
 /// digests, or why not. They are flushed to the disk in the background, and
 /// the phase waits for that before it ends. A path through a link the
 /// workspace holds is refused: the link may point anywhere.
-fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, String> {
+pub(crate) fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Written, String> {
     let mut written = Written::new();
     let root = Beneath::open(workspace).map_err(|e| {
         format!(

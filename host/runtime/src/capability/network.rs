@@ -517,6 +517,43 @@ impl Body for CappedBody {
 mod tests {
     use super::*;
 
+    fn policy(grants: &[&str]) -> NetPolicy {
+        NetPolicy::new(
+            grants.iter().map(|g| NetGrant::parse(g).unwrap()).collect(),
+            1024,
+        )
+    }
+
+    fn denial(result: Result<Vec<SocketAddr>, Refusal>) -> String {
+        match result {
+            Err(Refusal::Denied(Incident::Denied {
+                capability,
+                reason,
+                grant,
+            })) => format!("{capability}: {reason} ({})", grant.unwrap_or_default()),
+            Err(Refusal::Unresolved(reason)) => panic!("expected a denial, got: {reason}"),
+            Err(Refusal::Denied(other)) => panic!("expected a denial, got {other:?}"),
+            Ok(addresses) => panic!("expected a denial, got {addresses:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_checked_by_name_port_and_resolved_address() {
+        let open = policy(&["93.184.216.34:443", "localhost", "127.0.0.1:8080"]);
+        assert!(open.admit("93.184.216.34", 443).await.is_ok());
+        assert!(denial(open.admit("93.184.216.34", 80).await).contains("not granted"));
+        assert!(denial(open.admit("example.org", 443).await).contains("net:example.org:443"));
+        // A granted name that resolves to loopback is refused unless the
+        // address it resolves to is granted, port included.
+        let message = denial(open.admit("localhost", 9000).await);
+        assert!(message.contains("resolves to"), "{message}");
+        assert!(message.contains("loopback"), "{message}");
+        assert!(open.admit("127.0.0.1", 8080).await.is_ok());
+        let metadata = policy(&["169.254.169.254"]);
+        assert!(metadata.admit("169.254.169.254", 80).await.is_ok());
+        assert!(denial(policy(&[]).admit("169.254.169.254", 80).await).contains("not granted"));
+    }
+
     #[test]
     fn sockets_connect_only_to_granted_addresses() {
         let open = policy(&["127.0.0.1:9000", "api.example.com"]);

@@ -6,18 +6,13 @@
 //! Each test sets up a project and runs one scenario of tests/mcp/client.py
 //! against a server of its own.
 
-#[path = "support/project.rs"]
-#[allow(dead_code)]
-mod project;
-#[path = "support/python.rs"]
-mod python;
 
 use std::path::Path;
 
-use project::Project;
+use crate::project::Project;
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mcp/client.py");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp/client.py");
 
 /// A project with the built-in plugins, the hostile fixture with a 300 ms
 /// time limit, a provider that takes 5 s, and two workflows: `quick` and
@@ -71,7 +66,7 @@ agents = ["slow-builder"]
 
 /// Run `scenario` of the client against `project`; returns what it printed.
 fn scenario(project: &Project, scenario: &str) -> String {
-    let out = std::process::Command::new(python::mcp_python())
+    let out = std::process::Command::new(crate::python::mcp_python())
         .arg(CLIENT)
         .arg(scenario)
         .current_dir(project.path())

@@ -23,13 +23,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paracle::orchestrator::{Orchestrator, RunOptions};
-use paracle::plugin::Runtime;
-use paracle::registry::{Paths, Registry};
-use paracle::router::AgentRoutes;
-use paracle::Task;
+use paracle_contract::Task;
+use paracle_orchestrator::spec::Workflow;
+use paracle_orchestrator::{Orchestrator, RunOptions};
+use paracle_project::{Paths, Registry};
+use paracle_runtime::{AgentRoutes, Runtime};
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 const AGENTS: usize = 100;
 
 fn write(root: &Path, relative: &str, text: &str) {
@@ -47,7 +47,7 @@ fn registry(project: &Path, home: &Path) -> Registry {
         cache: home.join("cache"),
     };
     let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).expect("engine starts"));
-    Registry::open(paths, runtime).expect("registry opens")
+    paracle_gitflow::with_repository(Registry::open(paths, runtime).expect("registry opens"))
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -84,7 +84,7 @@ fn hundred_agents(project: &Path) {
 
 /// Each agent of the 100 called straight through its adapter, as a caller
 /// without the orchestrator would: the same plugins, routes and spec.
-async fn direct(registry: &Registry, workflow: &paracle::orchestrator::spec::Workflow) -> Duration {
+async fn direct(registry: &Registry, workflow: &Workflow) -> Duration {
     let adapter = registry.get("agent-runner").await.unwrap();
     let provider = registry.get("mock-provider").await.unwrap();
     let started = Instant::now();
@@ -125,7 +125,7 @@ async fn overhead(rounds: usize) -> Phase100 {
     let home = tempfile::tempdir().unwrap();
     hundred_agents(project.path());
     let registry = registry(project.path(), home.path());
-    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let orchestrator = Orchestrator::new(&registry);
     let workflow = orchestrator.workflow("many").await.unwrap();
     // Warm both paths: compiled code, pools, the file system.
     direct(&registry, &workflow).await;
@@ -208,7 +208,7 @@ async fn git_workflow(rounds: usize, plain: Phase100) {
         "[git]\nbase_branch = \"main\"\n",
     );
     let registry = registry(root, home.path());
-    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let orchestrator = Orchestrator::new(&registry);
     let warm = orchestrator.start("many", None).await.unwrap();
     orchestrator
         .next(Some(&warm.id), &RunOptions::default())
@@ -282,7 +282,7 @@ async fn workers(rounds: usize) {
         ),
     );
     let registry = registry(root, home.path());
-    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let orchestrator = Orchestrator::new(&registry);
     let options = RunOptions {
         max_workers: Some(4),
         ..RunOptions::default()

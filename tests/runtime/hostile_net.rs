@@ -3,15 +3,13 @@
 //! server this test starts on loopback, so each test also checks, from the
 //! server's side, that nothing it refused got through.
 
-mod support;
-
-use paracle::error::{CallError, Limit};
-use paracle::net::NetGrant;
-use paracle::plugin::Plugin;
-use paracle::sandbox::Grants;
+use paracle_runtime::{CallError, Limit};
+use paracle_policy::NetGrant;
+use paracle_runtime::Plugin;
+use paracle_policy::Grants;
 use serde_json::{json, Value};
-use support::fake_http::{FakeServer, Reply};
-use support::{answer, context, limits, Host};
+use paracle_testing::http::{FakeServer, Reply};
+use paracle_testing::{answer, context, limits, TestHost};
 
 fn net(grants: &[&str]) -> Grants {
     Grants {
@@ -49,7 +47,7 @@ async fn hello_server() -> FakeServer {
 
 #[tokio::test]
 async fn a_host_that_was_not_granted_is_denied() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = hello_server().await;
     let plugin = host.hostile(limits(|_| {}), Grants::default()).await;
     let reason = expect_denied(
@@ -78,7 +76,7 @@ async fn a_host_that_was_not_granted_is_denied() {
 
 #[tokio::test]
 async fn a_granted_address_is_reached() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = hello_server().await;
     let plugin = host
         .hostile(limits(|_| {}), net(&[&server.addr.to_string()]))
@@ -100,7 +98,7 @@ async fn a_granted_address_is_reached() {
 
 #[tokio::test]
 async fn a_redirect_to_a_host_not_granted_is_denied() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let elsewhere = hello_server().await;
     let target = elsewhere.url("/stolen");
     let granted = FakeServer::start(move |_| Reply::redirect(&target)).await;
@@ -124,7 +122,7 @@ async fn a_redirect_to_a_host_not_granted_is_denied() {
 
 #[tokio::test]
 async fn loopback_and_metadata_addresses_are_refused() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = hello_server().await;
     let port = server.addr.port();
     // Granting the name is not enough when it resolves to loopback.
@@ -157,7 +155,7 @@ async fn loopback_and_metadata_addresses_are_refused() {
 
 #[tokio::test]
 async fn a_response_over_the_limit_is_cut_off() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = FakeServer::start(|_| Reply::bytes(1 << 20)).await;
     let plugin = host
         .hostile(
@@ -198,7 +196,7 @@ async fn a_response_over_the_limit_is_cut_off() {
 
 #[tokio::test]
 async fn sockets_reach_only_granted_addresses() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let plugin = host.hostile(limits(|_| {}), Grants::default()).await;

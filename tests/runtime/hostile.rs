@@ -10,16 +10,14 @@
 //! shared. A deadline is checked from below (it did not fire early) and by
 //! its verdict; the stop latency is measured by the benchmark.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
-use paracle::error::{CallError, Limit};
-use paracle::plugin::{Plugin, PluginSettings};
-use paracle::sandbox::{Grants, Limits};
+use paracle_runtime::{CallError, Limit};
+use paracle_runtime::{Plugin, PluginSettings};
+use paracle_policy::{Grants, Limits};
 use serde_json::{json, Value};
-use support::{answer, context, data_dir, limits, Host};
+use paracle_testing::{answer, context, data_dir, limits, TestHost};
 
 /// Call `tool` and expect the host to stop it for `limit`.
 async fn expect_limit(plugin: &Plugin, tool: &str, arguments: Value, limit: Limit) -> CallError {
@@ -61,7 +59,7 @@ async fn expect_refused(plugin: &Plugin, tool: &str, arguments: Value) -> String
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_its_deadline() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.timeout_ms = 300), Grants::default())
         .await;
@@ -81,7 +79,7 @@ async fn an_endless_loop_is_stopped_at_its_deadline() {
 async fn a_call_blocked_in_the_host_is_stopped_at_its_deadline() {
     // `sleep` waits on a WASI pollable: no wasm runs, so the epoch deadline
     // cannot fire, and the host's own deadline has to.
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.timeout_ms = 200), Grants::default())
         .await;
@@ -93,7 +91,7 @@ async fn a_call_blocked_in_the_host_is_stopped_at_its_deadline() {
 
 #[tokio::test]
 async fn a_memory_bomb_hits_the_memory_limit() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.memory_mib = 16), Grants::default())
         .await;
@@ -104,7 +102,7 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn deep_recursion_overflows_the_wasm_stack_only() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
     expect_limit(
         &plugin,
@@ -142,7 +140,7 @@ async fn expect_trap(plugin: &Plugin, tool: &str, arguments: Value) -> String {
 async fn overflowing_the_guests_own_stack_is_a_trap_in_that_plugin_only() {
     // Rust keeps large frames on a stack in linear memory, below the data.
     // When it runs out, the guest writes out of bounds and traps.
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
     let reason = expect_trap(&plugin, "recurse_big_frames", json!({"depth": 1u64 << 40})).await;
     assert!(reason.contains("out of bounds"), "{reason}");
@@ -151,7 +149,7 @@ async fn overflowing_the_guests_own_stack_is_a_trap_in_that_plugin_only() {
 
 #[tokio::test]
 async fn a_panic_is_a_trap_that_carries_the_message() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
     let reason = expect_trap(&plugin, "panic", json!({})).await;
     assert!(reason.contains("panics on purpose"), "{reason}");
@@ -164,7 +162,7 @@ async fn a_panic_is_a_trap_that_carries_the_message() {
 
 #[tokio::test]
 async fn a_huge_answer_hits_the_output_limit() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.max_output_kib = 64), Grants::default())
         .await;
@@ -177,7 +175,7 @@ async fn a_huge_answer_hits_the_output_limit() {
 
 #[tokio::test]
 async fn a_flood_of_logs_hits_the_log_limit() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.max_log_kib = 8), Grants::default())
         .await;
@@ -189,7 +187,7 @@ async fn a_flood_of_logs_hits_the_log_limit() {
 
 #[tokio::test]
 async fn environment_variables_are_seen_only_when_granted() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let host_path = std::env::var("PATH").expect("the test runs with a PATH");
     let bare = host.hostile(Limits::default(), Grants::default()).await;
     let got = answer(&bare, "read_env", json!({"name": "PATH"})).await;
@@ -239,7 +237,7 @@ fn escape_setup() -> Escape {
 
 #[tokio::test]
 async fn the_file_system_ends_at_the_granted_directory() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let escape = escape_setup();
     let plugin = host
         .hostile(Limits::default(), data_dir(&escape.granted, false))
@@ -283,7 +281,7 @@ async fn the_file_system_ends_at_the_granted_directory() {
 
 #[tokio::test]
 async fn a_writable_grant_still_ends_at_the_granted_directory() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let escape = escape_setup();
     let plugin = host
         .hostile(Limits::default(), data_dir(&escape.granted, true))
@@ -330,7 +328,7 @@ async fn a_writable_grant_still_ends_at_the_granted_directory() {
 
 #[tokio::test]
 async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), "x").unwrap();
     let plugin = host
@@ -348,7 +346,7 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
     assert!(
         error
             .to_string()
-            .contains(&format!("{} open files", paracle::sandbox::MAX_OPEN_FILES)),
+            .contains(&format!("{} open files", paracle_runtime::MAX_OPEN_FILES)),
         "{error}"
     );
     host.still_serves().await;
@@ -383,7 +381,7 @@ async fn leaking_handles_in_a_loop_hits_the_handle_limit() {
 async fn hoarding_sockets_hits_the_socket_cap_without_any_grant() {
     // Sockets can be made with no grant (only their use is checked), and
     // each is a descriptor of the host's own: an instance may hold a few.
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Limits::default(), Grants::default()).await;
     let got = answer(&plugin, "hold_sockets", json!({"count": 10})).await;
     assert_eq!(got["held"], 10);
@@ -397,7 +395,7 @@ async fn hoarding_sockets_hits_the_socket_cap_without_any_grant() {
     assert!(
         error
             .to_string()
-            .contains(&format!("{} sockets", paracle::net::MAX_SOCKETS)),
+            .contains(&format!("{} sockets", paracle_runtime::MAX_SOCKETS)),
         "{error}"
     );
     host.still_serves().await;
@@ -411,7 +409,7 @@ async fn hoarding_sockets_hits_the_socket_cap_without_any_grant() {
 async fn a_loop_of_host_calls_is_stopped_at_its_deadline() {
     // Each round trip allocates on both sides of the boundary; the loop must
     // still end at the deadline and leave the host as it was.
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.timeout_ms = 300), Grants::default())
         .await;
@@ -425,7 +423,7 @@ async fn a_loop_of_host_calls_is_stopped_at_its_deadline() {
 
 #[tokio::test]
 async fn a_fuel_budget_stops_a_loop_whatever_the_clock() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host
         .hostile(limits(|l| l.fuel = Some(5_000_000)), Grants::default())
         .await;
@@ -457,8 +455,8 @@ fn component_importing(import: Option<&str>) -> Vec<u8> {
 
 #[tokio::test]
 async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refused_at_load() {
-    use paracle::error::LoadError;
-    let host = Host::new().await;
+    use paracle_runtime::LoadError;
+    let host = TestHost::new().await;
     // An interface the host does not offer, and one it offers only to adapters.
     for import in [
         "evil:host/exfiltrate@1.0.0",
@@ -488,7 +486,7 @@ async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refuse
     }
 
     // The hostile plugin with bytes changed in its code section.
-    let path = PathBuf::from(env!("PARACLE_GUEST_DIR")).join("hostile.wasm");
+    let path = PathBuf::from(paracle_guests::GUEST_DIR).join("hostile.wasm");
     let mut tampered = std::fs::read(&path).unwrap();
     let middle = tampered.len() / 2;
     for byte in &mut tampered[middle..middle + 64] {
@@ -523,9 +521,9 @@ async fn imports_that_are_not_offered_tampered_files_and_wrong_worlds_are_refuse
 
 #[tokio::test]
 async fn a_rejected_config_and_limits_that_cannot_hold_are_refused_at_load() {
-    use paracle::error::LoadError;
-    let host = Host::new().await;
-    let path = PathBuf::from(env!("PARACLE_GUEST_DIR")).join("hostile.wasm");
+    use paracle_runtime::LoadError;
+    let host = TestHost::new().await;
+    let path = PathBuf::from(paracle_guests::GUEST_DIR).join("hostile.wasm");
     let bytes = std::fs::read(&path).unwrap();
     let label = path.display().to_string();
 

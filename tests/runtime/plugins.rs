@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use paracle::error::{CallError, LoadError, PluginErrorKind};
-use paracle::plugin::{Isolation, PluginKind, PluginSettings, Runtime};
-use paracle::router::AgentRoutes;
-use paracle::sandbox::{DirGrant, Grants};
-use paracle::{AgentSpec, ChatRequest, InvocationContext, Message, Role, Task};
+use paracle_runtime::{CallError, LoadError, PluginErrorKind};
+use paracle_runtime::{Isolation, PluginKind, PluginSettings, Runtime};
+use paracle_runtime::AgentRoutes;
+use paracle_policy::{DirGrant, Grants};
+use paracle_contract::{AgentSpec, ChatRequest, InvocationContext, Message, Role, Task};
 use serde_json::json;
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 
 fn guest(file: &str) -> (PathBuf, Vec<u8>) {
     let path = Path::new(GUESTS).join(file);
@@ -23,7 +23,7 @@ fn runtime(cache: &Path) -> Runtime {
     Runtime::new(Some(cache.to_path_buf())).expect("engine starts")
 }
 
-async fn load(rt: &Runtime, file: &str, settings: PluginSettings) -> paracle::plugin::Plugin {
+async fn load(rt: &Runtime, file: &str, settings: PluginSettings) -> paracle_runtime::Plugin {
     let (path, bytes) = guest(file);
     rt.load(&path, &bytes, settings)
         .await
@@ -371,7 +371,7 @@ async fn metrics_collector_aggregates_events() {
     let rt = runtime(cache.path());
     let plugin = load(&rt, "metrics_collector.wasm", PluginSettings::default()).await;
     for (ms, ok) in [(10, true), (30, false)] {
-        let event = paracle::json::event_from_json(
+        let event = paracle_contract::json::event_from_json(
             &json!({"kind": "agent-finished", "agent": "a", "duration_ms": ms, "success": ok}),
         )
         .unwrap();
@@ -511,7 +511,7 @@ async fn fresh_isolation_keeps_no_state_and_warm_reuses() {
         },
     )
     .await;
-    let event = paracle::json::event_from_json(&json!({"kind": "tool-call"})).unwrap();
+    let event = paracle_contract::json::event_from_json(&json!({"kind": "tool-call"})).unwrap();
     for plugin in [&warm, &fresh] {
         plugin.on_event(&event).await.unwrap().unwrap();
         plugin.on_event(&event).await.unwrap().unwrap();
@@ -525,10 +525,10 @@ async fn the_cache_skips_compilation_the_second_time() {
     let cache = tempfile::tempdir().unwrap();
     let first = runtime(cache.path());
     let plugin = load(&first, "text_tools.wasm", PluginSettings::default()).await;
-    assert_eq!(plugin.cache_use(), paracle::engine::CacheUse::Compiled);
+    assert_eq!(plugin.cache_use(), paracle_runtime::CacheUse::Compiled);
     let second = runtime(cache.path());
     let again = load(&second, "text_tools.wasm", PluginSettings::default()).await;
-    assert_eq!(again.cache_use(), paracle::engine::CacheUse::Hit);
+    assert_eq!(again.cache_use(), paracle_runtime::CacheUse::Hit);
     assert_eq!(plugin.digest(), again.digest());
 }
 

@@ -4,18 +4,15 @@
 //! tree left alone, merges and their conflicts, cleanup, pull-request
 //! descriptions, and the `git` grant.
 
-#[path = "support/project.rs"]
-#[allow(dead_code)]
-mod project;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use project::Project;
+use crate::project::Project;
 use serde_json::Value;
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 
 /// `git` in the project, with an identity of its own so that the machine's
 /// config does not matter.

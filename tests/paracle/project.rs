@@ -6,28 +6,28 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
     home: tempfile::TempDir,
 }
 
 impl Project {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Project {
             dir: tempfile::tempdir().unwrap(),
             home: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("paracle runs")
     }
 
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -37,7 +37,7 @@ impl Project {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    pub fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();
         args.push("--json");
         let text = self.ok(&args);
@@ -46,7 +46,7 @@ impl Project {
     }
 
     /// A failing command: exit code 1 and a single `error:` line, no panic.
-    pub fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(
             out.status.code(),
@@ -68,7 +68,7 @@ impl Project {
 
 impl Project {
     /// The `paracle` command for this project, not yet started.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_paracle"));
         command
             .args(args)
@@ -80,7 +80,7 @@ impl Project {
     }
 
     /// Write `text` to `relative`, making its directories.
-    pub fn write(&self, relative: &str, text: &str) {
+    pub(crate) fn write(&self, relative: &str, text: &str) {
         let path = self.path().join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();

@@ -2,25 +2,23 @@
 //! loopback, granted by address: the wire format of requests, tool calls and
 //! tool results, model listing, the API key, and errors.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use paracle::error::CallError;
-use paracle::net::NetGrant;
-use paracle::plugin::{Plugin, PluginSettings};
-use paracle::sandbox::Grants;
-use paracle::{ChatRequest, FinishReason, Message, Role, ToolSpec};
+use paracle_runtime::CallError;
+use paracle_policy::NetGrant;
+use paracle_runtime::{Plugin, PluginSettings};
+use paracle_policy::Grants;
+use paracle_contract::{ChatRequest, FinishReason, Message, Role, ToolSpec};
 use serde_json::{json, Value};
-use support::fake_http::{FakeServer, Recorded, Reply};
-use support::Host;
+use paracle_testing::http::{FakeServer, Recorded, Reply};
+use paracle_testing::TestHost;
 
 /// Set once for the whole binary; only granted plugins can read it.
 const KEY_VARIABLE: &str = "PARACLE_TEST_OPENAI_KEY";
 const KEY: &str = "sk-test-123";
 
-async fn provider(host: &Host, server: &FakeServer, grant_key: bool) -> Plugin {
+async fn provider(host: &TestHost, server: &FakeServer, grant_key: bool) -> Plugin {
     // SAFETY: every test sets the same value, before any plugin reads it.
     unsafe { std::env::set_var(KEY_VARIABLE, KEY) };
     let mut grants = Grants {
@@ -70,7 +68,7 @@ fn body(recorded: &Recorded) -> Value {
 
 #[tokio::test]
 async fn a_tool_call_goes_out_and_its_result_comes_back() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let turn = Arc::new(AtomicUsize::new(0));
     let server = {
         let turn = turn.clone();
@@ -180,7 +178,7 @@ async fn a_tool_call_goes_out_and_its_result_comes_back() {
 
 #[tokio::test]
 async fn models_are_listed_from_the_server() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = FakeServer::start(|request| {
         assert_eq!(request.path, "/v1/models");
         Reply::json(&json!({"object": "list", "data": [{"id": "llama3"}, {"id": "qwen2"}]}))
@@ -194,7 +192,7 @@ async fn models_are_listed_from_the_server() {
 
 #[tokio::test]
 async fn without_the_key_granted_the_server_refusal_says_what_to_grant() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = FakeServer::start(|request| {
         if request.header("authorization").is_some() {
             Reply::json(&json!({"data": []}))
@@ -209,7 +207,7 @@ async fn without_the_key_granted_the_server_refusal_says_what_to_grant() {
     .await;
     let plugin = provider(&host, &server, false).await;
     let error = plugin.list_models().await.unwrap().expect_err("refused");
-    assert_eq!(error.kind, paracle::error::PluginErrorKind::Denied);
+    assert_eq!(error.kind, paracle_runtime::PluginErrorKind::Denied);
     assert!(
         error.message.contains(&format!("env:{KEY_VARIABLE}")),
         "{}",
@@ -223,7 +221,7 @@ async fn without_the_key_granted_the_server_refusal_says_what_to_grant() {
 
 #[tokio::test]
 async fn server_errors_and_unreachable_hosts_are_told_apart() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let server = FakeServer::start(|_| Reply {
         status: 500,
         headers: vec![],
@@ -237,7 +235,7 @@ async fn server_errors_and_unreachable_hosts_are_told_apart() {
         .await
         .unwrap()
         .expect_err("a 500 is an error");
-    assert_eq!(error.kind, paracle::error::PluginErrorKind::Unavailable);
+    assert_eq!(error.kind, paracle_runtime::PluginErrorKind::Unavailable);
     assert!(
         error.message.contains("500") && error.message.contains("overloaded"),
         "{}",

@@ -6,29 +6,16 @@
 //! checks the typed error, that it names the plugin, and that the host goes
 //! on serving.
 
-mod support;
 
-use std::sync::Arc;
-
-use paracle::error::{CallError, Limit, LoadError};
-use paracle::plugin::{Plugin, PluginSettings};
-use paracle::router::AgentRoutes;
-use paracle::sandbox::Grants;
-use paracle::{AgentSpec, Task};
+use paracle_runtime::{CallError, Limit, LoadError};
+use paracle_policy::Grants;
 use serde_json::json;
-use support::{answer, context, Host};
-
-fn configured(config: serde_json::Value) -> PluginSettings {
-    PluginSettings {
-        config: Some(config),
-        ..PluginSettings::default()
-    }
-}
+use paracle_testing::{answer, configured, context, TestHost};
 
 /// The load of `file` with `config` is refused for a returned value over
 /// its cap, in `function`; returns the message.
 async fn refused_at_load(
-    host: &Host,
+    host: &TestHost,
     file: &str,
     config: serde_json::Value,
     function: &str,
@@ -36,7 +23,7 @@ async fn refused_at_load(
     let refused = host
         .load_bytes(
             file,
-            &std::fs::read(support::guest(file)).unwrap(),
+            &std::fs::read(paracle_testing::guest(file)).unwrap(),
             configured(config),
         )
         .await
@@ -70,7 +57,7 @@ async fn refused_at_load(
 
 #[tokio::test]
 async fn an_info_over_its_caps_is_refused_at_load() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let message = refused_at_load(
         &host,
         "hostile.wasm",
@@ -103,7 +90,7 @@ async fn an_info_over_its_caps_is_refused_at_load() {
 
 #[tokio::test]
 async fn a_tool_list_over_its_caps_is_refused_at_load() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let message = refused_at_load(
         &host,
         "hostile.wasm",
@@ -117,7 +104,7 @@ async fn a_tool_list_over_its_caps_is_refused_at_load() {
 
 #[tokio::test]
 async fn json_nested_past_the_limit_is_the_depth_limit_not_a_panic() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Default::default(), Grants::default()).await;
     // Deeper than serde_json reads (127): this used to pass the check and
     // then panic where the answer was parsed.
@@ -137,7 +124,7 @@ async fn json_nested_past_the_limit_is_the_depth_limit_not_a_panic() {
 
 #[tokio::test]
 async fn a_memory_answers_no_more_hits_than_were_asked_for() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let memory = host
         .plugin("hostile_memory.wasm", configured(json!({"hits": 100_000})))
         .await;
@@ -185,148 +172,9 @@ async fn a_memory_answers_no_more_hits_than_were_asked_for() {
         .unwrap();
     assert_eq!(hits.len(), 1);
 }
-
-fn agent(max_steps: u32) -> AgentSpec {
-    AgentSpec {
-        name: "writer".into(),
-        description: String::new(),
-        system_prompt: String::new(),
-        model: String::new(),
-        temperature: None,
-        max_tokens: None,
-        max_steps,
-        memory_namespace: "writer".into(),
-        config: "{}".into(),
-    }
-}
-
-fn task() -> Task {
-    Task {
-        id: "t1".into(),
-        input: "hello".into(),
-        context: "{}".into(),
-    }
-}
-
-async fn adapter_routes(
-    host: &Host,
-    memory: Option<Arc<Plugin>>,
-) -> (Arc<AgentRoutes>, Arc<Plugin>) {
-    let provider = Arc::new(
-        host.plugin("mock_provider.wasm", PluginSettings::default())
-            .await,
-    );
-    let routes = AgentRoutes::new(
-        "hostile-adapter",
-        Some(provider.clone()),
-        Vec::new(),
-        memory,
-        Some("run-1".into()),
-        Some("writer".into()),
-    )
-    .unwrap();
-    (Arc::new(routes), provider)
-}
-
-#[tokio::test]
-async fn an_adapter_makes_no_more_provider_calls_than_max_steps() {
-    let host = Host::new().await;
-    let adapter = host
-        .plugin(
-            "hostile_adapter.wasm",
-            configured(json!({"provider_calls": 100_000})),
-        )
-        .await;
-    let (routes, provider) = adapter_routes(&host, None).await;
-    let calls_before = provider.stats().calls;
-    let error = adapter
-        .run_agent(&agent(2), &task(), routes.clone())
-        .await
-        .expect_err("the host stops the third provider call");
-    assert!(
-        matches!(&error, CallError::Limit { plugin, limit: Limit::Steps, .. } if plugin == "hostile-adapter"),
-        "{error}"
-    );
-    assert!(error.to_string().contains("max_steps (2)"), "{error}");
-    // The provider itself was called twice, not a hundred thousand times.
-    assert_eq!(provider.stats().calls - calls_before, 2);
-    host.still_serves().await;
-
-    // Within its steps, the same adapter runs.
-    let within = host
-        .plugin(
-            "hostile_adapter.wasm",
-            configured(json!({"provider_calls": 2})),
-        )
-        .await;
-    let outcome = within
-        .run_agent(&agent(2), &task(), routes)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.steps, 2);
-}
-
-#[tokio::test]
-async fn an_adapter_reaches_only_its_agents_memory_namespace() {
-    let host = Host::new().await;
-    let memory = Arc::new(
-        host.plugin("hostile_memory.wasm", PluginSettings::default())
-            .await,
-    );
-    let adapter = host
-        .plugin(
-            "hostile_adapter.wasm",
-            configured(json!({"namespace": "mcp"})),
-        )
-        .await;
-    let (routes, _) = adapter_routes(&host, Some(memory.clone())).await;
-    let calls_before = memory.stats().calls;
-    // The adapter swallows the refusal; the host reports it all the same.
-    let error = adapter
-        .run_agent(&agent(4), &task(), routes.clone())
-        .await
-        .expect_err("another namespace is denied");
-    match &error {
-        CallError::Denied {
-            plugin, capability, ..
-        } => {
-            assert_eq!(plugin, "hostile-adapter");
-            assert!(
-                capability.contains("memory namespace `mcp`"),
-                "{capability}"
-            );
-        }
-        other => panic!("expected a denial, got {other}"),
-    }
-    assert_eq!(
-        memory.stats().calls,
-        calls_before,
-        "the memory was never reached"
-    );
-
-    let own = host
-        .plugin(
-            "hostile_adapter.wasm",
-            configured(json!({"namespace": "writer"})),
-        )
-        .await;
-    let outcome = own
-        .run_agent(&agent(4), &task(), routes)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        outcome.output.contains("\"written\":true"),
-        "{}",
-        outcome.output
-    );
-    host.still_serves().await;
-}
-
 #[tokio::test]
 async fn a_udp_socket_is_denied_like_tcp() {
-    let host = Host::new().await;
+    let host = TestHost::new().await;
     let plugin = host.hostile(Default::default(), Grants::default()).await;
     let error = plugin
         .invoke_tool("udp_send", &json!({"addr": "127.0.0.1:9"}), &context())

@@ -2,17 +2,14 @@
 //! specs, runs, failures, approvals, rollback, metrics, bundles, and a run
 //! killed part-way through.
 
-#[path = "support/project.rs"]
-#[allow(dead_code)]
-mod project;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use project::Project;
+use crate::project::Project;
 use serde_json::Value;
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 
 /// Agents every test can use: `writer` answers at once; `slow-N` wait
 /// `delay_ms` per provider call, on a mock provider declared in paracle.toml.
@@ -623,9 +620,9 @@ fn an_inherited_tool_that_does_not_exist_is_reported_where_it_was_named() {
 /// provider and tool calls the adapter made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_the_observers() {
-    use paracle::orchestrator::{Orchestrator, RunOptions};
-    use paracle::plugin::Runtime;
-    use paracle::registry::{Paths, Registry};
+    use paracle_orchestrator::{Orchestrator, RunOptions};
+    use paracle_project::{Paths, Registry};
+    use paracle_runtime::Runtime;
     use std::sync::Arc;
 
     let project = Project::new();
@@ -647,7 +644,7 @@ async fn every_event_reaches_the_observers() {
     };
     let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).unwrap());
     let registry = Registry::open(paths, runtime).unwrap();
-    let orchestrator = Orchestrator::new(&registry).unwrap();
+    let orchestrator = Orchestrator::new(&registry);
     let run = orchestrator.start("w", None).await.unwrap();
     let run = orchestrator
         .next(Some(&run.id), &RunOptions::default())

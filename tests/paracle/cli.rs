@@ -4,16 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-#[path = "support/fake_http.rs"]
-#[allow(dead_code)]
-mod fake_http;
-#[path = "support/project.rs"]
-#[allow(dead_code)]
-mod project;
 
-use project::Project;
+use crate::project::Project;
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 const SAMPLES: [(&str, &str, &str); 6] = [
     ("mock_provider.wasm", "mock-provider", "provider"),
     ("text_tools.wasm", "text-tools", "tool"),
@@ -363,7 +357,7 @@ fn an_agent_runs_on_a_granted_http_provider() {
     let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let server = {
         let turn = turn.clone();
-        runtime.block_on(fake_http::FakeServer::start(move |_| {
+        runtime.block_on(paracle_testing::http::FakeServer::start(move |_| {
             let reply = if turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                 json!({"finish_reason": "tool_calls", "message": {"role": "assistant", "content": "",
                     "tool_calls": [{"id": "c1", "type": "function", "function": {
@@ -372,7 +366,7 @@ fn an_agent_runs_on_a_granted_http_provider() {
                 json!({"finish_reason": "stop", "message": {"role": "assistant",
                     "content": "There are 5 vowels."}})
             };
-            fake_http::Reply::json(&json!({"choices": [reply]}))
+            paracle_testing::http::Reply::json(&json!({"choices": [reply]}))
         }))
     };
     let project = Project::new();

@@ -24,7 +24,7 @@
 //! Run with `cargo bench -p paracle --bench plugin_call`. Add `-- --quick` for
 //! a shorter run. Figures go to stdout; docs/performance.md records them.
 
-#[path = "../../sample-plugins/text-tools/src/vowels.rs"]
+#[path = "../../../sample-plugins/text-tools/src/vowels.rs"]
 mod vowels;
 
 use std::hint::black_box;
@@ -32,11 +32,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use paracle::plugin::{Isolation, PluginSettings, Runtime};
-use paracle::InvocationContext;
+use paracle_contract::InvocationContext;
+use paracle_runtime::{Isolation, PluginSettings, Runtime};
 use serde_json::{json, Value};
 
-const GUESTS: &str = env!("PARACLE_GUEST_DIR");
+const GUESTS: &str = paracle_guests::GUEST_DIR;
 const PLUGIN_FILE: &str = "text_tools.wasm";
 const INPUT_SIZES: [(&str, usize); 3] = [("16 B", 16), ("1 KiB", 1024), ("64 KiB", 64 * 1024)];
 
@@ -44,7 +44,7 @@ const INPUT_SIZES: [(&str, usize); 3] = [("16 B", 16), ("1 KiB", 1024), ("64 KiB
 /// WIT, so that nothing of Paracle's host sits between the caller and wasm.
 mod raw {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "tool-plugin",
         exports: { default: async },
     });
@@ -245,7 +245,7 @@ async fn raw_instance(name: &'static str, path: &Path, guard: Guard) -> RawCase 
         // As Paracle's ticker does; the deadline set per call stays ahead.
         let ticking = engine.clone();
         std::thread::spawn(move || loop {
-            std::thread::sleep(paracle::engine::EPOCH_TICK);
+            std::thread::sleep(paracle_runtime::EPOCH_TICK);
             ticking.increment_epoch();
         });
     }
@@ -293,7 +293,7 @@ impl RawCase {
         context: &raw::paracle::plugin::types::InvocationContext,
     ) -> String {
         if self.guard == Guard::All {
-            let ticks = paracle::engine::PluginEngine::deadline_ticks(Duration::from_secs(10));
+            let ticks = paracle_runtime::PluginEngine::deadline_ticks(Duration::from_secs(10));
             self.store.set_epoch_deadline(ticks);
         }
         let answer = self
@@ -435,9 +435,9 @@ async fn runaway_cases(settings: &Settings, cache: &Path) {
     let path = Path::new(GUESTS).join("hostile.wasm");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let runtime = Runtime::new(Some(cache.to_path_buf())).expect("engine starts");
-    let limits = paracle::sandbox::Limits {
+    let limits = paracle_policy::Limits {
         timeout_ms: DEADLINE_MS,
-        ..paracle::sandbox::Limits::default()
+        ..paracle_policy::Limits::default()
     };
     let hostile = runtime
         .load(
@@ -465,8 +465,8 @@ async fn runaway_cases(settings: &Settings, cache: &Path) {
             assert!(
                 matches!(
                     error,
-                    paracle::error::CallError::Limit {
-                        limit: paracle::error::Limit::Time,
+                    paracle_runtime::CallError::Limit {
+                        limit: paracle_runtime::Limit::Time,
                         ..
                     }
                 ),
@@ -502,7 +502,7 @@ async fn cold_load_case(settings: &Settings, path: &Path, bytes: &[u8], cache: &
         per_call_ns.push(started.elapsed().as_nanos() as f64);
         assert_eq!(
             plugin.cache_use(),
-            paracle::engine::CacheUse::Hit,
+            paracle_runtime::CacheUse::Hit,
             "the compiled code should come from the cache"
         );
     }
