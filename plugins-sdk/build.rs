@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use paracle_contract_version::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 use wit_bindgen_core::wit_parser::Resolve;
 use wit_bindgen_core::{Files, WorldGenerator};
 use wit_bindgen_rust::{Opts, WithOption};
@@ -94,7 +95,7 @@ fn main() {
         if world.shares_types {
             for interface in ["types", "host"] {
                 opts.with.push((
-                    format!("paracle:plugin/{interface}@0.1.0"),
+                    format!("{CONTRACT_PACKAGE}/{interface}@{CONTRACT_VERSION}"),
                     WithOption::Path(format!(
                         "crate::bindings::adapter::paracle::plugin::{interface}"
                     )),
@@ -109,10 +110,11 @@ fn main() {
         let (_, source) = files.iter().next().expect("one generated file");
         let source = std::str::from_utf8(source).expect("generated Rust is UTF-8");
         let mut source = source.to_string();
+        let version = CONTRACT_VERSION.replace('.', "_");
         for interface in EXPORTED_INTERFACES {
-            let shared = format!("__export_paracle_plugin_{interface}_0_1_0_cabi");
+            let shared = format!("__export_paracle_plugin_{interface}_{version}_cabi");
             let unique = format!(
-                "__export_{}_paracle_plugin_{interface}_0_1_0_cabi",
+                "__export_{}_paracle_plugin_{interface}_{version}_cabi",
                 world.module
             );
             source = source.replace(&shared, &unique);

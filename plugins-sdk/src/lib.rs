@@ -58,6 +58,9 @@ pub mod host;
 pub mod http;
 
 pub use kinds::{Adapter, GitWorkflow, Memory, Observer, Plugin, Provider, Tool};
+/// The contract this SDK builds plugins for: the version the host checks a
+/// plugin's exports against, from the same constant the host reads.
+pub use paracle_contract_version::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use serde_json::{json, Value};
 pub use types::*;
 

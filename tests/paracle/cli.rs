@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-
 use crate::project::Project;
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;

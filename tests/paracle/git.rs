@@ -4,7 +4,6 @@
 //! tree left alone, merges and their conflicts, cleanup, pull-request
 //! descriptions, and the `git` grant.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,6 @@
 //! Each test sets up a project and runs one scenario of tests/mcp/client.py
 //! against a server of its own.
 
-
 use std::path::Path;
 
 use crate::project::Project;

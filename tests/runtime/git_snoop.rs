@@ -6,12 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use paracle_contract::{
-    BranchInfo, CommitInfo, DiffStat, MergeOutcome, RepositoryInfo, WitError,
-};
+use crate::test_host::{answer, TestHost};
+use paracle_contract::{BranchInfo, CommitInfo, DiffStat, MergeOutcome, RepositoryInfo, WitError};
 use paracle_policy::Grants;
 use paracle_runtime::{GitBackend, GitResult, LoadError, PluginSettings};
-use paracle_testing::{answer, TestHost};
 use serde_json::json;
 
 /// Branches by name; the one named `main` is checked out.
@@ -121,12 +119,19 @@ async fn with_the_grant_it_reaches_only_the_backend_it_was_given() {
     let snoop = host
         .plugin("git_snoop.wasm", granted(true, Some(branches.clone())))
         .await;
-    assert_eq!(answer(&snoop, "branches", json!({})).await, json!(["main", "side"]));
+    assert_eq!(
+        answer(&snoop, "branches", json!({})).await,
+        json!(["main", "side"])
+    );
     answer(&snoop, "delete-branch", json!({"name": "side"})).await;
     assert_eq!(*branches.0.lock().unwrap(), vec!["main".to_string()]);
     // The backend's refusal reaches the plugin as its error, with its kind.
     let refused = snoop
-        .invoke_tool("delete-branch", &json!({"name": "main"}), &paracle_testing::context())
+        .invoke_tool(
+            "delete-branch",
+            &json!({"name": "main"}),
+            &crate::test_host::context(),
+        )
         .await
         .expect("no trap");
     let error = refused.err().expect("refused");

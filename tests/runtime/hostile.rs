@@ -13,11 +13,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::test_host::{answer, context, data_dir, limits, TestHost};
+use paracle_policy::{Grants, Limits};
 use paracle_runtime::{CallError, Limit};
 use paracle_runtime::{Plugin, PluginSettings};
-use paracle_policy::{Grants, Limits};
 use serde_json::{json, Value};
-use paracle_testing::{answer, context, data_dir, limits, TestHost};
 
 /// Call `tool` and expect the host to stop it for `limit`.
 async fn expect_limit(plugin: &Plugin, tool: &str, arguments: Value, limit: Limit) -> CallError {

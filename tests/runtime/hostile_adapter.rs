@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
+use crate::test_host::{configured, TestHost};
 use paracle_contract::{AgentSpec, Task};
 use paracle_runtime::{AgentRoutes, CallError, Limit, Plugin, PluginSettings};
-use paracle_testing::{configured, TestHost};
 use serde_json::json;
-
 
 fn agent(max_steps: u32) -> AgentSpec {
     AgentSpec {
@@ -148,4 +147,3 @@ async fn an_adapter_reaches_only_its_agents_memory_namespace() {
     );
     host.still_serves().await;
 }
-

@@ -5,10 +5,10 @@
 
 use std::process::Command;
 
-use paracle_runtime::PluginSettings;
+use crate::test_host::{context, limits, TestHost};
 use paracle_policy::Grants;
+use paracle_runtime::PluginSettings;
 use serde_json::json;
-use paracle_testing::{context, limits, TestHost};
 
 /// Resident memory of this process, in bytes.
 fn resident_bytes() -> u64 {
@@ -26,7 +26,13 @@ fn resident_bytes() -> u64 {
 fn a_thousand_hostile_calls_do_not_grow_the_host() {
     const ALONE: &str = "hostile_memory::hostile_calls_measured_alone";
     let output = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", ALONE, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            ALONE,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .output()
         .expect("the test binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

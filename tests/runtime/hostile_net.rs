@@ -3,13 +3,13 @@
 //! server this test starts on loopback, so each test also checks, from the
 //! server's side, that nothing it refused got through.
 
-use paracle_runtime::{CallError, Limit};
+use crate::test_host::{answer, context, limits, TestHost};
+use paracle_policy::Grants;
 use paracle_policy::NetGrant;
 use paracle_runtime::Plugin;
-use paracle_policy::Grants;
-use serde_json::{json, Value};
+use paracle_runtime::{CallError, Limit};
 use paracle_testing::http::{FakeServer, Reply};
-use paracle_testing::{answer, context, limits, TestHost};
+use serde_json::{json, Value};
 
 fn net(grants: &[&str]) -> Grants {
     Grants {

@@ -6,11 +6,10 @@
 //! checks the typed error, that it names the plugin, and that the host goes
 //! on serving.
 
-
-use paracle_runtime::{CallError, Limit, LoadError};
+use crate::test_host::{answer, configured, context, TestHost};
 use paracle_policy::Grants;
+use paracle_runtime::{CallError, Limit, LoadError};
 use serde_json::json;
-use paracle_testing::{answer, configured, context, TestHost};
 
 /// The load of `file` with `config` is refused for a returned value over
 /// its cap, in `function`; returns the message.
@@ -23,7 +22,7 @@ async fn refused_at_load(
     let refused = host
         .load_bytes(
             file,
-            &std::fs::read(paracle_testing::guest(file)).unwrap(),
+            &std::fs::read(crate::test_host::guest(file)).unwrap(),
             configured(config),
         )
         .await

@@ -12,6 +12,7 @@ mod hostile_net;
 mod hostile_values;
 mod plugins;
 mod provider_http;
+mod test_host;
 
 /// Every fixture has a module of tests named after it: a fixture added to
 /// `tests/fixtures` without tests does not compile.

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use paracle_contract::{AgentSpec, ChatRequest, InvocationContext, Message, Role, Task};
+use paracle_policy::{DirGrant, Grants};
+use paracle_runtime::AgentRoutes;
 use paracle_runtime::{CallError, LoadError, PluginErrorKind};
 use paracle_runtime::{Isolation, PluginKind, PluginSettings, Runtime};
-use paracle_runtime::AgentRoutes;
-use paracle_policy::{DirGrant, Grants};
-use paracle_contract::{AgentSpec, ChatRequest, InvocationContext, Message, Role, Task};
 use serde_json::json;
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;

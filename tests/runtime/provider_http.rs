@@ -5,14 +5,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use paracle_runtime::CallError;
-use paracle_policy::NetGrant;
-use paracle_runtime::{Plugin, PluginSettings};
-use paracle_policy::Grants;
+use crate::test_host::TestHost;
 use paracle_contract::{ChatRequest, FinishReason, Message, Role, ToolSpec};
-use serde_json::{json, Value};
+use paracle_policy::Grants;
+use paracle_policy::NetGrant;
+use paracle_runtime::CallError;
+use paracle_runtime::{Plugin, PluginSettings};
 use paracle_testing::http::{FakeServer, Recorded, Reply};
-use paracle_testing::TestHost;
+use serde_json::{json, Value};
 
 /// Set once for the whole binary; only granted plugins can read it.
 const KEY_VARIABLE: &str = "PARACLE_TEST_OPENAI_KEY";

@@ -32,8 +32,8 @@ mod generated {
                     imports: { default: async | trappable },
                     exports: { default: async },
                     with: {
-                        "paracle:plugin/types": super::adapter::paracle::plugin::types,
-                        "paracle:plugin/host": super::adapter::paracle::plugin::host,
+                        "paracle:plugin/types": crate::v0_1::generated::adapter::paracle::plugin::types,
+                        "paracle:plugin/host": crate::v0_1::generated::adapter::paracle::plugin::host,
                     },
                 });
             }
@@ -50,8 +50,10 @@ mod generated {
 /// The imported interfaces, each with its `Host` trait and `add_to_linker`,
 /// so that each of the host's capabilities links its own.
 pub mod imports {
-    pub use super::generated::adapter::paracle::plugin::{host, memory, provider, tool, types};
-    pub use super::generated::git_workflow::paracle::plugin::git;
+    pub use crate::v0_1::generated::adapter::paracle::plugin::{
+        host, memory, provider, tool, types,
+    };
+    pub use crate::v0_1::generated::git_workflow::paracle::plugin::git;
 }
 
 pub use generated::adapter::paracle::plugin::host::{Host as HostImports, LogLevel};

@@ -52,16 +52,19 @@ impl fmt::Display for PluginKind {
     }
 }
 
+/// A kind name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kind `{0}`; expected provider, tool, memory, observer or adapter")]
+pub struct UnknownKind(String);
+
 impl FromStr for PluginKind {
-    type Err = String;
+    type Err = UnknownKind;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PluginKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown kind `{s}`; expected provider, tool, memory, observer or adapter")
-            })
+            .ok_or_else(|| UnknownKind(s.to_string()))
     }
 }
 

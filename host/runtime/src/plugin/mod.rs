@@ -35,7 +35,7 @@ use deadline::{Deadline, TimedOut};
 use linkers::{Linkers, Pre};
 use pool::{Checkout, InstancePool, Place};
 
-pub use kind::PluginKind;
+pub use kind::{PluginKind, UnknownKind};
 pub use tool_output::ToolOutput;
 
 /// Extra time the host waits past a call's deadline before it gives up on a

@@ -1,0 +1,167 @@
+//! What the runtime's tests share: [`TestHost`], a runtime with a
+//! well-behaved bystander plugin, and the guests built for the tests (by
+//! `paracle-guests`) loaded with chosen grants and limits.
+
+use std::path::{Path, PathBuf};
+
+use paracle_contract::InvocationContext;
+use paracle_policy::{DirGrant, Grants, Limits};
+use paracle_runtime::{LoadError, Plugin, PluginSettings, Runtime};
+use serde_json::{json, Value};
+
+/// A runtime with a well-behaved bystander plugin loaded, to show that the
+/// host goes on serving after a hostile plugin's call. Made with
+/// [`TestHost::builder`].
+pub struct TestHost {
+    runtime: Runtime,
+    bystander: Plugin,
+    _cache: tempfile::TempDir,
+}
+
+/// How a [`TestHost`] is made: its code cache, its bystander.
+pub struct TestHostBuilder {
+    bystander: &'static str,
+    cache: Option<PathBuf>,
+}
+
+impl TestHostBuilder {
+    /// Load `file` (a guest built for the tests) as the bystander instead of
+    /// `text_tools.wasm`; it must be a tool plugin with `count_vowels`
+    /// for [`TestHost::still_serves`].
+    pub fn bystander(mut self, file: &'static str) -> Self {
+        self.bystander = file;
+        self
+    }
+
+    /// Keep compiled components in `dir` (a fresh temporary directory by
+    /// default, so that no test sees another's cache).
+    pub fn cache_dir(mut self, dir: PathBuf) -> Self {
+        self.cache = Some(dir);
+        self
+    }
+
+    pub async fn build(self) -> TestHost {
+        let temporary = tempfile::tempdir().expect("a temporary directory");
+        let cache = self.cache.unwrap_or_else(|| temporary.path().to_path_buf());
+        let runtime = Runtime::new(Some(cache)).expect("engine starts");
+        let bystander = load(&runtime, self.bystander, PluginSettings::default()).await;
+        TestHost {
+            runtime,
+            bystander,
+            _cache: temporary,
+        }
+    }
+}
+
+impl TestHost {
+    pub fn builder() -> TestHostBuilder {
+        TestHostBuilder {
+            bystander: "text_tools.wasm",
+            cache: None,
+        }
+    }
+
+    /// The default host: `text_tools.wasm` as the bystander, a fresh cache.
+    pub async fn new() -> Self {
+        Self::builder().build().await
+    }
+
+    /// The runtime, to load plugins in ways the helpers do not.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The `hostile` fixture, under `limits` and `grants`.
+    pub async fn hostile(&self, limits: Limits, grants: Grants) -> Plugin {
+        let settings = PluginSettings {
+            limits,
+            grants,
+            ..PluginSettings::default()
+        };
+        load(&self.runtime, "hostile.wasm", settings).await
+    }
+
+    /// Any guest built for the tests, loaded with `settings`.
+    pub async fn plugin(&self, file: &str, settings: PluginSettings) -> Plugin {
+        load(&self.runtime, file, settings).await
+    }
+
+    /// Load `bytes` as if read from `label`, and give back the verdict.
+    pub async fn load_bytes(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        self.runtime.load(Path::new(label), bytes, settings).await
+    }
+
+    /// The host goes on: another plugin's call right after succeeds.
+    pub async fn still_serves(&self) {
+        let answer = self
+            .bystander
+            .invoke_tool("count_vowels", &json!({"text": "still here"}), &context())
+            .await
+            .expect("the bystander does not trap")
+            .expect("the bystander answers");
+        assert_eq!(answer.to_value()["vowels"], 3);
+    }
+}
+
+/// Where the guest `file`, built for the tests, is.
+pub fn guest(file: &str) -> PathBuf {
+    Path::new(paracle_guests::GUEST_DIR).join(file)
+}
+
+async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin {
+    let path = guest(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    runtime
+        .load(&path, &bytes, settings)
+        .await
+        .unwrap_or_else(|e| panic!("loading {file}: {e}"))
+}
+
+pub fn context() -> InvocationContext {
+    InvocationContext {
+        caller: "hostile-suite".into(),
+        run_id: None,
+        agent: None,
+    }
+}
+
+pub fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    adjust(&mut limits);
+    limits
+}
+
+/// `dir` granted at /data.
+pub fn data_dir(dir: &Path, writable: bool) -> Grants {
+    Grants {
+        dirs: vec![DirGrant {
+            host: dir.canonicalize().unwrap(),
+            guest: "/data".into(),
+            writable,
+        }],
+        ..Grants::default()
+    }
+}
+
+/// Call `tool` and expect an answer.
+pub async fn answer(plugin: &Plugin, tool: &str, arguments: Value) -> Value {
+    plugin
+        .invoke_tool(tool, &arguments, &context())
+        .await
+        .unwrap_or_else(|e| panic!("{tool} trapped: {e}"))
+        .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+        .to_value()
+}
+
+/// Settings that give a plugin `config` and nothing else.
+pub fn configured(config: Value) -> PluginSettings {
+    PluginSettings {
+        config: Some(config),
+        ..PluginSettings::default()
+    }
+}
