@@ -134,7 +134,7 @@ async fn with_the_grant_it_reaches_only_the_backend_it_was_given() {
         )
         .await
         .expect("no trap");
-    let error = refused.err().expect("refused");
+    let error = refused.expect_err("refused");
     assert!(error.message.contains("checked out"), "{error}");
     host.still_serves().await;
 }

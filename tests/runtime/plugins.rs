@@ -11,6 +11,8 @@ use paracle_runtime::{CallError, LoadError, PluginErrorKind};
 use paracle_runtime::{Isolation, PluginKind, PluginSettings, Runtime};
 use serde_json::json;
 
+use crate::test_host::TestHost;
+
 const GUESTS: &str = paracle_guests::GUEST_DIR;
 
 fn guest(file: &str) -> (PathBuf, Vec<u8>) {
@@ -523,11 +525,16 @@ async fn fresh_isolation_keeps_no_state_and_warm_reuses() {
 #[tokio::test]
 async fn the_cache_skips_compilation_the_second_time() {
     let cache = tempfile::tempdir().unwrap();
-    let first = runtime(cache.path());
-    let plugin = load(&first, "text_tools.wasm", PluginSettings::default()).await;
+    let host = |dir: &Path| TestHost::builder().cache_dir(dir.to_path_buf()).build();
+    let first = host(cache.path()).await;
+    let plugin = first
+        .plugin("kv_memory.wasm", PluginSettings::default())
+        .await;
     assert_eq!(plugin.cache_use(), paracle_runtime::CacheUse::Compiled);
-    let second = runtime(cache.path());
-    let again = load(&second, "text_tools.wasm", PluginSettings::default()).await;
+    let second = host(cache.path()).await;
+    let again = second
+        .plugin("kv_memory.wasm", PluginSettings::default())
+        .await;
     assert_eq!(again.cache_use(), paracle_runtime::CacheUse::Hit);
     assert_eq!(plugin.digest(), again.digest());
 }

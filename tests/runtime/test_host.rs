@@ -12,39 +12,30 @@ use serde_json::{json, Value};
 /// A runtime with a well-behaved bystander plugin loaded, to show that the
 /// host goes on serving after a hostile plugin's call. Made with
 /// [`TestHost::builder`].
-pub struct TestHost {
+pub(crate) struct TestHost {
     runtime: Runtime,
     bystander: Plugin,
     _cache: tempfile::TempDir,
 }
 
-/// How a [`TestHost`] is made: its code cache, its bystander.
-pub struct TestHostBuilder {
-    bystander: &'static str,
+/// How a [`TestHost`] is made: where it keeps compiled code.
+pub(crate) struct TestHostBuilder {
     cache: Option<PathBuf>,
 }
 
 impl TestHostBuilder {
-    /// Load `file` (a guest built for the tests) as the bystander instead of
-    /// `text_tools.wasm`; it must be a tool plugin with `count_vowels`
-    /// for [`TestHost::still_serves`].
-    pub fn bystander(mut self, file: &'static str) -> Self {
-        self.bystander = file;
-        self
-    }
-
     /// Keep compiled components in `dir` (a fresh temporary directory by
     /// default, so that no test sees another's cache).
-    pub fn cache_dir(mut self, dir: PathBuf) -> Self {
+    pub(crate) fn cache_dir(mut self, dir: PathBuf) -> Self {
         self.cache = Some(dir);
         self
     }
 
-    pub async fn build(self) -> TestHost {
+    pub(crate) async fn build(self) -> TestHost {
         let temporary = tempfile::tempdir().expect("a temporary directory");
         let cache = self.cache.unwrap_or_else(|| temporary.path().to_path_buf());
         let runtime = Runtime::new(Some(cache)).expect("engine starts");
-        let bystander = load(&runtime, self.bystander, PluginSettings::default()).await;
+        let bystander = load(&runtime, "text_tools.wasm", PluginSettings::default()).await;
         TestHost {
             runtime,
             bystander,
@@ -54,25 +45,17 @@ impl TestHostBuilder {
 }
 
 impl TestHost {
-    pub fn builder() -> TestHostBuilder {
-        TestHostBuilder {
-            bystander: "text_tools.wasm",
-            cache: None,
-        }
+    pub(crate) fn builder() -> TestHostBuilder {
+        TestHostBuilder { cache: None }
     }
 
     /// The default host: `text_tools.wasm` as the bystander, a fresh cache.
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::builder().build().await
     }
 
-    /// The runtime, to load plugins in ways the helpers do not.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
-
     /// The `hostile` fixture, under `limits` and `grants`.
-    pub async fn hostile(&self, limits: Limits, grants: Grants) -> Plugin {
+    pub(crate) async fn hostile(&self, limits: Limits, grants: Grants) -> Plugin {
         let settings = PluginSettings {
             limits,
             grants,
@@ -82,12 +65,12 @@ impl TestHost {
     }
 
     /// Any guest built for the tests, loaded with `settings`.
-    pub async fn plugin(&self, file: &str, settings: PluginSettings) -> Plugin {
+    pub(crate) async fn plugin(&self, file: &str, settings: PluginSettings) -> Plugin {
         load(&self.runtime, file, settings).await
     }
 
     /// Load `bytes` as if read from `label`, and give back the verdict.
-    pub async fn load_bytes(
+    pub(crate) async fn load_bytes(
         &self,
         label: &str,
         bytes: &[u8],
@@ -97,7 +80,7 @@ impl TestHost {
     }
 
     /// The host goes on: another plugin's call right after succeeds.
-    pub async fn still_serves(&self) {
+    pub(crate) async fn still_serves(&self) {
         let answer = self
             .bystander
             .invoke_tool("count_vowels", &json!({"text": "still here"}), &context())
@@ -109,7 +92,7 @@ impl TestHost {
 }
 
 /// Where the guest `file`, built for the tests, is.
-pub fn guest(file: &str) -> PathBuf {
+pub(crate) fn guest(file: &str) -> PathBuf {
     Path::new(paracle_guests::GUEST_DIR).join(file)
 }
 
@@ -122,7 +105,7 @@ async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin
         .unwrap_or_else(|e| panic!("loading {file}: {e}"))
 }
 
-pub fn context() -> InvocationContext {
+pub(crate) fn context() -> InvocationContext {
     InvocationContext {
         caller: "hostile-suite".into(),
         run_id: None,
@@ -130,14 +113,14 @@ pub fn context() -> InvocationContext {
     }
 }
 
-pub fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
+pub(crate) fn limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
     let mut limits = Limits::default();
     adjust(&mut limits);
     limits
 }
 
 /// `dir` granted at /data.
-pub fn data_dir(dir: &Path, writable: bool) -> Grants {
+pub(crate) fn data_dir(dir: &Path, writable: bool) -> Grants {
     Grants {
         dirs: vec![DirGrant {
             host: dir.canonicalize().unwrap(),
@@ -149,7 +132,7 @@ pub fn data_dir(dir: &Path, writable: bool) -> Grants {
 }
 
 /// Call `tool` and expect an answer.
-pub async fn answer(plugin: &Plugin, tool: &str, arguments: Value) -> Value {
+pub(crate) async fn answer(plugin: &Plugin, tool: &str, arguments: Value) -> Value {
     plugin
         .invoke_tool(tool, &arguments, &context())
         .await
@@ -159,7 +142,7 @@ pub async fn answer(plugin: &Plugin, tool: &str, arguments: Value) -> Value {
 }
 
 /// Settings that give a plugin `config` and nothing else.
-pub fn configured(config: Value) -> PluginSettings {
+pub(crate) fn configured(config: Value) -> PluginSettings {
     PluginSettings {
         config: Some(config),
         ..PluginSettings::default()

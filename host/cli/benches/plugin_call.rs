@@ -25,7 +25,7 @@
 //! a shorter run. Figures go to stdout; docs/performance.md records them.
 
 #[path = "../../../sample-plugins/text-tools/src/vowels.rs"]
-mod vowels;
+pub mod vowels;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ mod raw {
         exports: { default: async },
     });
 
-    pub struct State {
+    pub(crate) struct State {
         pub wasi: wasmtime_wasi::WasiCtx,
         pub table: wasmtime::component::ResourceTable,
         pub memory_limit: usize,

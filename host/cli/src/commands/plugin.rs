@@ -336,10 +336,7 @@ fn short(digest: &str) -> &str {
 }
 
 async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<()> {
-    let kind: Option<PluginKind> = kind
-        .map(str::parse)
-        .transpose()
-        .map_err(|e: String| anyhow!(e))?;
+    let kind: Option<PluginKind> = kind.map(str::parse).transpose()?;
     let mut rows = Vec::new();
     let mut values = Vec::new();
     for known in registry.known() {

@@ -249,3 +249,150 @@ impl memory::Host for AgentCtx {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The capability alone: a context and a router that records what
+    //! reached it, no store, no plugin.
+
+    use std::sync::Mutex;
+
+    use paracle_contract::{FinishReason, Message, Role, Usage};
+
+    use super::*;
+
+    /// Answers every call, and remembers which reached it.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Recorder {
+        fn reached(&self, what: String) {
+            self.0.lock().unwrap().push(what);
+        }
+    }
+
+    fn reply() -> ChatResponse {
+        ChatResponse {
+            model: "m".into(),
+            message: Message {
+                role: Role::Assistant,
+                content: "ok".into(),
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+            },
+            finish_reason: FinishReason::Stop,
+            usage: Usage {
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            },
+        }
+    }
+
+    impl AgentRouter for Recorder {
+        fn list_models(&self) -> Routed<Vec<ModelInfo>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn has_provider(&self) -> bool {
+            true
+        }
+        fn chat(&self, _request: ChatRequest) -> Routed<ChatResponse> {
+            self.reached("chat".into());
+            Box::pin(async { Ok(reply()) })
+        }
+        fn tool_specs(&self) -> Vec<ToolSpec> {
+            Vec::new()
+        }
+        fn invoke_tool(&self, name: String, _arguments: String) -> Routed<String> {
+            self.reached(format!("tool {name}"));
+            Box::pin(async { Ok("{}".into()) })
+        }
+        fn memory_put(&self, namespace: String, _key: String, _value: String) -> Routed<()> {
+            self.reached(format!("put {namespace}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn memory_get(&self, namespace: String, _key: String) -> Routed<Option<String>> {
+            self.reached(format!("get {namespace}"));
+            Box::pin(async { Ok(None) })
+        }
+        fn memory_delete(&self, namespace: String, _key: String) -> Routed<bool> {
+            self.reached(format!("delete {namespace}"));
+            Box::pin(async { Ok(false) })
+        }
+        fn memory_keys(&self, namespace: String, _prefix: String) -> Routed<Vec<String>> {
+            self.reached(format!("keys {namespace}"));
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn memory_search(
+            &self,
+            namespace: String,
+            _query: String,
+            _limit: u32,
+        ) -> Routed<Vec<SearchHit>> {
+            self.reached(format!("search {namespace}"));
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    fn spec(max_steps: u32) -> AgentSpec {
+        AgentSpec {
+            name: "writer".into(),
+            description: String::new(),
+            system_prompt: String::new(),
+            model: String::new(),
+            temperature: None,
+            max_tokens: None,
+            max_steps,
+            memory_namespace: "writer".into(),
+            config: "{}".into(),
+        }
+    }
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            model: String::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            temperature: None,
+            max_tokens: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_is_held_to_its_steps_and_its_own_namespace() {
+        use memory::Host as _;
+        use provider::Host as _;
+        let incidents = Incidents::default();
+        let recorder = Arc::new(Recorder::default());
+        let mut ctx = AgentCtx::new(incidents.clone());
+        ctx.enter(recorder.clone(), &spec(2));
+
+        assert!(ctx.chat(request()).await.unwrap().is_ok());
+        assert!(ctx.chat(request()).await.unwrap().is_ok());
+        let third = ctx.chat(request()).await.unwrap();
+        assert!(matches!(third, Err(WitError::Denied(ref m)) if m.contains("max_steps (2)")));
+        assert!(matches!(
+            incidents.take(),
+            Some(Incident::Limit {
+                limit: Limit::Steps,
+                ..
+            })
+        ));
+
+        let other = ctx.put("mcp".into(), "k".into(), "v".into()).await.unwrap();
+        assert!(matches!(other, Err(WitError::Denied(_))), "{other:?}");
+        assert!(matches!(incidents.take(), Some(Incident::Denied { .. })));
+        assert!(ctx.get("writer".into(), "k".into()).await.unwrap().is_ok());
+
+        // What was refused never reached the router.
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            vec!["chat", "chat", "get writer"]
+        );
+
+        // Left, the instance reaches nothing, whatever it asks.
+        ctx.leave();
+        let after = ctx.chat(request()).await.unwrap();
+        assert!(matches!(after, Err(WitError::Unavailable(_))), "{after:?}");
+        assert_eq!(recorder.0.lock().unwrap().len(), 3);
+    }
+}
