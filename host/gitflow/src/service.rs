@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use paracle_base::atomic;
 use paracle_contract::{Cleaned, MergeOutcome, SettingsRequest};
-use paracle_orchestrator::{clock, report, Orchestrator, OrchestratorError};
+use paracle_orchestrator::{metrics_json, now_ms, Orchestrator, OrchestratorError};
 use paracle_project::settings::{self, GitSettings, SettingsError};
 use paracle_project::{Registry, RegistryError};
 use paracle_runtime::{CallError, Plugin, PluginError};
@@ -181,7 +181,7 @@ impl<'r> GitFlow<'r> {
         self.set_up()?;
         let branches = answered(self.plugin.git_branches().await)?;
         let orchestrator = Orchestrator::new(self.registry);
-        let now = clock::now_ms();
+        let now = now_ms();
         Ok(branches
             .into_iter()
             .map(|b| BranchView {
@@ -252,7 +252,7 @@ impl<'r> GitFlow<'r> {
         self.set_up()?;
         let orchestrator = Orchestrator::new(self.registry);
         let state = orchestrator.runs().load(execution)?;
-        let run = json!({ "run": state, "metrics": report::metrics_json(&state) });
+        let run = json!({ "run": state, "metrics": metrics_json(&state) });
         let pr = answered(
             self.plugin
                 .git_describe_pull_request(execution, &run, title, body)

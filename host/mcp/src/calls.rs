@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Builtin;
 use paracle_contract::json::hit_json;
 use paracle_contract::{Event, EventKind, InvocationContext};
-use paracle_orchestrator::report::human_ms;
+use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::RunStatus;
 use paracle_orchestrator::{Orchestrator, OrchestratorError, RunOptions};
 use paracle_project::Registry;

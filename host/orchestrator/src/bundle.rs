@@ -24,13 +24,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OrchestratorError + '_ {
 }
 
 /// The workspace as the host reads it: see [`crate::beneath`].
-pub fn open(workspace: &Path) -> Result<Beneath, OrchestratorError> {
+pub(crate) fn open(workspace: &Path) -> Result<Beneath, OrchestratorError> {
     Beneath::open(workspace).map_err(io(workspace))
 }
 
 /// Which workspace files the patterns find, and which patterns find none.
 /// Links are never artifacts: they are listed apart, matched or not.
-pub fn validate(workspace: &Beneath, patterns: &[String]) -> Validation {
+pub(crate) fn validate(workspace: &Beneath, patterns: &[String]) -> Validation {
     let listing = workspace.files();
     let mut found = BTreeSet::new();
     let mut missing = Vec::new();
@@ -61,7 +61,7 @@ pub fn validate(workspace: &Beneath, patterns: &[String]) -> Validation {
     }
 }
 
-pub fn bundle_path(state_dir: &Path, run: &str, phase: &str) -> PathBuf {
+pub(crate) fn bundle_path(state_dir: &Path, run: &str, phase: &str) -> PathBuf {
     state_dir
         .join("artifacts")
         .join(run)
@@ -70,7 +70,7 @@ pub fn bundle_path(state_dir: &Path, run: &str, phase: &str) -> PathBuf {
 
 /// The files a phase's bundle holds: those its patterns found, and those
 /// its agents reported writing.
-pub fn bundled_files(phase: &PhaseRun) -> Vec<String> {
+pub(crate) fn bundled_files(phase: &PhaseRun) -> Vec<String> {
     let mut files: BTreeSet<String> = phase
         .validation
         .as_ref()
@@ -82,7 +82,7 @@ pub fn bundled_files(phase: &PhaseRun) -> Vec<String> {
     files.into_iter().collect()
 }
 
-pub fn digest(phase: &PhaseRun) -> Value {
+pub(crate) fn digest(phase: &PhaseRun) -> Value {
     json!({
         "agents_run": phase.agents.iter().filter(|a| a.attempts > 0).count(),
         "agents_succeeded": phase.succeeded(),
@@ -102,7 +102,7 @@ pub fn digest(phase: &PhaseRun) -> Value {
 }
 
 /// Write the bundle of phase `index`; returns its path.
-pub fn write(
+pub(crate) fn write(
     state_dir: &Path,
     workspace: &Beneath,
     run: &RunState,

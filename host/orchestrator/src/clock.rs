@@ -10,16 +10,16 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-pub fn rfc3339(ms: u64) -> String {
+pub(crate) fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(now_ms())
 }
 
 /// `YYYYMMDD_HHMMSS` in UTC.
-pub fn stamp(ms: u64) -> String {
+pub(crate) fn stamp(ms: u64) -> String {
     // 2026-11-21T14:30:05Z -> 20261121_143005
     let text = rfc3339(ms);
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -28,12 +28,12 @@ pub fn stamp(ms: u64) -> String {
 
 /// `YYYYMMDD_HHMMSS_mmm`: for files written once per action, so that two
 /// actions in one second do not overwrite each other.
-pub fn stamp_ms(ms: u64) -> String {
+pub(crate) fn stamp_ms(ms: u64) -> String {
     format!("{}_{:03}", stamp(ms), ms % 1000)
 }
 
 /// (year, month, day, hour, minute, second) in UTC.
-pub fn parts(ms: u64) -> (u16, u8, u8, u8, u8, u8) {
+pub(crate) fn parts(ms: u64) -> (u16, u8, u8, u8, u8, u8) {
     let digits: Vec<u32> = stamp(ms).chars().filter_map(|c| c.to_digit(10)).collect();
     let n = |range: std::ops::Range<usize>| digits[range].iter().fold(0, |acc, d| acc * 10 + d);
     (
@@ -47,7 +47,7 @@ pub fn parts(ms: u64) -> (u16, u8, u8, u8, u8, u8) {
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time written by [`rfc3339`].
-pub fn parse_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_ms(text: &str) -> Option<u64> {
     humantime::parse_rfc3339(text)
         .ok()?
         .duration_since(UNIX_EPOCH)

@@ -22,14 +22,14 @@ use crate::clock;
 /// Something that watches events as they are emitted, in the emitting task.
 pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
-pub struct EventBus {
+pub(crate) struct EventBus {
     sender: Mutex<Option<mpsc::UnboundedSender<Event>>>,
     delivery: Mutex<Option<JoinHandle<()>>>,
     listener: Option<Listener>,
 }
 
 impl EventBus {
-    pub fn new(observers: Vec<Arc<Plugin>>, listener: Option<Listener>) -> Self {
+    pub(crate) fn new(observers: Vec<Arc<Plugin>>, listener: Option<Listener>) -> Self {
         if observers.is_empty() {
             return EventBus {
                 sender: Mutex::new(None),
@@ -66,7 +66,7 @@ impl EventBus {
         }
     }
 
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         if let Some(listener) = &self.listener {
             listener(&event);
         }
@@ -78,7 +78,7 @@ impl EventBus {
 
     /// Wait until every observer has heard every event; later events reach
     /// only the listener.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.sender.lock().unwrap().take();
         let delivery = self.delivery.lock().unwrap().take();
         if let Some(delivery) = delivery {
@@ -89,14 +89,14 @@ impl EventBus {
 
 /// Where an event happened.
 #[derive(Clone, Default)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub execution: Option<String>,
     pub phase: Option<String>,
     pub agent: Option<String>,
 }
 
 impl Scope {
-    pub fn event(&self, kind: EventKind) -> Event {
+    pub(crate) fn event(&self, kind: EventKind) -> Event {
         Event {
             kind,
             timestamp_ms: clock::now_ms(),
@@ -110,7 +110,7 @@ impl Scope {
         }
     }
 
-    pub fn finished(
+    pub(crate) fn finished(
         &self,
         kind: EventKind,
         elapsed: Duration,
@@ -127,7 +127,7 @@ impl Scope {
 }
 
 /// Turns an agent's provider and tool calls into events.
-pub struct AgentCalls {
+pub(crate) struct AgentCalls {
     pub bus: Arc<EventBus>,
     pub scope: Scope,
 }

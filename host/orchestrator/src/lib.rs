@@ -7,26 +7,29 @@
 //! - [`spec`]: agents and workflows as written in `.paracle/`;
 //! - [`run`]: a run's state on disk and its lock;
 //! - `execute`: one phase, its agents as [`Job`]s handed to the executor;
-//! - [`events`]: execution events for observer plugins and progress;
-//! - [`bundle`]: artifact validation and zip bundles;
-//! - [`report`]: review requests, decisions, rollback advisories, metrics;
+//! - `events`: execution events for observer plugins and progress;
+//! - `bundle`: artifact validation and zip bundles;
+//! - `report`: review requests, decisions, rollback advisories, metrics;
 //! - [`quickstart`]: ready-made projects.
 
-pub mod bundle;
-pub mod clock;
+mod bundle;
+mod clock;
 mod error;
-pub mod events;
+mod events;
 mod execute;
 mod executor;
 mod job;
 mod orchestrator;
 pub mod quickstart;
-pub mod report;
+mod report;
 pub mod run;
 pub mod spec;
 
+pub use clock::now_ms;
 pub use error::OrchestratorError;
+pub use events::Listener;
 pub use execute::RunOptions;
 pub use executor::{Executor, LocalPool, Running};
 pub use job::{Finished, Job};
 pub use orchestrator::{ListedRun, Orchestrator, RunView, WorkflowSummary};
+pub use report::{human_ms, metrics_json};

@@ -21,7 +21,7 @@ pub fn human_ms(ms: u64) -> String {
 }
 
 /// The ribbon at the top of a review request.
-pub fn ribbon(phase: &PhaseRun) -> &'static str {
+pub(crate) fn ribbon(phase: &PhaseRun) -> &'static str {
     let missing = phase
         .validation
         .as_ref()
@@ -76,7 +76,7 @@ fn fenced(text: &str) -> String {
     format!("{fence}text\n{}\n{fence}\n", text.trim_end())
 }
 
-pub fn request_md(run: &RunState, index: usize) -> String {
+pub(crate) fn request_md(run: &RunState, index: usize) -> String {
     let phase = &run.phases[index];
     let spec = &run.workflow.phases[index];
     let mut md = String::new();
@@ -171,7 +171,13 @@ pub fn request_md(run: &RunState, index: usize) -> String {
     md
 }
 
-pub fn decision_md(run: &RunState, phase: &str, approved: bool, reason: &str, at: &str) -> String {
+pub(crate) fn decision_md(
+    run: &RunState,
+    phase: &str,
+    approved: bool,
+    reason: &str,
+    at: &str,
+) -> String {
     let verdict = if approved { "APPROVED" } else { "REJECTED" };
     let mut md = format!("# Decision: phase `{phase}` of run `{}`\n\n", run.id);
     let _ = writeln!(md, "**{verdict}** at {at}.\n");
@@ -183,7 +189,7 @@ pub fn decision_md(run: &RunState, phase: &str, approved: bool, reason: &str, at
 
 /// The advisory written by a rollback: what the rolled-back phases produced,
 /// for a person to undo by hand if they want to. Nothing is deleted.
-pub fn rollback_md(run: &RunState, from: usize, at: &str) -> String {
+pub(crate) fn rollback_md(run: &RunState, from: usize, at: &str) -> String {
     let mut md = format!(
         "# Rollback advisory: run `{}` back to phase `{}`\n\n",
         run.id, run.phases[from].name
@@ -279,7 +285,7 @@ fn label(value: &str) -> String {
 }
 
 /// The run's metrics in the Prometheus text exposition format.
-pub fn metrics_prom(run: &RunState) -> String {
+pub(crate) fn metrics_prom(run: &RunState) -> String {
     let base = format!(
         "run=\"{}\",workflow=\"{}\"",
         label(&run.id),

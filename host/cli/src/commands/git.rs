@@ -12,7 +12,7 @@ use super::output::{print_json, print_table};
 use paracle_base::shown;
 use paracle_contract::MergeOutcome;
 use paracle_gitflow::{GitFlow, GitFlowError, InitRequest};
-use paracle_orchestrator::report::human_ms;
+use paracle_orchestrator::human_ms;
 
 use super::project::open;
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::output::{print_json, print_table};
 use paracle_contract::{Event, EventKind};
-use paracle_orchestrator::report::human_ms;
+use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::{AgentStatus, PhaseStatus, RunState, RunStatus};
 use paracle_orchestrator::{quickstart, Orchestrator, RunOptions, RunView};
 use paracle_project::Registry;
