@@ -13,9 +13,10 @@ use tokio::task::JoinHandle;
 
 use paracle_contract::WitError;
 use paracle_contract::{ChatResponse, Event, EventKind};
+use paracle_project::Registry;
 use paracle_runtime::CallObserver;
-use paracle_runtime::Plugin;
 use paracle_runtime::PluginError;
+use paracle_runtime::{Plugin, PluginKind};
 
 use crate::clock;
 
@@ -165,4 +166,12 @@ impl CallObserver for AgentCalls {
         event.plugin = Some(plugin.to_string());
         self.bus.emit(event);
     }
+}
+
+/// Every observer plugin of the project that hears events. One that cannot
+/// be loaded is left out with a warning: observers must not stop a run.
+pub(crate) async fn observers(registry: &Registry) -> Vec<Arc<Plugin>> {
+    registry
+        .load_kind(PluginKind::Observer, |name| registry.hears_events(name))
+        .await
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::bundle;
 use crate::clock;
 use crate::error::OrchestratorError;
-use crate::events::{AgentCalls, EventBus, Scope};
+use crate::events::{observers, AgentCalls, EventBus, Listener, Scope};
 use crate::executor::Executor;
 use crate::job::{Finished, Job};
 use crate::report;
@@ -105,7 +105,8 @@ pub(crate) struct PhaseRunner<'a> {
     pub(crate) runs: &'a RunStore,
     pub(crate) settings: &'a Settings,
     pub(crate) executor: &'a dyn Executor,
-    pub(crate) bus: Arc<EventBus>,
+    /// Hears every event, for progress displays.
+    pub(crate) listener: Option<Listener>,
 }
 
 impl PhaseRunner<'_> {
@@ -195,7 +196,10 @@ impl PhaseRunner<'_> {
         worktree_present(state)?;
         let workspace = self.runs.workspace(state);
         let spec = state.workflow.phases[index].clone();
-        let bus = self.bus.clone();
+        let bus = Arc::new(EventBus::new(
+            observers(self.registry).await,
+            self.listener.clone(),
+        ));
         let phase_started = Instant::now();
         {
             let phase = &mut state.phases[index];
@@ -239,14 +243,14 @@ impl PhaseRunner<'_> {
         bus.emit(started);
 
         let shared_context = context(state, index, &workspace);
-        let mut jobs = Vec::new();
+        let mut running = self.executor.start(workers);
         for name in &agents {
             let agent = state.workflow.agents[name].clone();
             match self
                 .job(&agent, state, index, options, &bus, &shared_context)
                 .await
             {
-                Ok(job) => jobs.push(job),
+                Ok(job) => running.spawn(job),
                 Err(message) => {
                     let finished = Finished {
                         name: name.clone(),
@@ -260,7 +264,6 @@ impl PhaseRunner<'_> {
                 }
             }
         }
-        let mut running = self.executor.start(jobs, workers);
         let mut syncing = Vec::new();
         // An agent whose task was lost (a panic in the host's own task) never
         // comes back: every agent still marked running is failed below.

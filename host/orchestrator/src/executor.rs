@@ -16,12 +16,17 @@ use crate::job::{Finished, Job};
 
 /// Runs a phase's jobs.
 pub trait Executor: Send + Sync {
-    /// Start `jobs`, at most `workers` at once.
-    fn start(&self, jobs: Vec<Job>, workers: usize) -> Box<dyn Running>;
+    /// Get ready to run a phase's jobs, at most `workers` at once.
+    fn start(&self, workers: usize) -> Box<dyn Running>;
 }
 
-/// Jobs started by an [`Executor`]. Dropping it stops those still running.
+/// A phase's jobs on an [`Executor`]. Dropping it stops those still running.
 pub trait Running: Send {
+    /// Run `job` as soon as a worker is free: the orchestrator hands each
+    /// job over as soon as it is made, so the first agents run while the
+    /// plugins of the next load.
+    fn spawn(&mut self, job: Job);
+
     /// The next job to finish; None when every job has come back, or when
     /// the executor lost the rest.
     fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<Finished>> + Send + '_>>;
@@ -32,28 +37,31 @@ pub trait Running: Send {
 pub struct LocalPool;
 
 impl Executor for LocalPool {
-    fn start(&self, jobs: Vec<Job>, workers: usize) -> Box<dyn Running> {
-        let permits = Arc::new(Semaphore::new(workers.max(1)));
-        let mut tasks = JoinSet::new();
-        for job in jobs {
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                job.run().await
-            });
-        }
-        Box::new(LocalTasks { tasks })
+    fn start(&self, workers: usize) -> Box<dyn Running> {
+        Box::new(LocalTasks {
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            tasks: JoinSet::new(),
+        })
     }
 }
 
 struct LocalTasks {
+    permits: Arc<Semaphore>,
     tasks: JoinSet<Finished>,
 }
 
 impl Running for LocalTasks {
+    fn spawn(&mut self, job: Job) {
+        let permits = self.permits.clone();
+        self.tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            job.run().await
+        });
+    }
+
     fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<Finished>> + Send + '_>> {
         Box::pin(async move {
             while let Some(joined) = self.tasks.join_next().await {

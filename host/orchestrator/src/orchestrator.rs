@@ -17,11 +17,10 @@ use std::sync::Arc;
 use paracle_base::atomic;
 use paracle_contract::EventKind;
 use paracle_project::{Registry, Settings};
-use paracle_runtime::{Plugin, PluginKind};
 use serde_json::{json, Value};
 
 use crate::error::OrchestratorError;
-use crate::events::{EventBus, Listener, Scope};
+use crate::events::{observers, EventBus, Listener, Scope};
 use crate::execute::{self, PhaseRunner, RunOptions};
 use crate::executor::{Executor, LocalPool};
 use crate::run::{self, AgentStatus, Decision, PhaseStatus, RunState, RunStatus, RunStore};
@@ -187,28 +186,20 @@ impl<'r> Orchestrator<'r> {
         self.specs()?.workflow(name, self.registry).await
     }
 
-    /// Every observer plugin of the project that hears events. One that
-    /// cannot be loaded is left out with a warning: observers must not stop
-    /// a run.
-    async fn observers(&self) -> Vec<Arc<Plugin>> {
-        self.registry
-            .load_kind(PluginKind::Observer, |name| {
-                self.registry.hears_events(name)
-            })
-            .await
-    }
-
     async fn bus(&self) -> Arc<EventBus> {
-        Arc::new(EventBus::new(self.observers().await, self.listener.clone()))
+        Arc::new(EventBus::new(
+            observers(self.registry).await,
+            self.listener.clone(),
+        ))
     }
 
-    async fn runner(&self) -> PhaseRunner<'_> {
+    fn runner(&self) -> PhaseRunner<'_> {
         PhaseRunner {
             registry: self.registry,
             runs: &self.runs,
             settings: self.registry.settings(),
             executor: self.executor.as_ref(),
-            bus: self.bus().await,
+            listener: self.listener.clone(),
         }
     }
 
@@ -333,7 +324,6 @@ impl<'r> Orchestrator<'r> {
             _ => return Err(refused(state, None)),
         };
         self.runner()
-            .await
             .execute(&mut state, index, agents, options)
             .await?;
         Ok(state)
@@ -402,7 +392,6 @@ impl<'r> Orchestrator<'r> {
             },
         );
         self.runner()
-            .await
             .execute(&mut state, index, agents, options)
             .await?;
         Ok(state)

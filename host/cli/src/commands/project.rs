@@ -5,15 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use paracle_project::{Paths, Registry};
 use paracle_runtime::Runtime;
 
 /// The project at `project`, its registry open on a fresh engine.
 pub(super) fn open(project: &Path) -> Result<Registry> {
     let paths = Paths::for_project(project);
-    let runtime = Runtime::new(Some(paths.cache.clone()))
-        .map_err(|e| anyhow!("the plugin engine could not start: {e}"))?;
+    let runtime = Runtime::new(Some(paths.cache.clone()))?;
     let registry = Registry::open(paths, Arc::new(runtime))?;
     Ok(paracle_gitflow::with_repository(registry))
 }

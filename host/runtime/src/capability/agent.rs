@@ -31,7 +31,9 @@ pub type Routed<T> = Pin<Box<dyn Future<Output = Result<T, WitError>> + Send>>;
 pub trait AgentRouter: Send + Sync + 'static {
     fn list_models(&self) -> Routed<Vec<ModelInfo>>;
     /// Whether the agent has a provider at all: a chat without one spends
-    /// none of its steps.
+    /// none of its steps. A router that answers false must answer every
+    /// `chat` with [`no_route`], never forward it, or the agent's steps
+    /// would go uncounted.
     fn has_provider(&self) -> bool;
     fn chat(&self, request: ChatRequest) -> Routed<ChatResponse>;
     fn tool_specs(&self) -> Vec<ToolSpec>;

@@ -87,10 +87,11 @@ pub(crate) fn extras(component: &Component, engine: &Engine) -> Extras {
     let git_workflow = ty
         .exports(engine)
         .any(|(name, _)| contract_export(name).is_some_and(|(i, _)| i == "git-workflow"));
+    // Any version counts: wasmtime links imports by semver, so a component
+    // asking for `git@0.1.7` would reach the `git@0.1.0` the linker offers.
     let imports_git = ty.imports(engine).any(|(name, _)| {
         name.strip_prefix(GIT_INTERFACE)
-            .and_then(|rest| rest.strip_prefix('@'))
-            == Some(CONTRACT_VERSION)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
     });
     Extras {
         git_workflow,

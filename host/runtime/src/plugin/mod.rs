@@ -116,7 +116,7 @@ impl Runtime {
         self.metered
             .get_or_init(|| Engines::new(self.cache_dir.clone(), true))
             .as_ref()
-            .map_err(|e| format!("cannot start the fuel-counting engine: {e}"))
+            .map_err(|e| format!("cannot start the fuel-counting engine: {}", e.0))
     }
 
     /// Load `bytes` (read from `path`) as a plugin: check, compile or take
