@@ -138,3 +138,36 @@ async fn with_the_grant_it_reaches_only_the_backend_it_was_given() {
     assert!(error.message.contains("checked out"), "{error}");
     host.still_serves().await;
 }
+
+/// wasmtime links an import by semver: a component that asks for another
+/// 0.1.x of `git` would reach the `git` the linker offers. It still needs
+/// the grant, whatever version it names.
+#[tokio::test]
+async fn a_git_import_under_another_version_still_needs_the_grant() {
+    let host = TestHost::new().await;
+    let mut version = paracle_contract::CONTRACT_VERSION.to_string();
+    let last = version.pop().expect("a version");
+    version.push(if last == '9' { '8' } else { '9' });
+    let ours = format!("paracle:plugin/git@{}", paracle_contract::CONTRACT_VERSION);
+    let theirs = format!("paracle:plugin/git@{version}");
+    let mut bytes = std::fs::read(paracle_guests::GIT_SNOOP).unwrap();
+    let mut renamed = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..]
+        .windows(ours.len())
+        .position(|window| window == ours.as_bytes())
+    {
+        let start = at + found;
+        bytes[start..start + ours.len()].copy_from_slice(theirs.as_bytes());
+        renamed += 1;
+        at = start + ours.len();
+    }
+    assert!(renamed > 0, "git_snoop.wasm names {ours}");
+    let error = host
+        .load_bytes("git-snoop-renamed.wasm", &bytes, granted(false, None))
+        .await
+        .err()
+        .expect("refused without the grant");
+    assert!(matches!(error, LoadError::GitNotGranted { .. }), "{error}");
+    host.still_serves().await;
+}
