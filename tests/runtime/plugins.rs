@@ -11,25 +11,16 @@ use paracle_runtime::{CallError, LoadError, PluginErrorKind};
 use paracle_runtime::{Isolation, PluginKind, PluginSettings, Runtime};
 use serde_json::json;
 
-use crate::test_host::TestHost;
-
-const GUESTS: &str = paracle_guests::GUEST_DIR;
+use crate::test_host::{load, TestHost};
 
 fn guest(file: &str) -> (PathBuf, Vec<u8>) {
-    let path = Path::new(GUESTS).join(file);
+    let path = crate::test_host::guest(file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path, bytes)
 }
 
 fn runtime(cache: &Path) -> Runtime {
     Runtime::new(Some(cache.to_path_buf())).expect("engine starts")
-}
-
-async fn load(rt: &Runtime, file: &str, settings: PluginSettings) -> paracle_runtime::Plugin {
-    let (path, bytes) = guest(file);
-    rt.load(&path, &bytes, settings)
-        .await
-        .unwrap_or_else(|e| panic!("loading {file}: {e}"))
 }
 
 fn rw_grant(dir: &Path, guest: &str) -> Grants {

@@ -96,7 +96,8 @@ pub(crate) fn guest(file: &str) -> PathBuf {
     Path::new(paracle_guests::GUEST_DIR).join(file)
 }
 
-async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin {
+/// Load the guest `file` on `runtime`, or fail the test saying why.
+pub(crate) async fn load(runtime: &Runtime, file: &str, settings: PluginSettings) -> Plugin {
     let path = guest(file);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     runtime

@@ -274,6 +274,12 @@ impl Registry {
         &self.runtime
     }
 
+    /// Read the project's files again, after this process wrote them.
+    /// Plugins already loaded keep the settings they were loaded with.
+    pub fn rediscover(&mut self) -> Result<(), RegistryError> {
+        self.discover()
+    }
+
     fn discover(&mut self) -> Result<(), RegistryError> {
         let mut known: Vec<Known> = Vec::new();
         let mut add = |candidate: Known| {

@@ -688,11 +688,11 @@ pub(super) async fn workflow(project: &Path, command: WorkflowCommand) -> Result
 /// approval gate.
 pub(super) async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<()> {
     // Opened first, so that a project that cannot be opened is left as it
-    // was; opened again after writing, so that the run uses the settings
+    // was; read again after writing, so that the run uses the settings
     // quickstart just wrote.
-    let state = open(project)?.paths().state.clone();
-    let written = quickstart::write(&state, &args.kind, &args.name, args.force)?;
-    let registry = open(project)?;
+    let mut registry = open(project)?;
+    let written = quickstart::write(&registry.paths().state, &args.kind, &args.name, args.force)?;
+    registry.rediscover()?;
     let orchestrator = orchestrator(&registry, args.json)?;
     if !args.json {
         for file in &written.files {
