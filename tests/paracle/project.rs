@@ -23,6 +23,16 @@ impl Project {
         self.dir.path()
     }
 
+    /// The per-user directory (`PARACLE_HOME`): trust list and config.
+    pub(crate) fn home(&self) -> std::path::PathBuf {
+        self.home.path().join("home")
+    }
+
+    /// The per-user cache (`PARACLE_CACHE_DIR`).
+    pub(crate) fn cache(&self) -> std::path::PathBuf {
+        self.home.path().join("cache")
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("paracle runs")
     }

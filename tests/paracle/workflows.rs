@@ -637,13 +637,7 @@ async fn every_event_reaches_the_observers() {
         "task = \"count_vowels: banana\"\n[[phases]]\nname = \"only\"\nagents = [\"counter\", \"echo\"]\nparallel = true\n",
     );
     let home = tempfile::tempdir().unwrap();
-    let paths = Paths {
-        project: project.path().to_path_buf(),
-        state: project.path().join(".paracle"),
-        user_plugins: home.path().join("plugins"),
-        trust: home.path().join("trust.toml"),
-        cache: home.path().join("cache"),
-    };
+    let paths = Paths::new(project.path(), home.path(), &home.path().join("cache"));
     let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).unwrap());
     let registry = Registry::open(paths, runtime).unwrap();
     let orchestrator = Orchestrator::new(&registry);

@@ -39,13 +39,7 @@ fn write(root: &Path, relative: &str, text: &str) {
 }
 
 fn registry(project: &Path, home: &Path) -> Registry {
-    let paths = Paths {
-        project: project.to_path_buf(),
-        state: project.join(".paracle"),
-        user_plugins: home.join("plugins"),
-        trust: home.join("trust.toml"),
-        cache: home.join("cache"),
-    };
+    let paths = Paths::new(project, home, &home.join("cache"));
     let runtime = Arc::new(Runtime::new(Some(paths.cache.clone())).expect("engine starts"));
     paracle_gitflow::with_repository(Registry::open(paths, runtime).expect("registry opens"))
 }

@@ -7,6 +7,8 @@ mod output;
 mod plugin;
 mod project;
 mod run;
+mod share;
+mod template;
 mod trust;
 
 use std::path::PathBuf;
@@ -47,6 +49,9 @@ enum Command {
     /// The project's workflows.
     #[command(subcommand)]
     Workflow(run::WorkflowCommand),
+    /// Find, install and publish templates: agent teams and workflows with the plugins they need.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Write a ready-made project, start a run and run its planning phase.
     Quickstart(run::QuickstartArgs),
     /// The git workflow: a branch and a worktree per execution, merges, pull requests, cleanup.
@@ -90,6 +95,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Run(command) => run::run(&project, command).await,
             Command::Workflow(command) => run::workflow(&project, command).await,
             Command::Quickstart(args) => run::quickstart(&project, args).await,
+            Command::Template(command) => template::run(&project, command).await,
             Command::Git(command) => git::run(&project, command).await,
             Command::Mcp(command) => mcp::run(&project, command).await,
         }

@@ -9,7 +9,6 @@ use paracle_base::atomic;
 use paracle_runtime::valid_name;
 
 use crate::error::OrchestratorError;
-use crate::spec;
 
 /// The kinds of project `quickstart` knows.
 pub const TYPES: &[&str] = &["webapp", "analytics", "ml"];
@@ -357,22 +356,18 @@ fn config_plan(existing: Option<&str>) -> ConfigPlan {
     }
 }
 
-/// The files a quickstart writes, relative to the project.
-pub struct Written {
-    pub files: Vec<PathBuf>,
-    /// Files that were already there with the same content.
-    pub unchanged: Vec<PathBuf>,
+/// A project type's spec files, as a built-in template holds them: paths
+/// relative to `.paracle/`, and their text.
+pub struct SpecFiles {
+    /// What the project is for, like "a web application".
+    pub summary: &'static str,
+    pub files: Vec<(String, String)>,
     pub workflow: String,
 }
 
-/// Write the spec files for a `kind` project called `name`. A file that
-/// exists with other content is left alone and reported, unless `force`.
-pub fn write(
-    state: &Path,
-    kind: &str,
-    name: &str,
-    force: bool,
-) -> Result<Written, OrchestratorError> {
+/// The agents and the workflow of a `kind` project whose workflow is
+/// called `name`.
+pub fn spec_files(kind: &str, name: &str) -> Result<SpecFiles, OrchestratorError> {
     let refuse = OrchestratorError::Quickstart;
     let template = template(kind).ok_or_else(|| {
         refuse(format!(
@@ -385,59 +380,46 @@ pub fn write(
             "`{name}` cannot name a workflow: use 1 to 64 lowercase letters, digits, `-` or `_`"
         )));
     }
-    let config_file = paracle_project::settings::config_file(state);
-    let config = config_plan(std::fs::read_to_string(&config_file).ok().as_deref());
-    // Each file with whether writing it over other content replaces what
-    // the user wrote. config.toml's other tables are kept, so only a change
-    // to its orchestrator settings does.
-    let files = [
-        (config_file, config.text, config.replaces_settings),
-        (
-            spec::agents_dir(state).join(format!("{kind}.toml")),
-            agents_toml(kind, template),
-            true,
-        ),
-        (
-            spec::workflows_dir(state).join(format!("{name}.toml")),
-            workflow_toml(kind, name, template),
-            true,
-        ),
-    ];
-    let mut clashes = Vec::new();
-    let mut unchanged = Vec::new();
-    for (file, text, replaces) in &files {
-        match std::fs::read_to_string(file) {
-            Ok(existing) if existing == *text => unchanged.push(file.clone()),
-            Ok(_) if *replaces => clashes.push(file.display().to_string()),
-            Ok(_) | Err(_) => {}
-        }
+    Ok(SpecFiles {
+        summary: template.summary,
+        files: vec![
+            (format!("agents/{kind}.toml"), agents_toml(kind, template)),
+            (
+                format!("workflows/{name}.toml"),
+                workflow_toml(kind, name, template),
+            ),
+        ],
+        workflow: name.to_string(),
+    })
+}
+
+/// What quickstart would make of `config.toml`: None when it already
+/// holds quickstart's settings. Replacing orchestrator settings the user
+/// wrote is refused unless `force`; its other tables are always kept.
+pub fn config_change(
+    state: &Path,
+    force: bool,
+) -> Result<Option<(PathBuf, String)>, OrchestratorError> {
+    let file = paracle_project::settings::config_file(state);
+    let existing = std::fs::read_to_string(&file).ok();
+    let plan = config_plan(existing.as_deref());
+    if existing.as_deref() == Some(plan.text.as_str()) {
+        return Ok(None);
     }
-    if !clashes.is_empty() && !force {
-        let verb = if clashes.len() == 1 {
-            "exists"
-        } else {
-            "exist"
-        };
-        return Err(refuse(format!(
-            "{} already {verb} with other content; edit it yourself, or pass --force to overwrite (config.toml keeps its tables other than [orchestrator])",
-            clashes.join(", ")
+    if plan.replaces_settings && !force {
+        return Err(OrchestratorError::Quickstart(format!(
+            "{} already has other [orchestrator] settings; edit it yourself, or pass --force to overwrite them (its other tables are kept)",
+            file.display()
         )));
     }
-    let mut written = Vec::new();
-    for (file, text, _) in &files {
-        if unchanged.contains(file) {
-            continue;
-        }
-        atomic::write(file, text.as_bytes()).map_err(|source| OrchestratorError::Io {
-            path: file.clone(),
-            source,
-        })?;
-        written.push(file.clone());
-    }
-    Ok(Written {
-        files: written,
-        unchanged,
-        workflow: name.to_string(),
+    Ok(Some((file, plan.text)))
+}
+
+/// Write what [`config_change`] planned.
+pub fn write_config(file: &Path, text: &str) -> Result<(), OrchestratorError> {
+    atomic::write(file, text.as_bytes()).map_err(|source| OrchestratorError::Io {
+        path: file.to_path_buf(),
+        source,
     })
 }
 
@@ -505,6 +487,7 @@ mod tests {
     #[test]
     fn every_template_names_only_its_own_agents() {
         for kind in TYPES {
+            assert_eq!(spec_files(kind, "x").unwrap().files.len(), 2);
             let template = template(kind).unwrap();
             for phase in template.phases {
                 for agent in phase.agents {

@@ -13,5 +13,5 @@ pub mod signing;
 
 pub use error::RegistryError;
 pub use paths::Paths;
-pub use registry::{Entry, Known, Registry, RequestedDir, Requests, Source};
+pub use registry::{Entry, Known, Origin, Registry, RequestedDir, Requests, Source};
 pub use settings::{GitSettings, Settings, SettingsError};

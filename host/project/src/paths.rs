@@ -16,6 +16,12 @@ pub struct Paths {
     pub trust: PathBuf,
     /// Compiled components.
     pub cache: PathBuf,
+    /// Per-user settings: registries, and those reached over plain HTTP.
+    pub user_config: PathBuf,
+    /// Blobs pulled from registries, by digest.
+    pub blobs: PathBuf,
+    /// The last template index seen from each registry.
+    pub template_index: PathBuf,
 }
 
 impl Paths {
@@ -34,12 +40,21 @@ impl Paths {
         let cache_home = env_dir("XDG_CACHE_HOME").unwrap_or_else(|| home.join(".cache"));
         let user = env_dir("PARACLE_HOME").unwrap_or_else(|| data_home.join("paracle"));
         let cache = env_dir("PARACLE_CACHE_DIR").unwrap_or_else(|| cache_home.join("paracle"));
+        Paths::new(project, &user, &cache)
+    }
+
+    /// Paths for `project`, with the per-user files under `user` and the
+    /// caches under `cache`.
+    pub fn new(project: &Path, user: &Path, cache: &Path) -> Self {
         Paths {
             project: project.to_path_buf(),
             state: project.join(".paracle"),
             user_plugins: user.join("plugins"),
             trust: user.join("trust.toml"),
             cache: cache.join("compiled"),
+            user_config: user.join("config.toml"),
+            blobs: cache.join("oci").join("blobs"),
+            template_index: cache.join("oci").join("index"),
         }
     }
 
@@ -53,6 +68,11 @@ impl Paths {
 
     pub fn project_config(&self) -> PathBuf {
         self.project.join("paracle.toml")
+    }
+
+    /// The templates installed into the project, with what they wrote.
+    pub fn templates_file(&self) -> PathBuf {
+        self.state.join("templates.toml")
     }
 
     pub fn plugins_dir(&self) -> PathBuf {

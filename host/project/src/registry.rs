@@ -22,7 +22,7 @@ use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
 use crate::paths::Paths;
 use crate::settings::{self, GitSettings, Settings, DEFAULT_GIT_WORKFLOW};
-use crate::signing::{TrustList, Verdict};
+use crate::signing::{Subject, TrustList, Verdict};
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +30,8 @@ use crate::signing::{TrustList, Verdict};
 pub enum Source {
     /// `paracle plugin load`.
     Loaded(PathBuf),
+    /// `paracle plugin install`: the component in the blob cache.
+    Installed(PathBuf),
     /// `[plugins.NAME]` in paracle.toml.
     ProjectConfig(PathBuf),
     /// `.paracle/plugins/`.
@@ -44,6 +46,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Loaded(p) => format!("loaded from {}", p.display()),
+            Source::Installed(p) => format!("installed ({})", p.display()),
             Source::ProjectConfig(p) => format!("paracle.toml ({})", p.display()),
             Source::PluginsDir(p) => format!("plugins directory ({})", p.display()),
             Source::UserDir(p) => format!("user plugins ({})", p.display()),
@@ -54,6 +57,7 @@ impl Source {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Source::Loaded(p)
+            | Source::Installed(p)
             | Source::ProjectConfig(p)
             | Source::PluginsDir(p)
             | Source::UserDir(p) => Some(p),
@@ -85,6 +89,25 @@ pub struct Entry {
     /// what it asks for that this one did not.
     #[serde(default)]
     pub requests: Requests,
+    /// For a plugin installed from a registry: where from, pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where an installed plugin came from: the lockfile half of its entry.
+/// A later install of the same reference takes `manifest`, not whatever
+/// the tag names now, until `plugin update`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// `oci://HOST/REPO:TAG`, as given to `plugin install`.
+    pub reference: String,
+    /// The digest of the artifact's manifest.
+    pub manifest: String,
+    /// The signature that came with the artifact, checked again at every
+    /// load against the trust list as it is then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// A plugin's requested capabilities, as recorded in the registry.
@@ -207,6 +230,8 @@ pub struct Known {
     settings: PluginSettings,
     /// For explicitly loaded plugins: the digest pinned at load.
     pinned: Option<String>,
+    /// For installed plugins: where from.
+    origin: Option<Origin>,
 }
 
 const REGISTRY_VERSION: u32 = 1;
@@ -256,14 +281,44 @@ impl Registry {
     /// What the signature of plugin `name` says; None for built-ins, which
     /// are part of this binary.
     pub fn signature(&self, name: &str) -> Result<Option<Verdict>, RegistryError> {
-        let Some(path) = self.find(name)?.source.path() else {
+        let known = self.find(name)?;
+        let Some(path) = known.source.path() else {
             return Ok(None);
         };
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Some(self.trust.check(path, &bytes)?))
+        Ok(Some(self.check_signature(known, path, &bytes)?))
+    }
+
+    /// Where plugin `name` was installed from, if it was.
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.find(name).ok()?.origin.as_ref()
+    }
+
+    /// The operator's trust list, as read when the registry was opened.
+    pub fn trust(&self) -> &TrustList {
+        &self.trust
+    }
+
+    /// An installed plugin's signature is the one its artifact came with;
+    /// a loaded one's is the file beside it.
+    fn check_signature(
+        &self,
+        known: &Known,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Verdict, RegistryError> {
+        Ok(match &known.origin {
+            Some(origin) => self.trust.check_artifact(
+                &origin.reference,
+                Subject::Plugin,
+                &digest_of(bytes),
+                origin.signature.as_deref(),
+            )?,
+            None => self.trust.check(path, bytes)?,
+        })
     }
 
     pub fn paths(&self) -> &Paths {
@@ -272,6 +327,12 @@ impl Registry {
 
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The engine this registry loads into, to share with another registry
+    /// (a scratch project that checks a template).
+    pub fn shared_runtime(&self) -> Arc<Runtime> {
+        self.runtime.clone()
     }
 
     /// Read the project's files again, after this process wrote them.
@@ -290,7 +351,17 @@ impl Registry {
         for entry in &self.file.plugin {
             add(Known {
                 name: entry.name.clone(),
-                source: Source::Loaded(entry.path.clone()),
+                source: match entry.origin {
+                    // By digest in this machine's cache, wherever the project
+                    // was installed first: registry.toml travels with it.
+                    Some(_) => Source::Installed(
+                        self.paths
+                            .blobs
+                            .join("sha256")
+                            .join(entry.digest.trim_start_matches("sha256:")),
+                    ),
+                    None => Source::Loaded(entry.path.clone()),
+                },
                 settings: PluginSettings {
                     name: Some(entry.name.clone()),
                     config: parse_json_config(&entry.config),
@@ -300,6 +371,7 @@ impl Registry {
                     git: None,
                 },
                 pinned: Some(entry.digest.clone()),
+                origin: entry.origin.clone(),
             });
         }
         for declared in read_project_config(&self.paths)? {
@@ -330,6 +402,7 @@ impl Registry {
                         ..Default::default()
                     },
                     pinned: None,
+                    origin: None,
                 });
             }
         }
@@ -354,6 +427,7 @@ impl Registry {
                     ..Default::default()
                 },
                 pinned: None,
+                origin: None,
             });
         }
         // The git workflow's settings are its plugin's config; they win
@@ -472,6 +546,16 @@ impl Registry {
         self.find(name).map(|k| &k.source)
     }
 
+    /// Where plugin `name` comes from, in words: an installed one by the
+    /// reference it was installed from.
+    pub fn describe_source(&self, name: &str) -> Result<String, RegistryError> {
+        let known = self.find(name)?;
+        Ok(match &known.origin {
+            Some(origin) => format!("installed from {}", origin.reference),
+            None => known.source.describe(),
+        })
+    }
+
     fn find(&self, name: &str) -> Result<&Known, RegistryError> {
         self.known
             .iter()
@@ -553,10 +637,22 @@ impl Registry {
                     .path()
                     .expect("non-builtin sources have a path")
                     .to_path_buf();
-                let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::NotFound
+                            && matches!(known.source, Source::Installed(_)) =>
+                    {
+                        let reference = known.origin.as_ref().map_or("", |o| o.reference.as_str());
+                        return Err(RegistryError::Invalid {
+                            name: known.name.clone(),
+                            message: format!(
+                                "its component is not in this machine's cache; `paracle plugin install {reference}` pulls the pinned version again"
+                            ),
+                        });
+                    }
+                    Err(source) => return Err(LoadError::Read { path, source }.into()),
+                };
                 (path, bytes)
             }
         };
@@ -571,7 +667,7 @@ impl Registry {
             }
         }
         if known.source != Source::Builtin {
-            self.trust.check(&path, &bytes)?;
+            self.check_signature(known, &path, &bytes)?;
         }
         Ok(self
             .runtime
@@ -599,6 +695,36 @@ impl Registry {
             source,
         })?;
         self.trust.check(&path, &bytes)?;
+        self.record(path, &bytes, settings, None).await
+    }
+
+    /// Load a component pulled from a registry, whose bytes are `bytes`
+    /// (kept at `path` in the blob cache), and record it with its origin.
+    /// Its signature is checked here, against the trust list, before it runs.
+    pub async fn install(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        settings: PluginSettings,
+        origin: Origin,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        self.trust.check_artifact(
+            &origin.reference,
+            Subject::Plugin,
+            &digest_of(bytes),
+            origin.signature.as_deref(),
+        )?;
+        self.record(path.to_path_buf(), bytes, settings, Some(origin))
+            .await
+    }
+
+    async fn record(
+        &mut self,
+        path: PathBuf,
+        bytes: &[u8],
+        settings: PluginSettings,
+        origin: Option<Origin>,
+    ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
         if let Some(name) = &settings.name {
             if !valid_name(name) {
                 return Err(RegistryError::Invalid {
@@ -612,14 +738,22 @@ impl Registry {
             .clone()
             .unwrap_or_else(|| path.display().to_string());
         let settings = self.reaching_repository(&label, settings)?;
-        let plugin = self.runtime.load(&path, &bytes, settings).await?;
+        let plugin = self.runtime.load(&path, bytes, settings).await?;
         let name = plugin.name().to_string();
         let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
         if let Some(previous) = &previous {
-            if previous.path != path {
+            let same_place = match (&previous.origin, &origin) {
+                (Some(old), Some(new)) => old.reference == new.reference,
+                (None, None) => previous.path == path,
+                _ => false,
+            };
+            if !same_place {
                 return Err(RegistryError::NameTaken {
                     name,
-                    source_desc: previous.path.display().to_string(),
+                    source_desc: match &previous.origin {
+                        Some(old) => old.reference.clone(),
+                        None => previous.path.display().to_string(),
+                    },
                 });
             }
         }
@@ -635,6 +769,7 @@ impl Registry {
             grants: plugin.grants().clone(),
             limits: plugin.limits().clone(),
             requests: Requests::of(plugin.info()),
+            origin,
         };
         self.file.plugin.retain(|e| e.name != name);
         self.file.plugin.push(entry);
@@ -644,6 +779,12 @@ impl Registry {
         let plugin = Arc::new(plugin);
         self.loaded.lock().unwrap().insert(name, plugin.clone());
         Ok((plugin, previous))
+    }
+
+    /// The registry's entry for plugin `name`, if it was loaded or installed
+    /// explicitly.
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.file.plugin.iter().find(|e| e.name == name)
     }
 
     /// Load a plugin's file again and pin its new digest, keeping its name,
@@ -662,6 +803,10 @@ impl Registry {
                 let path = path.clone();
                 self.load_file(&path, known.settings.clone()).await
             }
+            Source::Installed(_) => Err(RegistryError::Invalid {
+                name: name.to_string(),
+                message: "it was installed from a registry; take its newest version with `paracle plugin update`".into(),
+            }),
             _ => {
                 self.loaded.lock().unwrap().remove(name);
                 Ok((self.get(name).await?, None))
@@ -766,7 +911,7 @@ impl Registry {
             plugin: self.file.plugin.clone(),
         })
         .map_err(|e| config_error(&file, e.to_string()))?;
-        let header = "# Written by `paracle plugin load`; edit with care.\n";
+        let header = "# Written by `paracle plugin load` and `plugin install`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
         atomic::write(&file, format!("{header}{text}").as_bytes())
             .map_err(|source| RegistryError::Write { file, source })
     }
@@ -915,6 +1060,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
                 git: None,
             },
             pinned: None,
+            origin: None,
         });
     }
     Ok(known)

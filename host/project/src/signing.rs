@@ -38,6 +38,14 @@ pub enum SigningError {
     #[error("`{path}` is signed by {key}, which is not in the trust list; if you trust its author, run `paracle trust add NAME {key}`")]
     UntrustedKey { path: PathBuf, key: String },
 
+    #[error("`{artifact}` is not signed, and this host only runs plugins and templates signed by a trusted key; ask its publisher to publish it with `--sign-key`, or allow unsigned ones with `paracle trust policy allow-unsigned`")]
+    UnsignedArtifact { artifact: String },
+
+    #[error(
+        "the signature of `{artifact}` is bad: {reason}; do not use it, and tell its publisher"
+    )]
+    BadArtifactSignature { artifact: String, reason: String },
+
     #[error("key file `{path}`: {reason}")]
     KeyFile { path: PathBuf, reason: String },
 
@@ -145,35 +153,76 @@ pub struct Signed {
     pub key: String,
 }
 
+/// What a signature vouches for. It is part of the signed message, so that
+/// a signature made for a template can never pass for a plugin's, nor the
+/// other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A plugin component, by the digest of its bytes.
+    Plugin,
+    /// A template artifact, by the digest of its list of contents.
+    Template,
+}
+
+impl Subject {
+    fn context(self) -> &'static str {
+        match self {
+            Subject::Plugin => SIGNED_CONTEXT,
+            Subject::Template => "paracle template signature v1\n",
+        }
+    }
+}
+
+/// A signature over `digest`, as the text of a signature file: the same
+/// text beside a plugin file (`NAME.wasm.sig`) and in an artifact's
+/// `dev.paracle.signature` annotation.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureText {
+    pub text: String,
+    pub key: String,
+}
+
+/// Sign `digest` as a `subject` with the secret key at `key_file`.
+pub fn sign_digest(
+    key_file: &Path,
+    subject: Subject,
+    digest: &str,
+) -> Result<SignatureText, SigningError> {
+    let secret = read_secret(key_file)?;
+    let signature = secret.sign(signed_message(subject, digest).as_bytes());
+    let key = PublicKey(secret.verifying_key()).to_string();
+    Ok(SignatureText {
+        text: format!(
+            "{SIGNATURE_HEADER}\nkey {key}\ndigest {digest}\nsignature {}\n",
+            hex::encode(signature.to_bytes())
+        ),
+        key,
+    })
+}
+
 /// Sign the plugin at `plugin` with the secret key at `key_file`, writing
 /// the signature beside it.
 pub fn sign(plugin: &Path, key_file: &Path) -> Result<Signed, SigningError> {
-    let secret = read_secret(key_file)?;
     let bytes = std::fs::read(plugin).map_err(|e| SigningError::KeyFile {
         path: plugin.to_path_buf(),
         reason: format!("cannot read the plugin: {e}"),
     })?;
     let digest = digest_of(&bytes);
-    let signature = secret.sign(signed_message(&digest).as_bytes());
-    let key = PublicKey(secret.verifying_key()).to_string();
-    let text = format!(
-        "{SIGNATURE_HEADER}\nkey {key}\ndigest {digest}\nsignature {}\n",
-        hex::encode(signature.to_bytes())
-    );
+    let signed = sign_digest(key_file, Subject::Plugin, &digest)?;
     let path = signature_path(plugin);
-    atomic::write(&path, text.as_bytes()).map_err(|e| SigningError::KeyFile {
+    atomic::write(&path, signed.text.as_bytes()).map_err(|e| SigningError::KeyFile {
         path: path.clone(),
         reason: format!("cannot write the signature: {e}"),
     })?;
     Ok(Signed {
         signature: path,
         digest,
-        key,
+        key: signed.key,
     })
 }
 
-fn signed_message(digest: &str) -> String {
-    format!("{SIGNED_CONTEXT}{digest}")
+fn signed_message(subject: Subject, digest: &str) -> String {
+    format!("{}{digest}", subject.context())
 }
 
 /// Whether plugins must be signed by a trusted key.
@@ -249,14 +298,64 @@ impl TrustList {
     /// Check the plugin at `path`, whose bytes are `bytes`, against its
     /// signature file and this list.
     pub fn check(&self, path: &Path, bytes: &[u8]) -> Result<Verdict, SigningError> {
-        let verdict = verify(path, bytes, self)?;
+        let signature_file = signature_path(path);
+        let text = match std::fs::read_to_string(&signature_file) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(bad_signature(path, &signature_file, e.to_string())),
+        };
+        let verdict = match text {
+            None => Verdict::Unsigned,
+            Some(text) => verify(&text, Subject::Plugin, &digest_of(bytes), self, |reason| {
+                bad_signature(path, &signature_file, reason)
+            })?,
+        };
+        self.enforce(
+            verdict,
+            || SigningError::Unsigned {
+                path: path.to_path_buf(),
+            },
+            path,
+        )
+    }
+
+    /// Check a signature that came with an artifact, `text` (None when it
+    /// came with none), over `digest` as a `subject`, against this list.
+    /// `artifact` names the artifact in errors.
+    pub fn check_artifact(
+        &self,
+        artifact: &str,
+        subject: Subject,
+        digest: &str,
+        text: Option<&str>,
+    ) -> Result<Verdict, SigningError> {
+        let verdict = match text {
+            None => Verdict::Unsigned,
+            Some(text) => verify(text, subject, digest, self, |reason| {
+                SigningError::BadArtifactSignature {
+                    artifact: artifact.to_string(),
+                    reason,
+                }
+            })?,
+        };
+        self.enforce(
+            verdict,
+            || SigningError::UnsignedArtifact {
+                artifact: artifact.to_string(),
+            },
+            Path::new(artifact),
+        )
+    }
+
+    fn enforce(
+        &self,
+        verdict: Verdict,
+        unsigned: impl FnOnce() -> SigningError,
+        path: &Path,
+    ) -> Result<Verdict, SigningError> {
         if self.policy == Policy::RequireSigned {
             match &verdict {
-                Verdict::Unsigned => {
-                    return Err(SigningError::Unsigned {
-                        path: path.to_path_buf(),
-                    })
-                }
+                Verdict::Unsigned => return Err(unsigned()),
                 Verdict::Untrusted { key } => {
                     return Err(SigningError::UntrustedKey {
                         path: path.to_path_buf(),
@@ -296,17 +395,16 @@ impl fmt::Display for Verdict {
     }
 }
 
-fn verify(path: &Path, bytes: &[u8], trust: &TrustList) -> Result<Verdict, SigningError> {
-    let signature_file = signature_path(path);
-    let text = match std::fs::read_to_string(&signature_file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verdict::Unsigned),
-        Err(e) => return Err(bad_signature(path, &signature_file, e.to_string())),
-    };
-    let bad = |reason: &str| bad_signature(path, &signature_file, reason.to_string());
+fn verify(
+    text: &str,
+    subject: Subject,
+    digest: &str,
+    trust: &TrustList,
+    bad: impl Fn(String) -> SigningError,
+) -> Result<Verdict, SigningError> {
     let mut lines = text.lines();
     if lines.next() != Some(SIGNATURE_HEADER) {
-        return Err(bad("it is not a paracle signature file"));
+        return Err(bad("it is not a paracle signature".into()));
     }
     let mut field = |name: &str| {
         lines
@@ -314,26 +412,25 @@ fn verify(path: &Path, bytes: &[u8], trust: &TrustList) -> Result<Verdict, Signi
             .and_then(|l| l.strip_prefix(name))
             .and_then(|l| l.strip_prefix(' '))
             .map(str::to_string)
-            .ok_or_else(|| bad(&format!("the `{name}` line is missing")))
+            .ok_or_else(|| bad(format!("the `{name}` line is missing")))
     };
-    let key = PublicKey::parse(&field("key")?).map_err(|e| bad(&e.to_string()))?;
+    let key = PublicKey::parse(&field("key")?).map_err(|e| bad(e.to_string()))?;
     let signed_digest = field("digest")?;
     let signature: [u8; 64] = hex::decode(field("signature")?)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("the signature is not 64 bytes of hex"))?;
-    let digest = digest_of(bytes);
+        .ok_or_else(|| bad("the signature is not 64 bytes of hex".into()))?;
     if signed_digest != digest {
-        return Err(bad(&format!(
-            "it was made for {signed_digest}, but the file is {digest}: the file changed after it was signed"
+        return Err(bad(format!(
+            "it was made for {signed_digest}, but the content is {digest}: it changed after it was signed"
         )));
     }
     key.0
         .verify(
-            signed_message(&digest).as_bytes(),
+            signed_message(subject, digest).as_bytes(),
             &Signature::from_bytes(&signature),
         )
-        .map_err(|_| bad(&format!("it does not verify with {key}")))?;
+        .map_err(|_| bad(format!("it does not verify with {key}")))?;
     Ok(match trust.name_of(&key) {
         Some(signer) => Verdict::Trusted {
             signer: signer.to_string(),

@@ -37,7 +37,7 @@ pub use error::{
 pub use paracle_policy::{Grants, Limit, Limits};
 pub use plugin::{
     digest_of, schema_errors, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
-    ToolOutput, UnknownKind,
+    ToolOutput, UnknownKind, World,
 };
 pub use routes::{AgentRoutes, CallObserver, RouteError, ToolChoice};
 pub use stats::{CallOutcome, CallStats};

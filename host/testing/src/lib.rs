@@ -3,5 +3,7 @@
 //! that depends on it).
 //!
 //! - [`http`]: a real HTTP/1.1 server on loopback, on a free port.
+//! - [`oci`]: a real OCI registry (Debian's `docker-registry`) on loopback.
 
 pub mod http;
+pub mod oci;

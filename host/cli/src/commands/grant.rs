@@ -53,7 +53,7 @@ pub(super) async fn change(
         .await?;
     let verb = change.verb();
     if json {
-        let source = registry.source_of(name)?.describe();
+        let source = registry.describe_source(name)?;
         let mut value = plugin_json(&plugin, &source);
         value[verb] = json!(changed);
         value["requests"] = json!(requests_vs_grants(&plugin)
@@ -97,7 +97,7 @@ pub(super) async fn limit(
         })
         .await?;
     if json {
-        let source = registry.source_of(name)?.describe();
+        let source = registry.describe_source(name)?;
         let mut value = plugin_json(&plugin, &source);
         value["previous_limits"] = json!(before);
         print_json(&value);

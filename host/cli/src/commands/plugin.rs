@@ -10,11 +10,14 @@ use serde_json::{json, Value};
 use super::grant::{self, requests_vs_grants};
 use super::output::{duration, plugin_json, print_json, print_table, stats_json};
 use super::project::open;
+use super::share::{self, RegistryArgs};
 use paracle_base::shown;
 use paracle_contract::json::{
     chat_response_json, event_from_json, hit_json, info_json, model_json, outcome_json,
 };
 use paracle_contract::{AgentSpec, ChatRequest, InvocationContext, Message, Task};
+use paracle_distribution::plugin::SignWith;
+use paracle_distribution::{self as distribution, ArtifactRef};
 use paracle_policy::{Grant, Grants, Limits};
 use paracle_project::defaults;
 use paracle_project::{Entry, Registry, Requests, Source};
@@ -26,6 +29,33 @@ use paracle_runtime::{
 pub(super) enum PluginCommand {
     /// Load a plugin component and record it in the project's registry.
     Load(LoadArgs),
+    /// Install a plugin from an OCI registry: pulled, checked against every
+    /// digest and its signature, pinned in .paracle/registry.toml, loaded.
+    Install(InstallArgs),
+    /// Take the newest version of an installed plugin: what its tag names now.
+    Update {
+        name: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push a plugin component to an OCI registry, in the standard layout of
+    /// Wasm components there, with its signature.
+    Publish {
+        /// The component, built with `--target wasm32-wasip2`.
+        file: PathBuf,
+        /// Where to: oci://HOST/REPOSITORY:TAG.
+        reference: String,
+        /// Sign it with this secret key (from `paracle plugin keygen`).
+        /// Without it, FILE.sig is used if there is one.
+        #[arg(long, value_name = "KEY_FILE")]
+        sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the plugins the project can use.
     List {
         /// Only plugins of this kind: provider, tool, memory, observer or adapter.
@@ -162,6 +192,26 @@ pub(super) struct LoadArgs {
 }
 
 #[derive(Args)]
+pub(super) struct InstallArgs {
+    /// oci://HOST/REPOSITORY:TAG, or ...@sha256:DIGEST (`oci://` may be left out).
+    reference: String,
+    /// Register it under this name instead of the one in its info.
+    #[arg(long)]
+    name: Option<String>,
+    /// Grant a capability (repeatable), as for `plugin load`. Nothing is
+    /// granted otherwise; installing again keeps the grants it had.
+    #[arg(long = "grant", value_name = "GRANT")]
+    grants: Vec<String>,
+    /// The plugin's config: a JSON object, or @FILE to read it from a file.
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 pub(super) struct CallArgs {
     name: String,
     args: Vec<String>,
@@ -194,6 +244,23 @@ pub(super) async fn run(project: &Path, command: PluginCommand) -> Result<()> {
     // Signing touches files only; it needs no engine.
     match &command {
         PluginCommand::Keygen { out, json } => return super::trust::keygen(out, *json),
+        PluginCommand::Publish {
+            file,
+            reference,
+            sign_key,
+            registry,
+            json,
+        } => {
+            return publish(
+                project,
+                file,
+                reference,
+                sign_key.as_deref(),
+                registry,
+                *json,
+            )
+            .await
+        }
         PluginCommand::Sign { file, key, json } => return super::trust::sign(file, key, *json),
         _ => {}
     }
@@ -208,6 +275,17 @@ pub(super) async fn run(project: &Path, command: PluginCommand) -> Result<()> {
 async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()> {
     match command {
         PluginCommand::Load(args) => load(registry, args).await,
+        PluginCommand::Install(args) => install(registry, args).await,
+        PluginCommand::Update {
+            name,
+            registry: login,
+            json,
+        } => {
+            let access = share::access(registry.paths(), &login)?;
+            let started = std::time::Instant::now();
+            let installed = distribution::plugin::update(registry, &access, &name).await?;
+            print_installed(registry, &installed, started, json)
+        }
         PluginCommand::List { kind, json } => list(registry, kind.as_deref(), json).await,
         PluginCommand::Show { name, json } => show(registry, &name, json).await,
         PluginCommand::Health { name, json } => health(registry, name.as_deref(), json).await,
@@ -223,7 +301,9 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
             grant::limit(registry, &name, &limits, json).await
         }
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
-        PluginCommand::Keygen { .. } | PluginCommand::Sign { .. } => {
+        PluginCommand::Keygen { .. }
+        | PluginCommand::Sign { .. }
+        | PluginCommand::Publish { .. } => {
             unreachable!("handled before the registry opens")
         }
         PluginCommand::Call(args) => call(registry, args).await,
@@ -272,7 +352,7 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let (plugin, previous) = registry.load_file(&args.file, settings).await?;
-    let source = registry.source_of(plugin.name())?.describe();
+    let source = registry.describe_source(plugin.name())?;
     let added = newly_requested(&plugin, previous.as_ref());
     if args.json {
         let mut value = plugin_json(&plugin, &source);
@@ -323,6 +403,141 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
     Ok(())
 }
 
+async fn install(registry: &mut Registry, args: InstallArgs) -> Result<()> {
+    let reference = ArtifactRef::parse(&args.reference)?;
+    let access = share::access(registry.paths(), &args.registry)?;
+    let settings = if args.name.is_some() || !args.grants.is_empty() || args.config.is_some() {
+        let mut grants = Grants::default();
+        for spec in &args.grants {
+            grants.add(Grant::parse(spec)?);
+        }
+        Some(PluginSettings {
+            name: args.name.clone(),
+            config: args.config.as_deref().map(read_config).transpose()?,
+            grants,
+            ..PluginSettings::default()
+        })
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
+    let installed =
+        distribution::plugin::install(registry, &access, &reference, settings, false).await?;
+    print_installed(registry, &installed, started, args.json)
+}
+
+fn print_installed(
+    registry: &Registry,
+    installed: &distribution::plugin::Installed,
+    started: std::time::Instant,
+    as_json: bool,
+) -> Result<()> {
+    let plugin = &installed.plugin;
+    let fetched = &installed.fetched;
+    let source = registry.describe_source(plugin.name())?;
+    let signature = registry.signature(plugin.name())?;
+    let added = newly_requested(plugin, installed.previous.as_ref());
+    if as_json {
+        let mut value = plugin_json(plugin, &source);
+        value["reference"] = json!(fetched.reference.to_string());
+        value["manifest"] = json!(fetched.manifest.digest);
+        value["from_pin"] = json!(installed.pinned);
+        value["signature"] = json!(signature);
+        value["replaced"] = json!(installed
+            .previous
+            .as_ref()
+            .map(|p| json!({"digest": p.digest, "version": p.version})));
+        value["new_requests"] = json!(added);
+        value["requests"] = json!(requests_vs_grants(plugin)
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>());
+        value["elapsed_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
+        print_json(&value);
+        return Ok(());
+    }
+    println!(
+        "Installed {} plugin `{}` {} from {}",
+        plugin.kind(),
+        plugin.name(),
+        shown::line(&plugin.info().version),
+        fetched.reference
+    );
+    println!(
+        "  manifest {}{}",
+        fetched.manifest.digest,
+        if installed.pinned {
+            " (the pin in .paracle/registry.toml; `paracle plugin update` takes a newer one)"
+        } else {
+            " (pinned in .paracle/registry.toml)"
+        }
+    );
+    println!("  digest {}", plugin.digest());
+    if let Some(signature) = signature {
+        println!("  {signature}");
+    }
+    if let Some(old) = &installed.previous {
+        if old.digest != plugin.digest() {
+            println!(
+                "  replaces {} ({})",
+                shown::line(&old.version),
+                short(&old.digest)
+            );
+        }
+    }
+    let requests = requests_vs_grants(plugin);
+    if requests.is_empty() {
+        println!("  asks for no capabilities");
+    } else {
+        println!("  asks for:");
+        for line in requests {
+            println!("  {}", shown::line(&line));
+        }
+    }
+    for request in added {
+        println!("  newly asks for {}", shown::line(&request));
+    }
+    Ok(())
+}
+
+async fn publish(
+    project: &Path,
+    file: &Path,
+    reference: &str,
+    sign_key: Option<&Path>,
+    login: &RegistryArgs,
+    as_json: bool,
+) -> Result<()> {
+    let reference = ArtifactRef::parse(reference)?;
+    let registry = open(project)?;
+    let access = share::access(registry.paths(), login)?;
+    let sign = match sign_key {
+        Some(key) => SignWith::Key(key),
+        None => SignWith::ExistingFile,
+    };
+    let published =
+        distribution::plugin::publish(registry.runtime(), file, &reference, sign, &access).await?;
+    if as_json {
+        print_json(&json!(published));
+        return Ok(());
+    }
+    println!("Published {} to {}", file.display(), published.reference);
+    println!("  manifest {}", published.manifest);
+    println!(
+        "  component {} ({} bytes)",
+        published.component, published.size
+    );
+    match &published.signed_by {
+        Some(key) => println!("  signed by {key}"),
+        None => eprintln!(
+            "warning: published unsigned; hosts that require signatures will refuse it (pass --sign-key KEY_FILE)"
+        ),
+    }
+    println!("Install it elsewhere with:");
+    println!("  paracle plugin install {}", published.pinned);
+    Ok(())
+}
+
 /// What a plugin asks for that the version it replaced did not.
 fn newly_requested(plugin: &Plugin, previous: Option<&Entry>) -> Vec<String> {
     previous
@@ -348,7 +563,7 @@ async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<
                         known.name.clone(),
                         "?".into(),
                         "?".into(),
-                        known.source.describe(),
+                        registry.describe_source(&known.name)?,
                         format!("cannot load: {error}"),
                     ]);
                     values.push(json!({"name": known.name, "source": known.source, "error": error.to_string()}));
@@ -363,7 +578,7 @@ async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<
             plugin.name().to_string(),
             plugin.kind().to_string(),
             plugin.info().version.clone(),
-            known.source.describe(),
+            registry.describe_source(&known.name)?,
             plugin.info().description.clone(),
         ]);
         values.push(json!({
@@ -373,6 +588,7 @@ async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<
             "description": plugin.info().description,
             "digest": plugin.digest(),
             "source": known.source,
+            "origin": registry.origin(&known.name),
         }));
     }
     if as_json {
@@ -385,7 +601,7 @@ async fn list(registry: &Registry, kind: Option<&str>, as_json: bool) -> Result<
 
 async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
     let plugin = registry.get(name).await?;
-    let source = registry.source_of(name)?.describe();
+    let source = registry.describe_source(name)?;
     let signature = registry.signature(name)?;
     if as_json {
         let mut value = plugin_json(&plugin, &source);

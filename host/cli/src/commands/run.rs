@@ -1,7 +1,7 @@
 //! `paracle run ...`, `paracle workflow ...` and `paracle quickstart`.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 use super::output::{print_json, print_table};
 use paracle_contract::{Event, EventKind};
+use paracle_distribution::template::{builtin, install};
+use paracle_distribution::Access;
 use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::{AgentStatus, PhaseStatus, RunState, RunStatus};
 use paracle_orchestrator::{quickstart, Orchestrator, RunOptions, RunView};
@@ -691,18 +693,58 @@ pub(super) async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<(
     // was; read again after writing, so that the run uses the settings
     // quickstart just wrote.
     let mut registry = open(project)?;
-    let written = quickstart::write(&registry.paths().state, &args.kind, &args.name, args.force)?;
+    let state_dir = registry.paths().state.clone();
+    // Both checked before either is written: a refusal leaves the project as it was.
+    let config = quickstart::config_change(&state_dir, args.force)?;
+    let template = builtin::builtin(&args.kind, &args.name)?;
+    let label = format!("{}:{}", builtin::BUILTIN, args.kind);
+    let checked = install::check(
+        &template,
+        &label,
+        &registry.paths().clone(),
+        registry.shared_runtime(),
+        &Access::default(),
+    )
+    .await?;
+    let installed = install::install(
+        &mut registry,
+        &template,
+        checked,
+        install::Provenance {
+            source: label,
+            manifest: None,
+            verdict: None,
+        },
+        args.force,
+    )
+    .await?;
+    let project_dir = registry.paths().project.clone();
+    let mut written: Vec<PathBuf> = installed
+        .written
+        .iter()
+        .map(|f| project_dir.join(f))
+        .collect();
+    let unchanged: Vec<PathBuf> = installed
+        .unchanged
+        .iter()
+        .map(|f| project_dir.join(f))
+        .collect();
+    if let Some((file, text)) = config {
+        quickstart::write_config(&file, &text)?;
+        written.insert(0, file);
+    }
     registry.rediscover()?;
     let orchestrator = orchestrator(&registry, args.json)?;
     if !args.json {
-        for file in &written.files {
+        for file in &written {
             println!("Wrote {}", file.display());
         }
-        for file in &written.unchanged {
+        for file in &unchanged {
             println!("Kept {} (unchanged)", file.display());
         }
     }
-    let state = orchestrator.start(&written.workflow, None).await?;
+    let workflow = args.name.clone();
+    let state = orchestrator.start(&workflow, None).await?;
     if !args.json {
         println!("Started run {} of `{}`.\n", state.id, state.workflow.name);
     }
@@ -712,8 +754,8 @@ pub(super) async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<(
     let view = orchestrator.status(Some(&state.id))?;
     if args.json {
         let mut value = view.to_json(orchestrator.runs());
-        value["written"] = json!(written.files);
-        value["unchanged"] = json!(written.unchanged);
+        value["written"] = json!(written);
+        value["unchanged"] = json!(unchanged);
         print_json(&value);
     } else {
         print_view(&orchestrator, &view);

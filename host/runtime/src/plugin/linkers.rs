@@ -28,6 +28,19 @@ pub(crate) enum Pre {
     Adapter(AdapterPluginPre<StoreState>),
 }
 
+impl Pre {
+    pub(crate) fn component(&self) -> &Component {
+        match self {
+            Pre::Provider(pre) => pre.instance_pre().component(),
+            Pre::Tool(pre) => pre.instance_pre().component(),
+            Pre::Memory(pre) => pre.instance_pre().component(),
+            Pre::Observer(pre) => pre.instance_pre().component(),
+            Pre::GitWorkflow(pre) => pre.instance_pre().component(),
+            Pre::Adapter(pre) => pre.instance_pre().component(),
+        }
+    }
+}
+
 pub(crate) struct Linkers {
     by_kind: HashMap<PluginKind, Linker<StoreState>>,
 }

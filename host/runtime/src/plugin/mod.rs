@@ -69,6 +69,13 @@ pub struct PluginSettings {
     pub git: Option<Arc<dyn GitBackend>>,
 }
 
+/// What a component imports and exports, by interface name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct World {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
 /// The sha256 of a plugin's bytes, as `sha256:<hex>`.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -480,6 +487,22 @@ impl Plugin {
     }
 
     /// Statistics of the calls made in this process.
+    /// The names of the interfaces the component imports and exports, as
+    /// registries that hold components list them.
+    pub fn world(&self) -> World {
+        let component_type = self.pre.component().component_type();
+        World {
+            imports: component_type
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: component_type
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        }
+    }
+
     pub fn stats(&self) -> CallStats {
         self.stats.lock().unwrap().clone()
     }

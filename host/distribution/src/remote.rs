@@ -1,0 +1,173 @@
+//! One registry, reached: the OCI client with the scheme and credentials
+//! for it.
+
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::Client;
+
+use crate::error::DistributionError;
+use crate::reference::{is_loopback_host, ArtifactRef};
+use crate::user_config::UserConfig;
+
+/// Where registry credentials come from.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// The standard docker config (`$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json`, credential helpers included); anonymous for
+    /// a registry it does not name.
+    #[default]
+    DockerConfig,
+    /// Given on the command line (the password from stdin).
+    Given { username: String, password: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::DockerConfig => f.write_str("DockerConfig"),
+            Credentials::Given { username, .. } => write!(f, "Given({username}, <redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    fn auth_for(&self, registry: &str) -> Result<RegistryAuth, DistributionError> {
+        match self {
+            Credentials::Given { username, password } => {
+                Ok(RegistryAuth::Basic(username.clone(), password.clone()))
+            }
+            Credentials::DockerConfig => {
+                use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+                match docker_credential::get_credential(registry) {
+                    Ok(DockerCredential::UsernamePassword(user, password)) => {
+                        Ok(RegistryAuth::Basic(user, password))
+                    }
+                    Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
+                    Err(E::ConfigNotFound | E::NoCredentialConfigured | E::ConfigReadError) => {
+                        Ok(RegistryAuth::Anonymous)
+                    }
+                    Err(error) => Err(DistributionError::Credentials {
+                        registry: registry.to_string(),
+                        reason: format!("{error}; fix the docker config, or pass --username and --password-stdin"),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// How the host reaches registries: the user's settings and credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub config: UserConfig,
+    pub credentials: Credentials,
+}
+
+/// A registry, ready to be asked.
+pub struct Remote {
+    pub(crate) client: Client,
+    pub(crate) auth: RegistryAuth,
+    registry: String,
+}
+
+impl Remote {
+    /// The registry `reference` lives in. Plain HTTP on loopback or when the
+    /// user listed it as insecure; HTTPS otherwise.
+    pub fn connect(reference: &ArtifactRef, access: &Access) -> Result<Self, DistributionError> {
+        // reqwest is built without a crypto provider of its own: it takes the
+        // process default, which is ring, as for the rest of the host.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let registry = reference.registry().to_string();
+        let plain = is_loopback_host(&registry) || access.config.is_insecure(&registry);
+        let client = Client::new(ClientConfig {
+            protocol: if plain {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            user_agent: concat!("paracle/", env!("CARGO_PKG_VERSION")),
+            // A component is one artifact, never an index to choose from.
+            platform_resolver: None,
+            ..ClientConfig::default()
+        });
+        let auth = access
+            .credentials
+            .auth_for(reference.oci().resolve_registry())?;
+        Ok(Remote {
+            client,
+            auth,
+            registry,
+        })
+    }
+
+    /// Hand the credentials to the client for `reference`'s registry, before
+    /// any request that does not do so itself.
+    pub(crate) async fn authenticate(&self, reference: &ArtifactRef) {
+        self.client
+            .store_auth_if_needed(reference.oci().resolve_registry(), &self.auth)
+            .await;
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The error for `action` on `reference`, told apart: the registry not
+    /// answering, a digest that did not match, or the registry saying no.
+    pub(crate) fn error(
+        &self,
+        action: &'static str,
+        reference: &str,
+        error: OciDistributionError,
+    ) -> DistributionError {
+        match error {
+            OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+                DistributionError::Unreachable {
+                    registry: self.registry.clone(),
+                    reason: root_cause(&e),
+                }
+            }
+            OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
+                expected,
+                actual,
+            }) => DistributionError::DigestMismatch {
+                reference: reference.to_string(),
+                what: "content".into(),
+                expected,
+                actual,
+            },
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => DistributionError::Refused {
+                registry: self.registry.clone(),
+                action,
+                reference: reference.to_string(),
+                reason: "not authorized; log in with `docker login`, or pass --username and --password-stdin".into(),
+            },
+            other => DistributionError::Refused {
+                registry: self.registry.clone(),
+                action,
+                reference: reference.to_string(),
+                reason: root_cause(&other),
+            },
+        }
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,106 @@
+//! The per-user settings about registries (`config.toml` beside the trust
+//! list): where templates are searched for, and which registries are
+//! reached over plain HTTP. Never in the project: a project someone else
+//! wrote must not be able to point this user at another registry or turn
+//! off TLS.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use paracle_base::strict_toml;
+
+use crate::error::DistributionError;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// `HOST[:PORT]` of registries reached over plain HTTP. Loopback ones
+    /// always are.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Where `template search` and `template install NAME` look, by name.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryDecl>,
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryDecl {
+    /// `HOST[:PORT][/NAMESPACE]`: templates are the repositories under it.
+    pub location: String,
+}
+
+impl RegistryDecl {
+    /// The registry host and the namespace under it.
+    pub fn split(&self) -> (&str, &str) {
+        let location = self.location.trim_start_matches("oci://");
+        let location = location.trim_end_matches('/');
+        location.split_once('/').unwrap_or((location, ""))
+    }
+}
+
+impl UserConfig {
+    pub fn load(file: &Path) -> Result<Self, DistributionError> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(UserConfig {
+                    file: file.to_path_buf(),
+                    ..UserConfig::default()
+                })
+            }
+            Err(e) => return Err(DistributionError::io(file, e)),
+        };
+        let mut config: UserConfig =
+            strict_toml::parse(&text).map_err(|e| DistributionError::file(file, e))?;
+        config.file = file.to_path_buf();
+        for (name, registry) in &config.registries {
+            let (host, _) = registry.split();
+            if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost")
+            {
+                return Err(DistributionError::file(
+                    file,
+                    format!(
+                        "registry `{name}`: location `{}` names no host; write HOST[:PORT][/NAMESPACE]",
+                        registry.location
+                    ),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.insecure_registries.iter().any(|r| r == registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        assert!(UserConfig::load(&file).unwrap().registries.is_empty());
+        std::fs::write(
+            &file,
+            "insecure_registries = [\"lan:5000\"]\n[registries.team]\nlocation = \"lan:5000/templates\"\n",
+        )
+        .unwrap();
+        let config = UserConfig::load(&file).unwrap();
+        assert!(config.is_insecure("lan:5000"));
+        assert_eq!(config.registries["team"].split(), ("lan:5000", "templates"));
+        std::fs::write(&file, "[registries.team]\nlocation = \"x:1\"\nurl = 2\n").unwrap();
+        let error = UserConfig::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("config.toml") && error.contains("line 3"),
+            "{error}"
+        );
+    }
+}
