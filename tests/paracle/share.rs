@@ -556,3 +556,164 @@ fn a_bad_template_is_refused_with_its_file_and_line_and_nothing_written() {
     let installed = user.json(&["template", "install", "vowel-team"]);
     assert_eq!(installed["version"], "2.0.0", "the newest version");
 }
+
+/// bcrypt of `s3cret-pass`, as htpasswd files hold it.
+const PASSWORD_HASH: &str = "$2b$05$2QPxNNfzLpabWuWfabHP.el8qAkyu.vwST6q1N5ISbGebQuJERxcW";
+
+#[test]
+fn registry_credentials_come_from_stdin_or_the_docker_config_and_stay_out_of_the_project() {
+    let registry = OciRegistry::start_with_login("tester", PASSWORD_HASH);
+    let reference = format!("oci://{}/plugins/text-tools:1.0", registry.host());
+    let project = Project::new();
+    let error = project.fails(&["plugin", "publish", paracle_guests::TEXT_TOOLS, &reference]);
+    assert!(error.contains("not authorized"), "{error}");
+
+    let mut publish = project.command(&[
+        "plugin",
+        "publish",
+        paracle_guests::TEXT_TOOLS,
+        &reference,
+        "--username",
+        "tester",
+        "--password-stdin",
+    ]);
+    let mut child = publish
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"s3cret-pass\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let error = project.fails(&["plugin", "install", &reference]);
+    assert!(error.contains("not authorized"), "{error}");
+    let docker = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "dGVzdGVyOnMzY3JldC1wYXNz"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = project
+        .command(&["plugin", "install", &reference, "--json"])
+        .env("DOCKER_CONFIG", docker.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count_vowels(&project, "text-tools")["vowels"], 2);
+
+    // Nothing in the project holds the password, in clear or encoded.
+    for entry in walk(project.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("s3cret") && !text.contains("dGVzdGVyOnMzY3JldC1wYXNz"),
+            "{} holds the credentials",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_registry_off_loopback_is_reached_over_https_unless_listed_as_insecure() {
+    let registry = OciRegistry::start_off_loopback();
+    let reference = format!("oci://{}/plugins/text-tools:1.0", registry.host());
+    let project = Project::new();
+    // The registry speaks plain HTTP: a client that insists on HTTPS fails.
+    let error = project.fails(&["plugin", "publish", paracle_guests::TEXT_TOOLS, &reference]);
+    assert!(
+        error.contains(&format!("https://{}", registry.host())),
+        "{error}"
+    );
+    std::fs::create_dir_all(project.home()).unwrap();
+    std::fs::write(
+        project.home().join("config.toml"),
+        format!("insecure_registries = [\"{}\"]\n", registry.host()),
+    )
+    .unwrap();
+    project.ok(&["plugin", "publish", paracle_guests::TEXT_TOOLS, &reference]);
+    project.ok(&["plugin", "install", &reference]);
+    // A project cannot make its user's host talk plain HTTP: the setting is
+    // per user, and the project's files have no such key.
+    project.write(
+        "paracle.toml",
+        &format!("insecure_registries = [\"{}\"]\n", registry.host()),
+    );
+    let error = project.fails(&["plugin", "list"]);
+    assert!(error.contains("insecure_registries"), "{error}");
+}
+
+#[test]
+fn a_template_carries_its_own_signed_plugin() {
+    let registry = OciRegistry::start();
+    let publisher = Project::new();
+    use_registry(&publisher, &registry);
+    let (key, public) = keygen(&publisher, "team");
+    let dir = publisher.path().join("embedded");
+    let yaml = TEMPLATE_YAML.replace("ref: REF", "file: plugins/vowels.wasm");
+    write_template(&dir, &yaml);
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::copy(paracle_guests::TEXT_TOOLS, dir.join("plugins/vowels.wasm")).unwrap();
+    // A component the metadata does not list is refused.
+    std::fs::copy(paracle_guests::TEXT_TOOLS, dir.join("plugins/stray.wasm")).unwrap();
+    let error = publisher.fails(&["template", "publish", dir.to_str().unwrap()]);
+    assert!(
+        error.contains("stray.wasm") && error.contains("not listed"),
+        "{error}"
+    );
+    std::fs::remove_file(dir.join("plugins/stray.wasm")).unwrap();
+    publisher.ok(&[
+        "template",
+        "publish",
+        dir.to_str().unwrap(),
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]);
+
+    let user = Project::new();
+    use_registry(&user, &registry);
+    user.ok(&["trust", "add", "team", &public]);
+    user.ok(&["trust", "policy", "require-signed"]);
+    let installed = user.json(&["template", "install", "vowel-team"]);
+    assert_eq!(installed["signature"]["status"], "trusted");
+    let shown = user.json(&["plugin", "show", "vowels"]);
+    assert_eq!(shown["signature"]["status"], "trusted", "{shown}");
+    let lock = std::fs::read_to_string(user.path().join(".paracle/registry.toml")).unwrap();
+    assert!(
+        lock.contains("templates/vowel-team:1.0.0#plugins/vowels.wasm"),
+        "{lock}"
+    );
+    let id = user.json(&["run", "start", "count"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        user.json(&["run", "next", "--run", &id])["status"],
+        "completed"
+    );
+}

@@ -125,6 +125,23 @@ impl Remote {
         reference: &str,
         error: OciDistributionError,
     ) -> DistributionError {
+        let denied = match &error {
+            OciDistributionError::RequestError(e) => e
+                .status()
+                .is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403),
+            OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => true,
+            _ => false,
+        };
+        if denied {
+            return DistributionError::Refused {
+                registry: self.registry.clone(),
+                action,
+                reference: reference.to_string(),
+                reason: "not authorized; log in with `docker login`, or pass --username and --password-stdin".into(),
+            };
+        }
         match error {
             OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
                 DistributionError::Unreachable {
@@ -132,21 +149,13 @@ impl Remote {
                     reason: root_cause(&e),
                 }
             }
-            OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
-                expected,
-                actual,
-            }) => DistributionError::DigestMismatch {
+            OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError { expected, actual },
+            ) => DistributionError::DigestMismatch {
                 reference: reference.to_string(),
                 what: "content".into(),
                 expected,
                 actual,
-            },
-            OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_) => DistributionError::Refused {
-                registry: self.registry.clone(),
-                action,
-                reference: reference.to_string(),
-                reason: "not authorized; log in with `docker login`, or pass --username and --password-stdin".into(),
             },
             other => DistributionError::Refused {
                 registry: self.registry.clone(),

@@ -220,13 +220,15 @@ pub(crate) fn check_meta(
                     ),
                 ))
             }
-            _ => return Err(fail(
-                "plugins",
-                format!(
+            _ => {
+                return Err(fail(
+                    "plugins",
+                    format!(
                     "plugin `{}`: give exactly one of `ref` (in a registry) and `file` (embedded)",
                     dep.name
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(())
