@@ -140,6 +140,31 @@ fn a_plugin_published_to_a_registry_installs_elsewhere_pinned_and_runs() {
     let updated = user.json(&["plugin", "update", "vowels"]);
     assert_eq!(updated["manifest"], moved["manifest"]);
     assert_eq!(updated["signature"]["status"], "unsigned");
+
+    // The tag now serves another plugin: an update does not put it in the
+    // place (and the grants) of the one installed.
+    let other = unsigned.json(&["plugin", "publish", paracle_guests::FS_TOOLS, &reference]);
+    let error = user.fails(&["plugin", "update", "vowels"]);
+    assert!(error.contains("now serves another plugin"), "{error}");
+    let lock = std::fs::read_to_string(user.path().join(".paracle/registry.toml")).unwrap();
+    assert!(
+        !lock.contains(other["manifest"].as_str().unwrap()),
+        "{lock}"
+    );
+
+    // A component that names itself after a plugin the project has (here a
+    // built-in) takes no one's place unless the operator names it.
+    let fresh = Project::new();
+    let error = fresh.fails(&[
+        "plugin",
+        "install",
+        &moved["pinned"].as_str().unwrap().to_string(),
+    ]);
+    assert!(
+        error.contains("taken") && error.contains("--name"),
+        "{error}"
+    );
+    assert!(!fresh.path().join(".paracle/registry.toml").exists());
 }
 
 #[test]
@@ -151,7 +176,7 @@ fn tampered_blobs_and_manifests_and_bad_signatures_are_refused() {
     let reference = format!("oci://{}/plugins/text-tools:1.0", registry.host());
 
     let refused = |project: &Project, needle: &str| {
-        let error = project.fails(&["plugin", "install", &reference]);
+        let error = project.fails(&["plugin", "install", &reference, "--name", "vowels"]);
         assert!(error.contains(needle), "expected `{needle}` in: {error}");
         assert!(
             !project.path().join(".paracle/registry.toml").exists(),
@@ -181,10 +206,10 @@ fn tampered_blobs_and_manifests_and_bad_signatures_are_refused() {
     refused(&strict, "not in the trust list");
     let unsigned = format!("oci://{}/plugins/unsigned:1.0", registry.host());
     publisher.ok(&["plugin", "publish", paracle_guests::TEXT_TOOLS, &unsigned]);
-    let error = strict.fails(&["plugin", "install", &unsigned]);
+    let error = strict.fails(&["plugin", "install", &unsigned, "--name", "vowels"]);
     assert!(error.contains("is not signed"), "{error}");
     strict.ok(&["trust", "add", "team", &public]);
-    strict.ok(&["plugin", "install", &reference]);
+    strict.ok(&["plugin", "install", &reference, "--name", "vowels"]);
 
     // A signature that does not verify is refused under either policy: the
     // signature of one component carried by the manifest of another.
@@ -555,6 +580,24 @@ fn a_bad_template_is_refused_with_its_file_and_line_and_nothing_written() {
     assert!(!user.path().join(".paracle").exists(), "nothing written");
     let installed = user.json(&["template", "install", "vowel-team"]);
     assert_eq!(installed["version"], "2.0.0", "the newest version");
+
+    // A template from one registry that names a plugin on another registry
+    // on this machine: the host is not sent there on its say-so.
+    let other = OciRegistry::start();
+    let plugin = publish_text_tools(&publisher, &other, "1.0", None);
+    let elsewhere = publisher.path().join("elsewhere");
+    write_template(
+        &elsewhere,
+        &TEMPLATE_YAML
+            .replace("vowel-team", "elsewhere")
+            .replace("REF", plugin["pinned"].as_str().unwrap()),
+    );
+    publisher.ok(&["template", "publish", elsewhere.to_str().unwrap()]);
+    let fresh = Project::new();
+    use_registry(&fresh, &registry);
+    let error = fresh.fails(&["template", "install", "elsewhere"]);
+    assert!(error.contains("only when it comes from it"), "{error}");
+    assert!(!fresh.path().join(".paracle").exists(), "nothing written");
 }
 
 /// bcrypt of `s3cret-pass`, as htpasswd files hold it.
@@ -591,7 +634,7 @@ fn registry_credentials_come_from_stdin_or_the_docker_config_and_stay_out_of_the
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let error = project.fails(&["plugin", "install", &reference]);
+    let error = project.fails(&["plugin", "install", &reference, "--name", "vowels"]);
     assert!(error.contains("not authorized"), "{error}");
     let docker = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -603,7 +646,9 @@ fn registry_credentials_come_from_stdin_or_the_docker_config_and_stay_out_of_the
     )
     .unwrap();
     let out = project
-        .command(&["plugin", "install", &reference, "--json"])
+        .command(&[
+            "plugin", "install", &reference, "--name", "vowels", "--json",
+        ])
         .env("DOCKER_CONFIG", docker.path())
         .output()
         .unwrap();
@@ -657,7 +702,7 @@ fn a_registry_off_loopback_is_reached_over_https_unless_listed_as_insecure() {
     )
     .unwrap();
     project.ok(&["plugin", "publish", paracle_guests::TEXT_TOOLS, &reference]);
-    project.ok(&["plugin", "install", &reference]);
+    project.ok(&["plugin", "install", &reference, "--name", "vowels"]);
     // A project cannot make its user's host talk plain HTTP: the setting is
     // per user, and the project's files have no such key.
     project.write(
@@ -697,6 +742,23 @@ fn a_template_carries_its_own_signed_plugin() {
 
     let user = Project::new();
     use_registry(&user, &registry);
+    // A plugin of the project's own already has the name: nothing is written.
+    user.ok(&[
+        "plugin",
+        "load",
+        paracle_guests::TEXT_TOOLS,
+        "--name",
+        "vowels",
+    ]);
+    let lock = std::fs::read_to_string(user.path().join(".paracle/registry.toml")).unwrap();
+    let error = user.fails(&["template", "install", "vowel-team"]);
+    assert!(error.contains("would take the name"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(user.path().join(".paracle/registry.toml")).unwrap(),
+        lock
+    );
+    assert!(!user.path().join(".paracle/agents").exists());
+    user.ok(&["plugin", "unload", "vowels"]);
     user.ok(&["trust", "add", "team", &public]);
     user.ok(&["trust", "policy", "require-signed"]);
     let installed = user.json(&["template", "install", "vowel-team"]);

@@ -114,8 +114,9 @@ pub(crate) fn main() -> ExitCode {
                     message.push_str(&cause);
                 }
             }
-            // Errors quote what plugins said.
-            eprintln!("error: {}", paracle_base::shown::line(&message));
+            // Errors quote what plugins and registries said: escaped, and cut
+            // short enough to read.
+            eprintln!("error: {}", paracle_base::shown::clipped(&message, 4096));
             ExitCode::FAILURE
         }
     }

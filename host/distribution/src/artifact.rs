@@ -24,7 +24,7 @@ pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 /// Manifests are small; one this large is not one we wrote or can use.
 pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
 /// A signature annotation is a few hundred bytes.
-const MAX_SIGNATURE: usize = 4096;
+pub(crate) const MAX_SIGNATURE: usize = 4096;
 
 /// A manifest, checked against its digest.
 #[derive(Debug, Clone)]

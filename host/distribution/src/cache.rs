@@ -87,9 +87,6 @@ impl BlobCache {
     ) -> Result<(PathBuf, Vec<u8>), DistributionError> {
         let digest = descriptor.digest.as_str();
         let path = self.path_of(digest)?;
-        if let Some(bytes) = self.read(digest)? {
-            return Ok((path, bytes));
-        }
         let too_large = |size: u64| DistributionError::TooLarge {
             reference: reference.to_string(),
             what: what.to_string(),
@@ -99,6 +96,19 @@ impl BlobCache {
         let declared = u64::try_from(descriptor.size).unwrap_or(u64::MAX);
         if declared > limit {
             return Err(too_large(declared));
+        }
+        if let Some(bytes) = self.read(digest)? {
+            // The same bytes may have come in as something larger: the
+            // limit is this use's, and the size the descriptor's.
+            if bytes.len() as u64 != declared {
+                return Err(DistributionError::DigestMismatch {
+                    reference: reference.to_string(),
+                    what: what.to_string(),
+                    expected: format!("{digest} ({declared} bytes)"),
+                    actual: format!("{} bytes", bytes.len()),
+                });
+            }
+            return Ok((path, bytes));
         }
         let Some(remote) = remote else {
             return Err(DistributionError::Unreachable {

@@ -173,6 +173,7 @@ impl Fetched {
         Origin {
             reference: self.reference.unpinned(),
             manifest: self.manifest.digest.clone(),
+            component: String::new(),
             signature: self.signature.clone(),
         }
     }

@@ -20,26 +20,39 @@ pub enum Credentials {
     /// a registry it does not name.
     #[default]
     DockerConfig,
-    /// Given on the command line (the password from stdin).
-    Given { username: String, password: String },
+    /// Given on the command line (the password from stdin), for the one
+    /// registry the command named: never sent to another, such as one a
+    /// template's plugin reference names.
+    Given {
+        registry: String,
+        username: String,
+        password: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::DockerConfig => f.write_str("DockerConfig"),
-            Credentials::Given { username, .. } => write!(f, "Given({username}, <redacted>)"),
+            Credentials::Given {
+                registry, username, ..
+            } => write!(f, "Given({registry}, {username}, <redacted>)"),
         }
     }
 }
 
 impl Credentials {
-    fn auth_for(&self, registry: &str) -> Result<RegistryAuth, DistributionError> {
+    /// The credentials for `registry` (as a reference names it), looked up
+    /// in the docker config as `resolved`.
+    fn auth_for(&self, registry: &str, resolved: &str) -> Result<RegistryAuth, DistributionError> {
         match self {
-            Credentials::Given { username, password } => {
-                Ok(RegistryAuth::Basic(username.clone(), password.clone()))
-            }
-            Credentials::DockerConfig => {
+            Credentials::Given {
+                registry: given,
+                username,
+                password,
+            } if given == registry => Ok(RegistryAuth::Basic(username.clone(), password.clone())),
+            Credentials::Given { .. } | Credentials::DockerConfig => {
+                let registry = resolved;
                 use docker_credential::{CredentialRetrievalError as E, DockerCredential};
                 match docker_credential::get_credential(registry) {
                     Ok(DockerCredential::UsernamePassword(user, password)) => {
@@ -97,7 +110,7 @@ impl Remote {
         });
         let auth = access
             .credentials
-            .auth_for(reference.oci().resolve_registry())?;
+            .auth_for(&registry, reference.oci().resolve_registry())?;
         Ok(Remote {
             client,
             auth,
@@ -179,4 +192,35 @@ fn root_cause(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_given_for_one_registry_go_to_no_other() {
+        let empty = tempfile::tempdir().unwrap();
+        // No docker config: any other registry is asked anonymously.
+        std::env::set_var("DOCKER_CONFIG", empty.path());
+        let given = Credentials::Given {
+            registry: "registry.example:5000".into(),
+            username: "me".into(),
+            password: "secret".into(),
+        };
+        assert_eq!(
+            given
+                .auth_for("registry.example:5000", "registry.example:5000")
+                .unwrap(),
+            RegistryAuth::Basic("me".into(), "secret".into())
+        );
+        for other in ["evil.example", "registry.example:5001", "registry.example"] {
+            assert_eq!(
+                given.auth_for(other, other).unwrap(),
+                RegistryAuth::Anonymous,
+                "{other}"
+            );
+        }
+        assert!(!format!("{given:?}").contains("secret"));
+    }
 }

@@ -59,6 +59,12 @@ impl UserConfig {
             strict_toml::parse(&text).map_err(|e| DistributionError::file(file, e))?;
         config.file = file.to_path_buf();
         for (name, registry) in &config.registries {
+            if !paracle_runtime::valid_name(name) {
+                return Err(DistributionError::file(
+                    file,
+                    format!("registry `{name}`: names are 1 to 64 lowercase letters, digits, `-` or `_`"),
+                ));
+            }
             let (host, _) = registry.split();
             if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost")
             {

@@ -104,6 +104,10 @@ pub struct Origin {
     pub reference: String,
     /// The digest of the artifact's manifest.
     pub manifest: String,
+    /// The name the component gives itself, so that an update that serves
+    /// another plugin under the same reference is refused.
+    #[serde(default)]
+    pub component: String,
     /// The signature that came with the artifact, checked again at every
     /// load against the trust list as it is then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,10 +359,16 @@ impl Registry {
                     // By digest in this machine's cache, wherever the project
                     // was installed first: registry.toml travels with it.
                     Some(_) => Source::Installed(
-                        self.paths
-                            .blobs
-                            .join("sha256")
-                            .join(entry.digest.trim_start_matches("sha256:")),
+                        self.paths.blobs.join("sha256").join(
+                            entry
+                                .digest
+                                .strip_prefix("sha256:")
+                                .filter(|hex| {
+                                    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                                })
+                                // Not a digest: a name that finds no file.
+                                .unwrap_or("not-a-digest"),
+                        ),
                     ),
                     None => Source::Loaded(entry.path.clone()),
                 },
@@ -741,6 +751,11 @@ impl Registry {
         let plugin = self.runtime.load(&path, bytes, settings).await?;
         let name = plugin.name().to_string();
         let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
+        let mut origin = origin;
+        if let Some(origin) = &mut origin {
+            origin.component = plugin.info().name.clone();
+            self.check_install(&name, plugin.info(), previous.as_ref(), origin)?;
+        }
         if let Some(previous) = &previous {
             let same_place = match (&previous.origin, &origin) {
                 (Some(old), Some(new)) => old.reference == new.reference,
@@ -779,6 +794,58 @@ impl Registry {
         let plugin = Arc::new(plugin);
         self.loaded.lock().unwrap().insert(name, plugin.clone());
         Ok((plugin, previous))
+    }
+
+    /// What an install may not do, whatever the registry served: take the
+    /// name of a plugin from elsewhere (a built-in, `paracle.toml`, a plugins
+    /// directory), put another plugin in place of the one installed from the
+    /// same reference, or go back to an older version of it.
+    fn check_install(
+        &self,
+        name: &str,
+        info: &PluginInfo,
+        previous: Option<&Entry>,
+        origin: &Origin,
+    ) -> Result<(), RegistryError> {
+        let refuse = |message: String| {
+            Err(RegistryError::Invalid {
+                name: name.to_string(),
+                message,
+            })
+        };
+        if previous.is_none() {
+            if let Ok(known) = self.find(name) {
+                return refuse(format!(
+                    "that name is taken by a plugin the project has ({}); install it under another with --name",
+                    known.source.describe()
+                ));
+            }
+        }
+        let Some(old) = previous.and_then(|p| p.origin.as_ref().map(|o| (p, o))) else {
+            return Ok(());
+        };
+        let (previous, old) = old;
+        if old.reference != origin.reference {
+            return Ok(());
+        }
+        if !old.component.is_empty() && old.component != info.name {
+            return refuse(format!(
+                "{} now serves another plugin (`{}`, not `{}`); install it under another name with --name if you mean to",
+                origin.reference,
+                shown::clipped(&info.name, 64),
+                old.component
+            ));
+        }
+        let version = |text: &str| semver::Version::parse(text).ok();
+        if let (Some(new), Some(installed)) = (version(&info.version), version(&previous.version)) {
+            if new < installed {
+                return refuse(format!(
+                    "{} serves version {new}, older than the {installed} installed; `paracle plugin unload {name}` first to go back to it",
+                    origin.reference
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The registry's entry for plugin `name`, if it was loaded or installed
@@ -1077,4 +1144,90 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paracle_contract::Capabilities;
+
+    fn info(name: &str, version: &str) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            description: String::new(),
+            author: String::new(),
+            license: String::new(),
+            tags: Vec::new(),
+            config_schema: None,
+            requests: Capabilities {
+                paths: Vec::new(),
+                hosts: Vec::new(),
+                env: Vec::new(),
+            },
+        }
+    }
+
+    fn installed(version: &str, origin: &Origin) -> Entry {
+        Entry {
+            name: "words".into(),
+            path: PathBuf::from("/nowhere"),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            kind: PluginKind::Tool,
+            version: version.into(),
+            loaded_at: String::new(),
+            config: String::new(),
+            isolation: Isolation::Warm,
+            grants: Grants::default(),
+            limits: Limits::default(),
+            requests: Requests::default(),
+            origin: Some(origin.clone()),
+        }
+    }
+
+    #[test]
+    fn an_install_takes_no_name_and_neither_swaps_nor_downgrades_what_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(
+            dir.path(),
+            &dir.path().join("home"),
+            &dir.path().join("cache"),
+        );
+        let runtime = Arc::new(Runtime::new(None).unwrap());
+        let registry = Registry::open(paths, runtime).unwrap();
+        let origin = Origin {
+            reference: "oci://registry.example/words:1".into(),
+            manifest: format!("sha256:{}", "1".repeat(64)),
+            component: "words".into(),
+            signature: None,
+        };
+        let check = |name: &str, info: &PluginInfo, previous: Option<&Entry>| {
+            registry
+                .check_install(name, info, previous, &origin)
+                .map_err(|e| e.to_string())
+        };
+        let error = check("mock-provider", &info("mock-provider", "1.0.0"), None).unwrap_err();
+        assert!(
+            error.contains("taken") && error.contains("built in"),
+            "{error}"
+        );
+        assert!(check("words", &info("words", "1.0.0"), None).is_ok());
+
+        let previous = installed("1.2.0", &origin);
+        assert!(check("words", &info("words", "1.2.0"), Some(&previous)).is_ok());
+        assert!(check("words", &info("words", "1.3.0"), Some(&previous)).is_ok());
+        let error = check("words", &info("words", "1.1.9"), Some(&previous)).unwrap_err();
+        assert!(error.contains("older"), "{error}");
+        let error = check("words", &info("shell", "9.0.0"), Some(&previous)).unwrap_err();
+        assert!(error.contains("another plugin"), "{error}");
+        // From another reference, it is another install: the caller refuses
+        // the name as taken.
+        let other = Origin {
+            reference: "oci://elsewhere.example/words:1".into(),
+            ..origin.clone()
+        };
+        assert!(registry
+            .check_install("words", &info("words", "0.1.0"), Some(&previous), &other)
+            .is_ok());
+    }
 }

@@ -414,15 +414,21 @@ fn verify(
             .map(str::to_string)
             .ok_or_else(|| bad(format!("the `{name}` line is missing")))
     };
-    let key = PublicKey::parse(&field("key")?).map_err(|e| bad(e.to_string()))?;
+    let key = PublicKey::parse(&field("key")?)
+        .map_err(|_| bad("its key is not `ed25519:` and 64 hex digits".into()))?;
     let signed_digest = field("digest")?;
     let signature: [u8; 64] = hex::decode(field("signature")?)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad("the signature is not 64 bytes of hex".into()))?;
+    // Nothing may ride along: the text is stored and shown as it came.
+    if lines.next().is_some() {
+        return Err(bad("it has lines after the signature".into()));
+    }
     if signed_digest != digest {
         return Err(bad(format!(
-            "it was made for {signed_digest}, but the content is {digest}: it changed after it was signed"
+            "it was made for {}, but the content is {digest}: it changed after it was signed",
+            paracle_base::shown::clipped(&signed_digest, 80)
         )));
     }
     key.0
@@ -508,6 +514,28 @@ mod tests {
             .collect();
         std::fs::write(&signature_file, forged).unwrap();
         let error = trust.check(&plugin, &bytes).unwrap_err();
+        assert!(error.to_string().contains("does not verify"), "{error}");
+
+        // A good signature with something riding along after it.
+        std::fs::write(&signature_file, format!("{text}padding\n")).unwrap();
+        let error = trust.check(&plugin, &bytes).unwrap_err();
+        assert!(error.to_string().contains("lines after"), "{error}");
+    }
+
+    #[test]
+    fn a_signature_for_one_subject_does_not_pass_for_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("k");
+        generate_key(&key_file).unwrap();
+        let digest = digest_of(b"content");
+        let signed = sign_digest(&key_file, Subject::Template, &digest).unwrap();
+        let trust = TrustList::default();
+        assert!(trust
+            .check_artifact("t", Subject::Template, &digest, Some(&signed.text))
+            .is_ok());
+        let error = trust
+            .check_artifact("t", Subject::Plugin, &digest, Some(&signed.text))
+            .unwrap_err();
         assert!(error.to_string().contains("does not verify"), "{error}");
     }
 

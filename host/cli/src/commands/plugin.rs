@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::grant::{self, requests_vs_grants};
 use super::output::{duration, plugin_json, print_json, print_table, stats_json};
 use super::project::open;
-use super::share::{self, RegistryArgs};
+use super::share::{self, LoginTo, RegistryArgs};
 use paracle_base::shown;
 use paracle_contract::json::{
     chat_response_json, event_from_json, hit_json, info_json, model_json, outcome_json,
@@ -281,7 +281,12 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
             registry: login,
             json,
         } => {
-            let access = share::access(registry.paths(), &login)?;
+            let host = registry
+                .origin(&name)
+                .and_then(|o| ArtifactRef::parse(&o.reference).ok())
+                .map(|r| r.registry().to_string())
+                .unwrap_or_default();
+            let access = share::access(registry.paths(), &login, LoginTo::Host(&host))?;
             let started = std::time::Instant::now();
             let installed = distribution::plugin::update(registry, &access, &name).await?;
             print_installed(registry, &installed, started, json)
@@ -405,7 +410,11 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
 
 async fn install(registry: &mut Registry, args: InstallArgs) -> Result<()> {
     let reference = ArtifactRef::parse(&args.reference)?;
-    let access = share::access(registry.paths(), &args.registry)?;
+    let access = share::access(
+        registry.paths(),
+        &args.registry,
+        LoginTo::Host(reference.registry()),
+    )?;
     let settings = if args.name.is_some() || !args.grants.is_empty() || args.config.is_some() {
         let mut grants = Grants::default();
         for spec in &args.grants {
@@ -510,7 +519,7 @@ async fn publish(
 ) -> Result<()> {
     let reference = ArtifactRef::parse(reference)?;
     let registry = open(project)?;
-    let access = share::access(registry.paths(), login)?;
+    let access = share::access(registry.paths(), login, LoginTo::Host(reference.registry()))?;
     let sign = match sign_key {
         Some(key) => SignWith::Key(key),
         None => SignWith::ExistingFile,

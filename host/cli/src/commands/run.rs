@@ -701,6 +701,7 @@ pub(super) async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<(
     let checked = install::check(
         &template,
         &label,
+        None,
         &registry.paths().clone(),
         registry.shared_runtime(),
         &Access::default(),

@@ -21,8 +21,17 @@ pub(super) struct RegistryArgs {
     password_stdin: bool,
 }
 
-/// The user's registry settings, and the credentials to use.
-pub(super) fn access(paths: &Paths, args: &RegistryArgs) -> Result<Access> {
+/// The registry a command's `--username` logs in to.
+pub(super) enum LoginTo<'a> {
+    /// The registry of a reference the command was given.
+    Host(&'a str),
+    /// A registry of the user's config, by name; None: the only one.
+    Configured(Option<&'a str>),
+}
+
+/// The user's registry settings, and the credentials to use. Credentials
+/// given on the command line go only to the registry the command names.
+pub(super) fn access(paths: &Paths, args: &RegistryArgs, login_to: LoginTo<'_>) -> Result<Access> {
     let config = UserConfig::load(&paths.user_config)?;
     let credentials = match &args.username {
         Some(username) => {
@@ -38,7 +47,22 @@ pub(super) fn access(paths: &Paths, args: &RegistryArgs) -> Result<Access> {
             if password.is_empty() {
                 bail!("--password-stdin read an empty password");
             }
+            let registry = match login_to {
+                LoginTo::Host(host) => host.to_string(),
+                LoginTo::Configured(Some(name)) => match config.registries.get(name) {
+                    Some(decl) => decl.split().0.to_string(),
+                    None => bail!("no registry `{name}` in {}", config.file.display()),
+                },
+                LoginTo::Configured(None) if config.registries.len() == 1 => {
+                    let decl = config.registries.values().next().expect("one registry");
+                    decl.split().0.to_string()
+                }
+                LoginTo::Configured(None) => bail!(
+                    "--username needs to know which registry to log in to: name one with --registry, or give a reference"
+                ),
+            };
             Credentials::Given {
+                registry,
                 username: username.clone(),
                 password,
             }

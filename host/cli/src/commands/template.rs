@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::output::{print_json, print_table};
 use super::project::open;
-use super::share::{self, RegistryArgs};
+use super::share::{self, LoginTo, RegistryArgs};
 use paracle_base::shown;
 use paracle_distribution::template::builtin::{self, BUILTIN};
 use paracle_distribution::template::{format, index, install, package, Category, Listing};
@@ -84,7 +84,11 @@ pub(super) async fn run(project: &Path, command: TemplateCommand) -> Result<()> 
             login,
             json,
         } => {
-            let access = share::access(registry.paths(), &login)?;
+            let access = share::access(
+                registry.paths(),
+                &login,
+                LoginTo::Configured(only.as_deref()),
+            )?;
             search(
                 &registry,
                 &access,
@@ -102,7 +106,16 @@ pub(super) async fn run(project: &Path, command: TemplateCommand) -> Result<()> 
             login,
             json,
         } => {
-            let access = share::access(registry.paths(), &login)?;
+            let host = if id.contains('/') {
+                Some(ArtifactRef::parse(&id)?.registry().to_string())
+            } else {
+                None
+            };
+            let login_to = match &host {
+                Some(host) => LoginTo::Host(host),
+                None => LoginTo::Configured(None),
+            };
+            let access = share::access(registry.paths(), &login, login_to)?;
             install_template(&mut registry, &access, &id, force, json).await
         }
         TemplateCommand::Publish {
@@ -113,7 +126,16 @@ pub(super) async fn run(project: &Path, command: TemplateCommand) -> Result<()> 
             login,
             json,
         } => {
-            let access = share::access(registry.paths(), &login)?;
+            let host = reference
+                .as_deref()
+                .map(ArtifactRef::parse)
+                .transpose()?
+                .map(|r| r.registry().to_string());
+            let login_to = match &host {
+                Some(host) => LoginTo::Host(host),
+                None => LoginTo::Configured(target.as_deref()),
+            };
+            let access = share::access(registry.paths(), &login, login_to)?;
             publish(
                 &registry,
                 &access,
@@ -187,18 +209,7 @@ async fn search(
         return Ok(());
     }
     for stale in &catalog.stale {
-        match &stale.seen_at {
-            Some(seen) => eprintln!(
-                "offline: registry `{}` cannot be reached ({}); showing what it listed at {seen}",
-                stale.registry,
-                shown::line(&stale.reason)
-            ),
-            None => eprintln!(
-                "offline: registry `{}` cannot be reached ({}), and it was never listed here",
-                stale.registry,
-                shown::line(&stale.reason)
-            ),
-        }
+        report_stale(stale);
     }
     if access.config.registries.is_empty() && only.is_none() {
         eprintln!(
@@ -275,22 +286,25 @@ async fn install_template(
     } else {
         let catalog = index::catalog(&paths, access, None).await?;
         for stale in &catalog.stale {
-            eprintln!(
-                "offline: registry `{}` cannot be reached; using what it listed{}",
-                stale.registry,
-                stale
-                    .seen_at
-                    .as_ref()
-                    .map(|s| format!(" at {s}"))
-                    .unwrap_or_default()
-            );
+            report_stale(stale);
         }
         let listing = index::resolve(&catalog, name, version)?;
         let reference = ArtifactRef::parse(&listing.reference)?;
         fetched(package::fetch(access, &cache, &trust, &reference, Some(&listing.manifest)).await?)
     };
     let label = provenance.source.clone();
-    let checked = install::check(&files, &label, &paths, registry.shared_runtime(), access).await?;
+    let from_registry = ArtifactRef::parse(&label)
+        .ok()
+        .map(|r| r.registry().to_string());
+    let checked = install::check(
+        &files,
+        &label,
+        from_registry.as_deref(),
+        &paths,
+        registry.shared_runtime(),
+        access,
+    )
+    .await?;
     let installed = install::install(registry, &files, checked, provenance, force).await?;
     let next: Vec<String> = installed
         .workflows
@@ -355,6 +369,25 @@ async fn install_template(
     Ok(())
 }
 
+/// A registry that could not be listed, and what stands in for it.
+fn report_stale(stale: &index::Stale) {
+    let what = if stale.unreachable {
+        format!("offline: registry `{}` cannot be reached", stale.registry)
+    } else {
+        format!("warning: registry `{}` cannot be listed", stale.registry)
+    };
+    match &stale.seen_at {
+        Some(seen) => eprintln!(
+            "{what} ({}); using what it listed at {seen}",
+            shown::line(&stale.reason)
+        ),
+        None => eprintln!(
+            "{what} ({}), and it was never listed here",
+            shown::line(&stale.reason)
+        ),
+    }
+}
+
 fn fetched(template: package::FetchedTemplate) -> (format::TemplateFiles, install::Provenance) {
     (
         template.files,
@@ -384,6 +417,7 @@ async fn publish(
     install::check(
         &files,
         &path.display().to_string(),
+        None,
         registry.paths(),
         registry.shared_runtime(),
         access,

@@ -23,6 +23,8 @@ pub const README_FILE: &str = "README.md";
 pub const MAX_TEXT_FILE: u64 = 1 << 20;
 /// The most files in one template.
 pub const MAX_FILES: usize = 256;
+/// The most plugins one template may need.
+pub const MAX_PLUGINS: usize = 32;
 
 /// The version of Paracle templates are checked against.
 pub const PARACLE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -178,6 +180,15 @@ pub(crate) fn check_meta(
                 format!("tag `{tag}`: use 1 to 64 lowercase letters, digits, `-` or `_`"),
             ));
         }
+    }
+    if meta.plugins.len() > MAX_PLUGINS {
+        return Err(fail(
+            "plugins",
+            format!(
+                "it lists {} plugins; a template may need at most {MAX_PLUGINS}",
+                meta.plugins.len()
+            ),
+        ));
     }
     for (index, dep) in meta.plugins.iter().enumerate() {
         if !valid_name(&dep.name) {

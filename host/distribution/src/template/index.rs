@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use paracle_base::atomic;
+use paracle_base::{atomic, shown};
 use paracle_project::signing::{TrustList, Verdict};
 use paracle_project::Paths;
 
@@ -81,6 +81,8 @@ struct IndexFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct Stale {
     pub registry: String,
+    /// Whether it did not answer at all (offline), rather than answered no.
+    pub unreachable: bool,
     pub reason: String,
     /// When the listing used was made; None if there was none.
     pub seen_at: Option<String>,
@@ -132,10 +134,13 @@ pub async fn catalog(
                 atomic::write(&file, &text).map_err(|e| DistributionError::io(&file, e))?;
                 catalog.listings.extend(index.listings);
             }
-            Err(error) if error.is_unreachable() => {
+            // A registry that cannot be listed (down, or without the catalog
+            // API) leaves the others searchable; its last listing stands in.
+            Err(error) => {
                 let saved = read_index(&index_file(paths, name), &decl.location);
                 catalog.stale.push(Stale {
                     registry: name.clone(),
+                    unreachable: error.is_unreachable(),
                     reason: error.to_string(),
                     seen_at: saved.as_ref().map(|s| s.seen_at.clone()),
                 });
@@ -143,7 +148,6 @@ pub async fn catalog(
                     catalog.listings.extend(saved.listings);
                 }
             }
-            Err(error) => return Err(error),
         }
     }
     Ok(catalog)
@@ -183,7 +187,11 @@ async fn list_registry(
         format!("{namespace}/")
     };
     let mut listings = Vec::new();
-    for repository in repositories.iter().filter(|r| r.starts_with(&prefix)) {
+    for repository in repositories
+        .iter()
+        .take(MAX_REPOSITORIES)
+        .filter(|r| r.starts_with(&prefix) && valid_repository(r))
+    {
         let repo_ref = ArtifactRef::from_parts(host, repository, "latest");
         let tags = remote
             .client
@@ -191,18 +199,55 @@ async fn list_registry(
             .await
             .map_err(|e| remote.error("list", &repo_ref.unpinned(), e))?
             .tags;
-        for tag in tags.iter().take(MAX_TAGS) {
+        let last = repository.rsplit('/').next().unwrap_or_default();
+        for tag in tags.iter().take(MAX_TAGS).filter(|t| valid_tag(t)) {
             let reference = ArtifactRef::from_parts(host, repository, tag);
             match package::describe(Some(&remote), cache, &reference, None).await {
-                Ok(described) => listings.push(Listing::of(name, &reference, described)),
+                // A template is listed under its own name only, so that one
+                // repository cannot pass for another's template.
+                Ok(described) if described.meta.name == last => {
+                    listings.push(Listing::of(name, &reference, described))
+                }
+                Ok(_) => tracing::warn!(
+                    "{} left out: its template is not named `{last}`",
+                    shown::clipped(&reference.to_string(), 200)
+                ),
                 // Plugins and other artifacts share registries with templates.
                 Err(DistributionError::WrongArtifact { .. }) => {}
                 Err(error) if error.is_unreachable() => return Err(error),
-                Err(error) => tracing::warn!("{reference} left out: {error}"),
+                Err(error) => tracing::warn!(
+                    "{} left out: {}",
+                    shown::clipped(&reference.to_string(), 200),
+                    shown::clipped(&error.to_string(), 400)
+                ),
             }
         }
     }
     Ok(listings)
+}
+
+/// A repository name as the OCI distribution spec allows it.
+fn valid_repository(name: &str) -> bool {
+    name.len() <= 255
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| {
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'.'
+                        || b == b'_'
+                        || b == b'-'
+                })
+        })
+}
+
+/// A tag as the OCI distribution spec allows it.
+fn valid_tag(tag: &str) -> bool {
+    (1..=128).contains(&tag.len())
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// How well `listing` matches `terms`: a name beats a tag beats the

@@ -50,10 +50,11 @@ pub struct Checked {
 /// Check `template` as it would be installed: in a scratch project with
 /// this project's per-user settings, so that nothing is written into the
 /// project, and errors name the template's own files (`label` is where it
-/// came from).
+/// came from; `from_registry`, the registry it was pulled from).
 pub async fn check(
     template: &TemplateFiles,
     label: &str,
+    from_registry: Option<&str>,
     paths: &Paths,
     runtime: Arc<Runtime>,
     access: &Access,
@@ -88,6 +89,18 @@ pub async fn check(
         let ready = match (&dep.reference, &dep.file) {
             (Some(reference), _) => {
                 let reference = ArtifactRef::parse(reference)?;
+                // A template from one registry does not get to send this host
+                // to a service on this machine, or to one it reaches over
+                // plain HTTP: only its own registry may be such a one.
+                let plain =
+                    reference.is_loopback() || access.config.is_insecure(reference.registry());
+                if plain && from_registry.is_some_and(|own| own != reference.registry()) {
+                    return Err(DistributionError::Template(format!(
+                        "{label}: plugin `{}` is on {}, a registry on this machine or reached over plain HTTP; a template may name such a registry only when it comes from it",
+                        dep.name,
+                        reference.registry()
+                    )));
+                }
                 let fetched = plugin::fetch(access, &cache, &reference, None)
                     .await
                     .map_err(|e| {
@@ -116,6 +129,7 @@ pub async fn check(
                     origin: Origin {
                         reference: format!("{}#{file}", unpinned_label(label)),
                         manifest: digest,
+                        component: String::new(),
                         signature,
                     },
                     path,
@@ -153,6 +167,15 @@ pub async fn check(
             .map_err(|e| DistributionError::Template(relabel(e.to_string())))?;
     }
     Ok(Checked { plugins, workflows })
+}
+
+/// Whether two installs came from the same template: the same repository
+/// (any tag), or the same built-in or directory.
+fn same_source(a: &str, b: &str) -> bool {
+    match (ArtifactRef::parse(a), ArtifactRef::parse(b)) {
+        (Ok(a), Ok(b)) => a.registry() == b.registry() && a.repository() == b.repository(),
+        _ => a == b,
+    }
 }
 
 /// A reference without its digest, or a label as it is.
@@ -274,14 +297,16 @@ pub async fn install(
             continue;
         };
         let absolute = paths.project.join(&target);
+        refuse_linked_dirs(&paths.project, &target)?;
         match read_plain(&absolute)? {
             None => plan.push((target, bytes)),
             Some(existing) if existing == *bytes => unchanged.push(target),
             Some(existing) => {
                 let ours = previous.as_ref().is_some_and(|p| {
-                    p.files
-                        .iter()
-                        .any(|f| f.path == target && f.digest == sha256(&existing))
+                    same_source(&p.source, &provenance.source)
+                        && p.files
+                            .iter()
+                            .any(|f| f.path == target && f.digest == sha256(&existing))
                 });
                 if !ours {
                     clashes.push(target.display().to_string());
@@ -302,31 +327,74 @@ pub async fn install(
             if clashes.len() == 1 { "it" } else { "them" },
         )));
     }
-    let mut plugins = Vec::new();
+    // Every plugin's place is decided before anything is written: one that
+    // would take another plugin's name, or replace a version the operator
+    // granted things to, stops the install here.
+    let mut installs = Vec::new();
     for ready in checked.plugins {
         let settings = match registry.entry(&ready.name) {
-            // The operator's grants and limits for it stay as they were.
             Some(entry)
                 if entry.origin.as_ref().map(|o| &o.reference) == Some(&ready.origin.reference) =>
             {
-                PluginSettings {
-                    name: Some(entry.name.clone()),
-                    config: serde_json::from_str(&entry.config).ok(),
-                    grants: entry.grants.clone(),
-                    limits: entry.limits.clone(),
-                    isolation: entry.isolation,
-                    git: None,
+                if entry.digest == sha256(&ready.bytes) {
+                    // The same component: the operator's grants stay.
+                    PluginSettings {
+                        name: Some(entry.name.clone()),
+                        config: serde_json::from_str(&entry.config).ok(),
+                        grants: entry.grants.clone(),
+                        limits: entry.limits.clone(),
+                        isolation: entry.isolation,
+                        git: None,
+                    }
+                } else if force {
+                    PluginSettings {
+                        name: Some(ready.name.clone()),
+                        ..PluginSettings::default()
+                    }
+                } else {
+                    return Err(DistributionError::Template(format!(
+                        "plugin `{}` is installed at another version ({}); pass --force to replace it with the template's, which starts with no grants",
+                        ready.name, entry.digest
+                    )));
                 }
+            }
+            _ if registry.known().iter().any(|k| k.name == ready.name) => {
+                return Err(DistributionError::Template(format!(
+                    "the template's plugin `{}` would take the name of the project's plugin {}; remove that one first, or install the template into another project",
+                    ready.name,
+                    registry.describe_source(&ready.name)?
+                )));
             }
             _ => PluginSettings {
                 name: Some(ready.name.clone()),
                 ..PluginSettings::default()
             },
         };
-        let (plugin, _) = registry
+        installs.push((ready, settings));
+    }
+    let registry_file = paths.registry_file();
+    let before = read_plain(&registry_file)?;
+    let mut plugins = Vec::new();
+    for (ready, settings) in installs {
+        match registry
             .install(&ready.path, &ready.bytes, settings, ready.origin)
-            .await?;
-        plugins.push(plugin);
+            .await
+        {
+            Ok((plugin, _)) => plugins.push(plugin),
+            Err(error) => {
+                // Put the registry back as it was: a refused install leaves
+                // the project as it found it.
+                let restored = match &before {
+                    Some(bytes) => atomic::write(&registry_file, bytes),
+                    None => std::fs::remove_file(&registry_file),
+                };
+                if let Err(restore) = restored {
+                    tracing::warn!("{}: not restored: {restore}", registry_file.display());
+                }
+                registry.rediscover()?;
+                return Err(error.into());
+            }
+        }
     }
     let mut written = Vec::new();
     for (target, bytes) in plan {
@@ -376,6 +444,33 @@ pub async fn install(
         plugins,
         workflows: checked.workflows,
     })
+}
+
+/// Refuse to write `target` (relative to `project`) through a directory that
+/// is a symbolic link: `.paracle/agents` pointing elsewhere would send the
+/// template's files there.
+fn refuse_linked_dirs(project: &Path, target: &Path) -> Result<(), DistributionError> {
+    let mut dir = project.to_path_buf();
+    let parents: Vec<_> = target
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+        .collect();
+    for part in parents {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+                return Err(DistributionError::file(
+                    &dir,
+                    "is not a directory (a symbolic link, say); move it aside to install the template",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(DistributionError::io(&dir, e)),
+        }
+    }
+    Ok(())
 }
 
 /// A file's bytes, or None if there is none. A link where a spec would go

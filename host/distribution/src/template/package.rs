@@ -9,6 +9,7 @@ use std::path::Path;
 use oci_client::manifest::OciImageManifest;
 use serde::Serialize;
 
+use paracle_base::shown;
 use paracle_project::signing::{self, Subject, TrustList, Verdict};
 
 use super::format::{self, check_meta, FileKind, TemplateFiles, TemplateMeta, MAX_FILES};
@@ -27,6 +28,8 @@ pub const TAGS_ANNOTATION: &str = "dev.paracle.template.tags";
 pub const PARACLE_VERSION_ANNOTATION: &str = "dev.paracle.template.paracle-version";
 /// template.yaml as JSON is small.
 const MAX_CONFIG: u64 = 256 << 10;
+/// All of a template's files together.
+const MAX_TEMPLATE: u64 = 1 << 30;
 
 /// What a template's signature covers: the digest of its config and of
 /// every file with its path, in order. Annotations are not covered; what
@@ -278,6 +281,50 @@ pub async fn fetch(
             layers.len()
         )));
     }
+    // The whole list is checked before one byte of a file is pulled: each
+    // title has its place, each size its limit, each component is one the
+    // metadata carries, and the total has a budget.
+    let mut total: u64 = 0;
+    for layer in layers {
+        let title = layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(artifact::TITLE_ANNOTATION))
+            .map(String::as_str)
+            .unwrap_or_default();
+        let kind = FileKind::of(title).map_err(|m| {
+            DistributionError::Template(format!("{label}: {}", shown::clipped(&m, 300)))
+        })?;
+        let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
+        if size > kind.limit() {
+            return Err(DistributionError::TooLarge {
+                reference: label.clone(),
+                what: format!("file `{title}`"),
+                size,
+                limit: kind.limit(),
+            });
+        }
+        total = total.saturating_add(size);
+        if kind == FileKind::Plugin
+            && !described
+                .meta
+                .plugins
+                .iter()
+                .any(|d| d.file.is_some() && d.embedded_path() == title)
+        {
+            return Err(DistributionError::Template(format!(
+                "{label}: `{title}` is not a plugin its metadata lists"
+            )));
+        }
+    }
+    if total > MAX_TEMPLATE {
+        return Err(DistributionError::TooLarge {
+            reference: label.clone(),
+            what: "the files".into(),
+            size: total,
+            limit: MAX_TEMPLATE,
+        });
+    }
     let mut files = Vec::new();
     for layer in layers {
         let title = layer
@@ -312,6 +359,14 @@ pub async fn fetch(
                 .as_ref()
                 .and_then(|a| a.get(artifact::SIGNATURE_ANNOTATION))
             {
+                if signature.len() > artifact::MAX_SIGNATURE {
+                    return Err(DistributionError::TooLarge {
+                        reference: label.clone(),
+                        what: format!("signature of `{title}`"),
+                        size: signature.len() as u64,
+                        limit: artifact::MAX_SIGNATURE as u64,
+                    });
+                }
                 files.push((format!("{title}.sig"), signature.clone().into_bytes()));
             }
         }
