@@ -155,11 +155,7 @@ fn a_plugin_published_to_a_registry_installs_elsewhere_pinned_and_runs() {
     // A component that names itself after a plugin the project has (here a
     // built-in) takes no one's place unless the operator names it.
     let fresh = Project::new();
-    let error = fresh.fails(&[
-        "plugin",
-        "install",
-        &moved["pinned"].as_str().unwrap().to_string(),
-    ]);
+    let error = fresh.fails(&["plugin", "install", moved["pinned"].as_str().unwrap()]);
     assert!(
         error.contains("taken") && error.contains("--name"),
         "{error}"

@@ -9,8 +9,6 @@ use futures_util::StreamExt;
 use oci_client::manifest::OciDescriptor;
 use sha2::{Digest, Sha256};
 
-use paracle_base::atomic;
-
 use crate::error::DistributionError;
 use crate::reference::{check_digest, ArtifactRef};
 use crate::remote::Remote;
@@ -62,15 +60,28 @@ impl BlobCache {
 
     /// Keep `bytes`, which must be the blob `digest`.
     pub fn write(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, DistributionError> {
-        let path = self.path_of(digest)?;
         let actual = sha256(bytes);
         if actual != digest {
             return Err(DistributionError::file(
-                &path,
+                self.path_of(digest)?,
                 format!("refusing to cache {actual} as {digest}"),
             ));
         }
-        atomic::write(&path, bytes).map_err(|e| DistributionError::io(&path, e))?;
+        self.keep(digest, bytes)
+    }
+
+    /// Keep `bytes`, already checked to be the blob `digest`: written whole
+    /// under a temporary name and renamed. Not synced: an entry that a crash
+    /// left short fails its digest when read, and is pulled again.
+    fn keep(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, DistributionError> {
+        let path = self.path_of(digest)?;
+        let dir = path.parent().expect("a blob has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| DistributionError::io(dir, e))?;
+        let mut temp =
+            tempfile::NamedTempFile::new_in(dir).map_err(|e| DistributionError::io(dir, e))?;
+        std::io::Write::write_all(&mut temp, bytes).map_err(|e| DistributionError::io(&path, e))?;
+        temp.persist(&path)
+            .map_err(|e| DistributionError::io(&path, e.error))?;
         Ok(path)
     }
 
@@ -123,6 +134,12 @@ impl BlobCache {
             .await
             .map_err(|e| remote.error("pull", &reference.to_string(), e))?;
         let mut bytes = Vec::with_capacity(declared.min(limit) as usize);
+        // Written as it arrives, so that keeping it costs no second pass;
+        // named by its digest only once the digest is checked.
+        let dir = path.parent().expect("a blob has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| DistributionError::io(dir, e))?;
+        let mut temp =
+            tempfile::NamedTempFile::new_in(dir).map_err(|e| DistributionError::io(dir, e))?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
                 // The client checks the digest as the last bytes arrive.
@@ -154,17 +171,26 @@ impl BlobCache {
                 });
             }
             bytes.extend_from_slice(&chunk);
+            std::io::Write::write_all(&mut temp, &chunk)
+                .map_err(|e| DistributionError::io(temp.path(), e))?;
         }
-        let actual = sha256(&bytes);
-        if actual != digest {
+        if (bytes.len() as u64) != declared {
             return Err(DistributionError::DigestMismatch {
                 reference: reference.to_string(),
                 what: what.to_string(),
-                expected: digest.to_string(),
-                actual,
+                expected: format!("{digest} ({declared} bytes)"),
+                actual: format!("{} bytes", bytes.len()),
             });
         }
-        let path = self.write(digest, &bytes)?;
+        // The client's stream hashed every byte as it came and ends in an
+        // error unless they match the descriptor's digest: checked, once.
+        temp.persist(&path)
+            .map_err(|e| DistributionError::io(&path, e.error))?;
+        tracing::debug!(
+            "pulled the {what} ({} bytes) into {}",
+            bytes.len(),
+            path.display()
+        );
         Ok((path, bytes))
     }
 }

@@ -187,6 +187,7 @@ pub async fn fetch(
     reference: &ArtifactRef,
     pinned: Option<&str>,
 ) -> Result<Fetched, DistributionError> {
+    tracing::debug!("reaching {}", reference.registry());
     let remote = Remote::connect(reference, access)?;
     remote.authenticate(reference).await;
     let manifest = artifact::fetch_manifest(Some(&remote), cache, reference, pinned).await?;
@@ -286,9 +287,11 @@ pub async fn install(
         },
         (None, None) => PluginSettings::default(),
     };
+    tracing::debug!("installing {}", fetched.reference);
     let (plugin, previous) = registry
         .install(&fetched.path, &fetched.bytes, settings, fetched.origin())
         .await?;
+    tracing::debug!("installed {}", fetched.reference);
     Ok(Installed {
         plugin,
         fetched,

@@ -32,11 +32,42 @@ impl ArtifactRef {
                     .into(),
             ));
         }
-        let reference: Reference = bare.parse().map_err(|e| bad(format!("{e}")))?;
-        if let Some(digest) = reference.digest() {
-            check_digest(digest).map_err(bad)?;
+        // Parsed here rather than by the OCI crate's reference regex, which
+        // takes tens of milliseconds to compile on first use.
+        let (name, digest) = match bare.rsplit_once('@') {
+            Some((name, digest)) => {
+                check_digest(digest).map_err(bad)?;
+                (name, Some(digest))
+            }
+            None => (bare, None),
+        };
+        let (registry, rest) = name.split_once('/').expect("checked: it has a `/`");
+        let (repository, tag) = match rest.rsplit_once(':') {
+            Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
+            _ => (rest, None),
+        };
+        if !valid_registry(registry) {
+            return Err(bad(format!("`{registry}` is not a registry host")));
         }
-        Ok(ArtifactRef(reference))
+        if !valid_repository(repository) {
+            return Err(bad(format!(
+                "`{repository}` is not a repository name (lowercase letters, digits, `.`, `_`, `-`, and `/` between parts)"
+            )));
+        }
+        if let Some(tag) = tag {
+            if !valid_tag(tag) {
+                return Err(bad(format!("`{tag}` is not a tag")));
+            }
+        }
+        let (registry, repository) = (registry.to_string(), repository.to_string());
+        Ok(ArtifactRef(match (tag, digest) {
+            (Some(tag), Some(digest)) => {
+                Reference::with_tag_and_digest(registry, repository, tag.into(), digest.into())
+            }
+            (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
+            (Some(tag), None) => Reference::with_tag(registry, repository, tag.into()),
+            (None, None) => Reference::with_tag(registry, repository, "latest".into()),
+        }))
     }
 
     pub(crate) fn from_parts(registry: &str, repository: &str, tag: &str) -> Self {
@@ -101,6 +132,39 @@ impl fmt::Display for ArtifactRef {
     }
 }
 
+/// `HOST[:PORT]`, a name or an address.
+fn valid_registry(registry: &str) -> bool {
+    !registry.is_empty()
+        && registry.len() <= 255
+        && registry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// A repository name as the OCI distribution spec allows it.
+pub(crate) fn valid_repository(name: &str) -> bool {
+    name.len() <= 255
+        && name.split('/').all(|part| {
+            let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+            // Each part starts and ends with a letter or digit, as the
+            // spec's grammar has it: so never `.` or `..`.
+            part.bytes().next().is_some_and(alnum)
+                && part.bytes().last().is_some_and(alnum)
+                && part
+                    .bytes()
+                    .all(|b| alnum(b) || b == b'.' || b == b'_' || b == b'-')
+        })
+}
+
+/// A tag as the OCI distribution spec allows it.
+pub(crate) fn valid_tag(tag: &str) -> bool {
+    (1..=128).contains(&tag.len())
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 /// `HOST[:PORT]` names a loopback address: `localhost`, 127.0.0.0/8 or ::1.
 pub(crate) fn is_loopback_host(registry: &str) -> bool {
     let host = if let Some(rest) = registry.strip_prefix('[') {
@@ -146,6 +210,19 @@ mod tests {
         assert!(ArtifactRef::parse("me/tool:2").is_err(), "no host");
         assert!(ArtifactRef::parse("tool").is_err());
         assert!(ArtifactRef::parse("oci://ghcr.io/me/tool@md5:abc").is_err());
+        assert!(
+            ArtifactRef::parse("ghcr.io/Me/tool:2").is_err(),
+            "uppercase"
+        );
+        assert!(ArtifactRef::parse("ghcr.io/me/tool:-x").is_err());
+        assert!(ArtifactRef::parse("ghcr.io/me/../tool").is_err());
+        let both = ArtifactRef::parse(&format!("localhost:5000/a/b:1.0@sha256:{}", "b".repeat(64)))
+            .unwrap();
+        assert_eq!((both.repository(), both.tag()), ("a/b", Some("1.0")));
+        assert_eq!(
+            ArtifactRef::parse("localhost:5000/a").unwrap().tag(),
+            Some("latest")
+        );
         let pinned = format!("localhost:5000/x@sha256:{}", "a".repeat(64));
         assert_eq!(
             ArtifactRef::parse(&pinned).unwrap().digest(),

@@ -408,7 +408,7 @@ pub fn config_change(
     }
     if plan.replaces_settings && !force {
         return Err(OrchestratorError::Quickstart(format!(
-            "{} already has other [orchestrator] settings; edit it yourself, or pass --force to overwrite them (its other tables are kept)",
+            "{} already exists with other [orchestrator] settings; edit it yourself, or pass --force to overwrite them (its other tables are kept)",
             file.display()
         )));
     }

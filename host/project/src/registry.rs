@@ -289,11 +289,30 @@ impl Registry {
         let Some(path) = known.source.path() else {
             return Ok(None);
         };
+        // Loaded, it was checked against its pin: its digest stands for its
+        // bytes, and a large component is not read and hashed again.
+        if let Some(plugin) = self.loaded.lock().unwrap().get(name).cloned() {
+            let digest = plugin.digest().to_string();
+            return Ok(Some(match &known.origin {
+                Some(origin) => self.trust.check_artifact(
+                    &origin.reference,
+                    Subject::Plugin,
+                    &digest,
+                    origin.signature.as_deref(),
+                )?,
+                None => self.trust.check_file(path, || digest)?,
+            }));
+        }
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Some(self.check_signature(known, path, &bytes)?))
+        Ok(Some(self.check_signature(
+            known,
+            path,
+            &bytes,
+            &digest_of(&bytes),
+        )?))
     }
 
     /// Where plugin `name` was installed from, if it was.
@@ -313,12 +332,13 @@ impl Registry {
         known: &Known,
         path: &Path,
         bytes: &[u8],
+        digest: &str,
     ) -> Result<Verdict, RegistryError> {
         Ok(match &known.origin {
             Some(origin) => self.trust.check_artifact(
                 &origin.reference,
                 Subject::Plugin,
-                &digest_of(bytes),
+                digest,
                 origin.signature.as_deref(),
             )?,
             None => self.trust.check(path, bytes)?,
@@ -666,8 +686,9 @@ impl Registry {
                 (path, bytes)
             }
         };
+        // Hashed once, for the pin, the signature and the code cache.
+        let found = digest_of(&bytes);
         if let Some(pinned) = &known.pinned {
-            let found = digest_of(&bytes);
             if &found != pinned {
                 return Err(RegistryError::DigestMismatch {
                     name: known.name.clone(),
@@ -677,13 +698,14 @@ impl Registry {
             }
         }
         if known.source != Source::Builtin {
-            self.check_signature(known, &path, &bytes)?;
+            self.check_signature(known, &path, &bytes, &found)?;
         }
         Ok(self
             .runtime
-            .load(
+            .load_digested(
                 &path,
                 &bytes,
+                found,
                 self.reaching_repository(&known.name, known.settings.clone())?,
             )
             .await?)
@@ -705,7 +727,8 @@ impl Registry {
             source,
         })?;
         self.trust.check(&path, &bytes)?;
-        self.record(path, &bytes, settings, None).await
+        let digest = digest_of(&bytes);
+        self.record(path, &bytes, digest, settings, None).await
     }
 
     /// Load a component pulled from a registry, whose bytes are `bytes`
@@ -718,13 +741,14 @@ impl Registry {
         settings: PluginSettings,
         origin: Origin,
     ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
+        let digest = digest_of(bytes);
         self.trust.check_artifact(
             &origin.reference,
             Subject::Plugin,
-            &digest_of(bytes),
+            &digest,
             origin.signature.as_deref(),
         )?;
-        self.record(path.to_path_buf(), bytes, settings, Some(origin))
+        self.record(path.to_path_buf(), bytes, digest, settings, Some(origin))
             .await
     }
 
@@ -732,6 +756,7 @@ impl Registry {
         &mut self,
         path: PathBuf,
         bytes: &[u8],
+        digest: String,
         settings: PluginSettings,
         origin: Option<Origin>,
     ) -> Result<(Arc<Plugin>, Option<Entry>), RegistryError> {
@@ -748,7 +773,10 @@ impl Registry {
             .clone()
             .unwrap_or_else(|| path.display().to_string());
         let settings = self.reaching_repository(&label, settings)?;
-        let plugin = self.runtime.load(&path, bytes, settings).await?;
+        let plugin = self
+            .runtime
+            .load_digested(&path, bytes, digest, settings)
+            .await?;
         let name = plugin.name().to_string();
         let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
         let mut origin = origin;

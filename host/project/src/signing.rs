@@ -298,6 +298,17 @@ impl TrustList {
     /// Check the plugin at `path`, whose bytes are `bytes`, against its
     /// signature file and this list.
     pub fn check(&self, path: &Path, bytes: &[u8]) -> Result<Verdict, SigningError> {
+        self.check_file(path, || digest_of(bytes))
+    }
+
+    /// [`TrustList::check`] of a plugin whose digest is known (pinned and
+    /// checked when it was loaded); `digest` is asked for only when there
+    /// is a signature to check it against.
+    pub fn check_file(
+        &self,
+        path: &Path,
+        digest: impl FnOnce() -> String,
+    ) -> Result<Verdict, SigningError> {
         let signature_file = signature_path(path);
         let text = match std::fs::read_to_string(&signature_file) {
             Ok(text) => Some(text),
@@ -306,7 +317,7 @@ impl TrustList {
         };
         let verdict = match text {
             None => Verdict::Unsigned,
-            Some(text) => verify(&text, Subject::Plugin, &digest_of(bytes), self, |reason| {
+            Some(text) => verify(&text, Subject::Plugin, &digest(), self, |reason| {
                 bad_signature(path, &signature_file, reason)
             })?,
         };

@@ -15,7 +15,7 @@ use super::format::{Category, TemplateMeta};
 use super::package::{self, Described};
 use crate::cache::BlobCache;
 use crate::error::DistributionError;
-use crate::reference::ArtifactRef;
+use crate::reference::{valid_repository, valid_tag, ArtifactRef};
 use crate::remote::{Access, Remote};
 use crate::user_config::RegistryDecl;
 
@@ -224,30 +224,6 @@ async fn list_registry(
         }
     }
     Ok(listings)
-}
-
-/// A repository name as the OCI distribution spec allows it.
-fn valid_repository(name: &str) -> bool {
-    name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.bytes().all(|b| {
-                    b.is_ascii_lowercase()
-                        || b.is_ascii_digit()
-                        || b == b'.'
-                        || b == b'_'
-                        || b == b'-'
-                })
-        })
-}
-
-/// A tag as the OCI distribution spec allows it.
-fn valid_tag(tag: &str) -> bool {
-    (1..=128).contains(&tag.len())
-        && !tag.starts_with(['.', '-'])
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// How well `listing` matches `terms`: a name beats a tag beats the

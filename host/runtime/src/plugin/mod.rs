@@ -135,6 +135,21 @@ impl Runtime {
         bytes: &[u8],
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
+        self.load_digested(path, bytes, digest_of(bytes), settings)
+            .await
+    }
+
+    /// [`Runtime::load`], for a caller that has just computed `digest`, the
+    /// [`digest_of`] `bytes` (to check a pin or a signature), so that a large
+    /// component is not hashed twice.
+    pub async fn load_digested(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: String,
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        debug_assert_eq!(digest, digest_of(bytes));
         kind::check_header(bytes, path)?;
         let bad_limits = |reason| LoadError::Limits {
             path: path.to_path_buf(),
@@ -144,7 +159,6 @@ impl Runtime {
             .limits
             .validate()
             .map_err(|e| bad_limits(e.to_string()))?;
-        let digest = digest_of(bytes);
         let engines = self.engines_for(&settings.limits).map_err(bad_limits)?;
         let (component, cache_use) =
             engines
