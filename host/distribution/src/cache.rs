@@ -173,6 +173,7 @@ impl BlobCache {
             bytes.extend_from_slice(&chunk);
             std::io::Write::write_all(&mut temp, &chunk)
                 .map_err(|e| DistributionError::io(temp.path(), e))?;
+            remote.progress.report(what, bytes.len() as u64, declared);
         }
         if (bytes.len() as u64) != declared {
             return Err(DistributionError::DigestMismatch {

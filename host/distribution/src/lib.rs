@@ -20,5 +20,5 @@ pub mod user_config;
 pub use cache::BlobCache;
 pub use error::DistributionError;
 pub use reference::ArtifactRef;
-pub use remote::{Access, Credentials, Remote};
+pub use remote::{Access, Credentials, Progress, Remote};
 pub use user_config::UserConfig;

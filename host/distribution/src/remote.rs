@@ -72,11 +72,40 @@ impl Credentials {
     }
 }
 
-/// How the host reaches registries: the user's settings and credentials.
+/// How the host reaches registries: the user's settings and credentials,
+/// and who hears how a long pull is going.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     pub config: UserConfig,
     pub credentials: Credentials,
+    pub progress: Progress,
+}
+
+/// Told, as a blob arrives, what it is, how many bytes have come and how
+/// many it has.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(report: impl Fn(&str, u64, u64) + Send + Sync + 'static) -> Self {
+        Progress(Some(std::sync::Arc::new(report)))
+    }
+
+    pub(crate) fn report(&self, what: &str, received: u64, total: u64) {
+        if let Some(report) = &self.0 {
+            report(what, received, total);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(..)"
+        } else {
+            "Progress(none)"
+        })
+    }
 }
 
 /// A registry, ready to be asked.
@@ -84,6 +113,7 @@ pub struct Remote {
     pub(crate) client: Client,
     pub(crate) auth: RegistryAuth,
     registry: String,
+    pub(crate) progress: Progress,
 }
 
 impl Remote {
@@ -115,6 +145,7 @@ impl Remote {
             client,
             auth,
             registry,
+            progress: access.progress.clone(),
         })
     }
 

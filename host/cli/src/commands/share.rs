@@ -1,12 +1,15 @@
 //! What the registry commands share: how to log in, and the user's
 //! registry settings.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use paracle_distribution::{Access, Credentials, UserConfig};
+use paracle_base::shown;
+use paracle_distribution::{Access, Credentials, Progress, UserConfig};
 use paracle_project::Paths;
 
 #[derive(Args, Clone, Default)]
@@ -72,5 +75,36 @@ pub(super) fn access(paths: &Paths, args: &RegistryArgs, login_to: LoginTo<'_>) 
     Ok(Access {
         config,
         credentials,
+        progress: progress_on_terminal(),
+    })
+}
+
+/// On a terminal, a live line for each blob over 1 MB as it arrives: how
+/// much has come, of how much, and for how long. Nothing otherwise.
+fn progress_on_terminal() -> Progress {
+    if !std::io::stderr().is_terminal() {
+        return Progress::default();
+    }
+    let started = Instant::now();
+    let last = Mutex::new(None::<Instant>);
+    Progress::new(move |what, received, total| {
+        if total < 1 << 20 {
+            return;
+        }
+        let done = received >= total;
+        let mut last = last.lock().unwrap();
+        if !done && last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        eprint!(
+            "\r\x1b[Kpulling {} {:.1}/{:.1} MB ({:.1} s){}",
+            shown::clipped(what, 60),
+            mb(received),
+            mb(total),
+            started.elapsed().as_secs_f64(),
+            if done { "\n" } else { "" }
+        );
     })
 }
