@@ -136,10 +136,27 @@ fn a_plugin_published_to_a_registry_installs_elsewhere_pinned_and_runs() {
         lock_after.contains(&manifest_digest),
         "the pin stays: {lock_after}"
     );
+    // Nor, whatever the policy, in place of the signed one and its grants.
     user.ok(&["trust", "policy", "allow-unsigned"]);
-    let updated = user.json(&["plugin", "update", "vowels"]);
+    user.ok(&["plugin", "grant", "vowels", "env:HOME"]);
+    let error = user.fails(&["plugin", "update", "vowels"]);
+    assert!(
+        error.contains("was signed by") && error.contains("unload"),
+        "{error}"
+    );
+    user.ok(&["plugin", "unload", "vowels"]);
+    let updated = user.json(&["plugin", "install", &reference, "--name", "vowels"]);
     assert_eq!(updated["manifest"], moved["manifest"]);
     assert_eq!(updated["signature"]["status"], "unsigned");
+    assert_eq!(updated["grants"]["env"], serde_json::json!([]), "{updated}");
+    // Installing again adds grants to those it has, under the name it has.
+    let again = user.json(&["plugin", "install", &reference, "--grant", "env:HOME"]);
+    assert_eq!(again["name"], "vowels");
+    assert_eq!(
+        again["grants"]["env"],
+        serde_json::json!(["HOME"]),
+        "{again}"
+    );
 
     // The tag now serves another plugin: an update does not put it in the
     // place (and the grants) of the one installed.
@@ -242,6 +259,24 @@ fn tampered_blobs_and_manifests_and_bad_signatures_are_refused() {
         "{error}"
     );
     assert!(!relaxed.path().join(".paracle").exists());
+
+    // A layer that names somewhere else to download it from.
+    let mut elsewhere: Value = serde_json::from_str(&manifest).unwrap();
+    elsewhere["layers"][0]["urls"] = serde_json::json!(["http://127.0.0.1:9/blob"]);
+    push_raw(
+        &registry,
+        "PUT",
+        "plugins/text-tools/manifests/urls",
+        &serde_json::to_vec(&elsewhere).unwrap(),
+    );
+    let error = Project::new().fails(&[
+        "plugin",
+        "install",
+        &format!("oci://{}/plugins/text-tools:urls", registry.host()),
+        "--name",
+        "vowels",
+    ]);
+    assert!(error.contains("`urls`"), "{error}");
 }
 
 /// A request to the registry with plain HTTP, as any client could send;
@@ -763,7 +798,7 @@ fn a_template_carries_its_own_signed_plugin() {
     assert_eq!(shown["signature"]["status"], "trusted", "{shown}");
     let lock = std::fs::read_to_string(user.path().join(".paracle/registry.toml")).unwrap();
     assert!(
-        lock.contains("templates/vowel-team:1.0.0#plugins/vowels.wasm"),
+        lock.contains("templates/vowel-team#plugins/vowels.wasm"),
         "{lock}"
     );
     let id = user.json(&["run", "start", "count"])["id"]

@@ -104,7 +104,11 @@ async fn install(
 ) -> Duration {
     let started = Instant::now();
     let mut registry = Registry::open(paths, runtime.clone()).unwrap();
-    plugin::install(&mut registry, access, reference, Some(named()), false)
+    let options = plugin::InstallOptions {
+        name: Some("big".into()),
+        ..plugin::InstallOptions::default()
+    };
+    plugin::install(&mut registry, access, reference, options, false)
         .await
         .unwrap();
     started.elapsed()

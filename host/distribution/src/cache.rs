@@ -108,6 +108,19 @@ impl BlobCache {
         if declared > limit {
             return Err(too_large(declared));
         }
+        // The client would fetch these itself, from wherever they point,
+        // past the rules on which registries are reached and how.
+        if descriptor
+            .urls
+            .as_ref()
+            .is_some_and(|urls| !urls.is_empty())
+        {
+            return Err(DistributionError::WrongArtifact {
+                reference: reference.to_string(),
+                expected: "an artifact whose blobs are in its registry",
+                reason: format!("its {what} names other places to download it from (`urls`)"),
+            });
+        }
         if let Some(bytes) = self.read(digest)? {
             // The same bytes may have come in as something larger: the
             // limit is this use's, and the size the descriptor's.

@@ -68,6 +68,9 @@ pub enum DistributionError {
     #[error("plugin `{name}` was not installed from a registry; `paracle plugin reload {name}` reads its file again")]
     NotInstalled { name: String },
 
+    #[error("plugin `{name}` came with the template {template}; `paracle template install` of a newer version of it updates the plugin")]
+    CameWithTemplate { name: String, template: String },
+
     #[error("{0}")]
     Template(String),
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::json;
 
+use paracle_policy::Grant;
 use paracle_project::signing::{self, Subject, TrustList};
 use paracle_project::{Origin, Registry};
 use paracle_runtime::{digest_of, Plugin, PluginSettings, Runtime};
@@ -237,15 +238,27 @@ pub struct Installed {
     pub pinned: bool,
 }
 
+/// What the operator says on `plugin install`, beyond the reference.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Register it under this name. Installing again keeps the name it had.
+    pub name: Option<String>,
+    /// Granted on top of what it was granted before, if anything.
+    pub grants: Vec<Grant>,
+    /// Replaces its config when given.
+    pub config: Option<serde_json::Value>,
+}
+
 /// Install the plugin `reference` names into the project. A reference
 /// installed before is taken at the digest the project pinned, unless
 /// `update` asks for what its tag names now; a reference with a digest is
-/// taken at that digest. `settings` None keeps those of the installed one.
+/// taken at that digest. Installing again keeps the name, grants, config and
+/// limits it had, with `options` added.
 pub async fn install(
     registry: &mut Registry,
     access: &Access,
     reference: &ArtifactRef,
-    settings: Option<PluginSettings>,
+    options: InstallOptions,
     update: bool,
 ) -> Result<Installed, DistributionError> {
     let cache = BlobCache::new(&registry.paths().blobs);
@@ -257,6 +270,7 @@ pub async fn install(
             e.origin
                 .as_ref()
                 .is_some_and(|o| o.reference == reference.unpinned())
+                && options.name.as_ref().is_none_or(|n| *n == e.name)
         })
         .cloned();
     let pin = match (&existing, reference.digest(), update) {
@@ -275,9 +289,8 @@ pub async fn install(
         }
         other => other?,
     };
-    let settings = match (settings, &existing) {
-        (Some(settings), _) => settings,
-        (None, Some(entry)) => PluginSettings {
+    let mut settings = match &existing {
+        Some(entry) => PluginSettings {
             name: Some(entry.name.clone()),
             config: serde_json::from_str(&entry.config).ok(),
             grants: entry.grants.clone(),
@@ -285,8 +298,17 @@ pub async fn install(
             isolation: entry.isolation,
             git: None,
         },
-        (None, None) => PluginSettings::default(),
+        None => PluginSettings {
+            name: options.name.clone(),
+            ..PluginSettings::default()
+        },
     };
+    for grant in options.grants {
+        settings.grants.add(grant);
+    }
+    if let Some(config) = options.config {
+        settings.config = Some(config);
+    }
     tracing::debug!("installing {}", fetched.reference);
     let (plugin, previous) = registry
         .install(&fetched.path, &fetched.bytes, settings, fetched.origin())
@@ -307,12 +329,23 @@ pub async fn update(
     access: &Access,
     name: &str,
 ) -> Result<Installed, DistributionError> {
+    registry.source_of(name)?;
     let origin = registry
         .origin(name)
         .cloned()
         .ok_or_else(|| DistributionError::NotInstalled {
             name: name.to_string(),
         })?;
+    if let Some((template, _)) = origin.reference.split_once('#') {
+        return Err(DistributionError::CameWithTemplate {
+            name: name.to_string(),
+            template: template.to_string(),
+        });
+    }
     let reference = ArtifactRef::parse(&origin.reference)?;
-    install(registry, access, &reference, None, true).await
+    let options = InstallOptions {
+        name: Some(name.to_string()),
+        ..InstallOptions::default()
+    };
+    install(registry, access, &reference, options, true).await
 }

@@ -119,6 +119,11 @@ impl ArtifactRef {
         }
     }
 
+    /// The repository, without tag or digest: `oci://HOST/REPOSITORY`.
+    pub fn repository_ref(&self) -> String {
+        format!("oci://{}/{}", self.registry(), self.repository())
+    }
+
     /// Whether the registry is on this machine, which docker (and we) reach
     /// over plain HTTP.
     pub fn is_loopback(&self) -> bool {

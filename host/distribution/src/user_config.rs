@@ -32,6 +32,11 @@ pub struct UserConfig {
 pub struct RegistryDecl {
     /// `HOST[:PORT][/NAMESPACE]`: templates are the repositories under it.
     pub location: String,
+    /// The templates' repositories under the namespace, by name, for a
+    /// registry that does not list its repositories (GHCR and Docker Hub
+    /// have no catalog API). Empty: ask the registry's catalog.
+    #[serde(default)]
+    pub repositories: Vec<String>,
 }
 
 impl RegistryDecl {

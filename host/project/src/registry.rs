@@ -674,10 +674,14 @@ impl Registry {
                             && matches!(known.source, Source::Installed(_)) =>
                     {
                         let reference = known.origin.as_ref().map_or("", |o| o.reference.as_str());
+                        let again = match reference.split_once('#') {
+                            Some((template, _)) => format!("paracle template install {template}"),
+                            None => format!("paracle plugin install {reference}"),
+                        };
                         return Err(RegistryError::Invalid {
                             name: known.name.clone(),
                             message: format!(
-                                "its component is not in this machine's cache; `paracle plugin install {reference}` pulls the pinned version again"
+                                "its component is not in this machine's cache; `{again}` pulls the pinned version again"
                             ),
                         });
                     }
@@ -863,6 +867,29 @@ impl Registry {
                 shown::clipped(&info.name, 64),
                 old.component
             ));
+        }
+        // Whoever signed what the operator granted things to must sign what
+        // replaces it: a registry (or whoever took over a tag) cannot slip
+        // in an unsigned component, or one signed by another key, under
+        // the grants the signed one was given.
+        let signer = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|t| t.lines().nth(1))
+                .and_then(|l| l.strip_prefix("key "))
+                .map(str::to_string)
+        };
+        let (was, now) = (signer(&old.signature), signer(&origin.signature));
+        if let Some(was) = &was {
+            if now.as_ref() != Some(was) {
+                return refuse(format!(
+                    "it was signed by {was}, and {} now serves one {}; `paracle plugin unload {name}` and install it again to accept it (it starts with no grants)",
+                    origin.reference,
+                    match &now {
+                        Some(key) => format!("signed by {}", shown::clipped(key, 80)),
+                        None => "that is not signed".into(),
+                    }
+                ));
+            }
         }
         let version = |text: &str| semver::Version::parse(text).ok();
         if let (Some(new), Some(installed)) = (version(&info.version), version(&previous.version)) {
@@ -1248,6 +1275,30 @@ mod tests {
         assert!(error.contains("older"), "{error}");
         let error = check("words", &info("shell", "9.0.0"), Some(&previous)).unwrap_err();
         assert!(error.contains("another plugin"), "{error}");
+        // Signed before: the same key, or refused.
+        let signed = |key: &str| {
+            Some(format!(
+                "paracle-signature v1\nkey {key}\ndigest d\nsignature s\n"
+            ))
+        };
+        let was_signed = Origin {
+            signature: signed("ed25519:aa"),
+            ..origin.clone()
+        };
+        let previous = installed("1.2.0", &was_signed);
+        for (now, ok) in [
+            (signed("ed25519:aa"), true),
+            (signed("ed25519:bb"), false),
+            (None, false),
+        ] {
+            let next = Origin {
+                signature: now,
+                ..origin.clone()
+            };
+            let result =
+                registry.check_install("words", &info("words", "1.3.0"), Some(&previous), &next);
+            assert_eq!(result.is_ok(), ok, "{result:?}");
+        }
         // From another reference, it is another install: the caller refuses
         // the name as taken.
         let other = Origin {

@@ -16,7 +16,7 @@ use paracle_contract::json::{
     chat_response_json, event_from_json, hit_json, info_json, model_json, outcome_json,
 };
 use paracle_contract::{AgentSpec, ChatRequest, InvocationContext, Message, Task};
-use paracle_distribution::plugin::SignWith;
+use paracle_distribution::plugin::{InstallOptions, SignWith};
 use paracle_distribution::{self as distribution, ArtifactRef};
 use paracle_policy::{Grant, Grants, Limits};
 use paracle_project::defaults;
@@ -199,7 +199,8 @@ pub(super) struct InstallArgs {
     #[arg(long)]
     name: Option<String>,
     /// Grant a capability (repeatable), as for `plugin load`. Nothing is
-    /// granted otherwise; installing again keeps the grants it had.
+    /// granted otherwise; installing again keeps the grants it had and adds
+    /// these.
     #[arg(long = "grant", value_name = "GRANT")]
     grants: Vec<String>,
     /// The plugin's config: a JSON object, or @FILE to read it from a file.
@@ -415,23 +416,18 @@ async fn install(registry: &mut Registry, args: InstallArgs) -> Result<()> {
         &args.registry,
         LoginTo::Host(reference.registry()),
     )?;
-    let settings = if args.name.is_some() || !args.grants.is_empty() || args.config.is_some() {
-        let mut grants = Grants::default();
-        for spec in &args.grants {
-            grants.add(Grant::parse(spec)?);
-        }
-        Some(PluginSettings {
-            name: args.name.clone(),
-            config: args.config.as_deref().map(read_config).transpose()?,
-            grants,
-            ..PluginSettings::default()
-        })
-    } else {
-        None
+    let options = InstallOptions {
+        name: args.name.clone(),
+        grants: args
+            .grants
+            .iter()
+            .map(|spec| Grant::parse(spec))
+            .collect::<Result<_, _>>()?,
+        config: args.config.as_deref().map(read_config).transpose()?,
     };
     let started = std::time::Instant::now();
     let installed =
-        distribution::plugin::install(registry, &access, &reference, settings, false).await?;
+        distribution::plugin::install(registry, &access, &reference, options, false).await?;
     print_installed(registry, &installed, started, args.json)
 }
 

@@ -61,7 +61,7 @@ pub(super) fn access(paths: &Paths, args: &RegistryArgs, login_to: LoginTo<'_>) 
                     decl.split().0.to_string()
                 }
                 LoginTo::Configured(None) => bail!(
-                    "--username needs to know which registry to log in to: name one with --registry, or give a reference"
+                    "--username needs to know which registry to log in to: name one of your config with --registry, or give an oci:// reference"
                 ),
             };
             Credentials::Given {

@@ -42,9 +42,13 @@ pub(super) enum TemplateCommand {
     /// registries, a built-in one (webapp, analytics, ml), or oci://REF.
     Install {
         id: String,
-        /// Overwrite spec files you have changed.
+        /// Overwrite spec files you have changed, and plugins it installed
+        /// before at another version (they start again with no grants).
         #[arg(long)]
         force: bool,
+        /// Look NAME up only in this registry of your config.
+        #[arg(long)]
+        registry: Option<String>,
         #[command(flatten)]
         login: RegistryArgs,
         #[arg(long)]
@@ -103,6 +107,7 @@ pub(super) async fn run(project: &Path, command: TemplateCommand) -> Result<()> 
         TemplateCommand::Install {
             id,
             force,
+            registry: only,
             login,
             json,
         } => {
@@ -113,10 +118,10 @@ pub(super) async fn run(project: &Path, command: TemplateCommand) -> Result<()> 
             };
             let login_to = match &host {
                 Some(host) => LoginTo::Host(host),
-                None => LoginTo::Configured(None),
+                None => LoginTo::Configured(only.as_deref()),
             };
             let access = share::access(registry.paths(), &login, login_to)?;
-            install_template(&mut registry, &access, &id, force, json).await
+            install_template(&mut registry, &access, &id, only.as_deref(), force, json).await
         }
         TemplateCommand::Publish {
             path,
@@ -255,6 +260,7 @@ async fn install_template(
     registry: &mut Registry,
     access: &Access,
     id: &str,
+    only: Option<&str>,
     force: bool,
     as_json: bool,
 ) -> Result<()> {
@@ -265,6 +271,7 @@ async fn install_template(
         Some((name, version)) if !id.contains('/') => (name, Some(version)),
         _ => (id, None),
     };
+    let mut stale = Vec::new();
     let (files, provenance) = if id.contains('/') {
         let reference = ArtifactRef::parse(id)?;
         fetched(package::fetch(access, &cache, &trust, &reference, None).await?)
@@ -284,10 +291,13 @@ async fn install_template(
             },
         )
     } else {
-        let catalog = index::catalog(&paths, access, None).await?;
-        for stale in &catalog.stale {
-            report_stale(stale);
+        let catalog = index::catalog(&paths, access, only).await?;
+        if !as_json {
+            for stale in &catalog.stale {
+                report_stale(stale);
+            }
         }
+        stale = catalog.stale.clone();
         let listing = index::resolve(&catalog, name, version)?;
         let reference = ArtifactRef::parse(&listing.reference)?;
         fetched(package::fetch(access, &cache, &trust, &reference, Some(&listing.manifest)).await?)
@@ -320,9 +330,11 @@ async fn install_template(
             "signature": installed.provenance.verdict,
             "written": installed.written,
             "unchanged": installed.unchanged,
+            "offline": stale,
             "plugins": installed.plugins.iter().map(|p| json!({
                 "name": p.name(),
                 "digest": p.digest(),
+                "signature": registry.signature(p.name()).ok().flatten(),
                 "requests": super::grant::requests_vs_grants(p).iter().map(|l| l.trim().to_string()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "workflows": installed.workflows,
@@ -408,8 +420,13 @@ async fn publish(
     sign_key: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
-    let files = format::read_dir(path)?;
+    let mut files = format::read_dir(path)?;
     format::check_compatible(&files.meta, &path.display().to_string())?;
+    if let Some(key) = sign_key {
+        // The plugins it carries are checked as they will be published:
+        // signed with the same key.
+        package::sign_carried_plugins(&mut files, key)?;
+    }
     let reference = match reference {
         Some(reference) => ArtifactRef::parse(reference)?,
         None => default_reference(access, target, &files.meta)?,

@@ -114,15 +114,36 @@ pub fn parse_meta(path: &Path, text: &str) -> Result<TemplateMeta, DistributionE
     Ok(meta)
 }
 
-/// The 1-based line where `key` is first written as a mapping key.
+/// The 1-based line where `key` is first written as a mapping key; for
+/// `plugins.NAME.KEY`, the first `KEY` from the plugin called NAME on.
 fn line_of_key(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start().trim_start_matches("- ");
-            line.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map_or(1, |index| index + 1)
+    let is_key = |line: &str, key: &str| {
+        let line = line.trim_start().trim_start_matches("- ");
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut key = key;
+    if let Some((plugin, field)) = key
+        .strip_prefix("plugins.")
+        .and_then(|rest| rest.rsplit_once('.'))
+    {
+        from = lines
+            .iter()
+            .position(|line| {
+                is_key(line, "name")
+                    && line
+                        .split_once(':')
+                        .is_some_and(|(_, value)| value.trim().trim_matches(['"', '\'']) == plugin)
+            })
+            .unwrap_or(0);
+        key = field;
+    }
+    lines[from.min(lines.len())..]
+        .iter()
+        .position(|line| is_key(line, key))
+        .map_or(1, |index| from + index + 1)
 }
 
 /// Check what serde cannot: names, versions, tags and plugin references.
@@ -208,11 +229,12 @@ pub(crate) fn check_meta(
         }
         match (&dep.reference, &dep.file) {
             (Some(reference), None) => {
+                let at = format!("plugins.{}.ref", dep.name);
                 let parsed = ArtifactRef::parse(reference)
-                    .map_err(|e| fail("ref", format!("plugin `{}`: {e}", dep.name)))?;
+                    .map_err(|e| fail(&at, format!("plugin `{}`: {e}", dep.name)))?;
                 if parsed.digest().is_none() {
                     return Err(fail(
-                        "ref",
+                        &at,
                         format!(
                             "plugin `{}`: `{reference}` has no digest; pin it as ...@sha256:DIGEST (`paracle plugin publish` prints it)",
                             dep.name
@@ -223,7 +245,7 @@ pub(crate) fn check_meta(
             (None, Some(file)) if *file == dep.embedded_path() => {}
             (None, Some(file)) => {
                 return Err(fail(
-                    "file",
+                    &format!("plugins.{}.file", dep.name),
                     format!(
                         "plugin `{}`: an embedded plugin is the file `{}`, not `{file}`",
                         dep.name,

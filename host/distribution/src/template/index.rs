@@ -175,16 +175,33 @@ async fn list_registry(
     );
     let remote = Remote::connect(&probe, access)?;
     remote.authenticate(&probe).await;
-    let repositories = remote
-        .client
-        .catalog(probe.oci(), &remote.auth, Some(MAX_REPOSITORIES), None)
-        .await
-        .map_err(|e| remote.error("list", &format!("oci://{host}"), e))?
-        .repositories;
     let prefix = if namespace.is_empty() {
         String::new()
     } else {
         format!("{namespace}/")
+    };
+    let repositories = if decl.repositories.is_empty() {
+        remote
+            .client
+            .catalog(probe.oci(), &remote.auth, Some(MAX_REPOSITORIES), None)
+            .await
+            .map_err(|e| match remote.error("list", &format!("oci://{host}"), e) {
+                DistributionError::Refused { registry, reason, .. } => DistributionError::Refused {
+                    registry,
+                    action: "list",
+                    reference: format!("oci://{host} (its catalog)"),
+                    reason: format!(
+                        "{reason}; a registry without the catalog API (GHCR, Docker Hub) is searched by naming its template repositories in `repositories = [...]` of [registries.{name}]"
+                    ),
+                },
+                other => other,
+            })?
+            .repositories
+    } else {
+        decl.repositories
+            .iter()
+            .map(|r| format!("{prefix}{r}"))
+            .collect()
     };
     let mut listings = Vec::new();
     for repository in repositories

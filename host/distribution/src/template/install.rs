@@ -178,9 +178,11 @@ fn same_source(a: &str, b: &str) -> bool {
     }
 }
 
-/// A reference without its digest, or a label as it is.
+/// The template's repository, without tag or digest, so that the plugins it
+/// carries keep their place from one version of it to the next; a label
+/// that is not a reference, as it is.
 fn unpinned_label(label: &str) -> String {
-    ArtifactRef::parse(label).map_or_else(|_| label.to_string(), |r| r.unpinned())
+    ArtifactRef::parse(label).map_or_else(|_| label.to_string(), |r| r.repository_ref())
 }
 
 const RECORD_VERSION: u32 = 1;
@@ -299,7 +301,7 @@ pub async fn install(
         let absolute = paths.project.join(&target);
         refuse_linked_dirs(&paths.project, &target)?;
         match read_plain(&absolute)? {
-            None => plan.push((target, bytes)),
+            None => plan.push((target, bytes, None)),
             Some(existing) if existing == *bytes => unchanged.push(target),
             Some(existing) => {
                 let ours = previous.as_ref().is_some_and(|p| {
@@ -311,7 +313,7 @@ pub async fn install(
                 if !ours {
                     clashes.push(target.display().to_string());
                 }
-                plan.push((target, bytes));
+                plan.push((target, bytes, Some(existing)));
             }
         }
     }
@@ -374,6 +376,28 @@ pub async fn install(
     }
     let registry_file = paths.registry_file();
     let before = read_plain(&registry_file)?;
+    // Put everything back as it was: an install that fails part-way leaves
+    // the project as it found it.
+    let undo = |registry: &mut Registry, written: &[(PathBuf, Option<Vec<u8>>)]| {
+        for (target, previous) in written {
+            let absolute = paths.project.join(target);
+            let restored = match previous {
+                Some(bytes) => atomic::write(&absolute, bytes),
+                None => std::fs::remove_file(&absolute),
+            };
+            if let Err(error) = restored {
+                tracing::warn!("{}: not restored: {error}", absolute.display());
+            }
+        }
+        let restored = match &before {
+            Some(bytes) => atomic::write(&registry_file, bytes),
+            None => std::fs::remove_file(&registry_file),
+        };
+        if let Err(error) = restored {
+            tracing::warn!("{}: not restored: {error}", registry_file.display());
+        }
+        registry.rediscover()
+    };
     let mut plugins = Vec::new();
     for (ready, settings) in installs {
         match registry
@@ -382,26 +406,21 @@ pub async fn install(
         {
             Ok((plugin, _)) => plugins.push(plugin),
             Err(error) => {
-                // Put the registry back as it was: a refused install leaves
-                // the project as it found it.
-                let restored = match &before {
-                    Some(bytes) => atomic::write(&registry_file, bytes),
-                    None => std::fs::remove_file(&registry_file),
-                };
-                if let Err(restore) = restored {
-                    tracing::warn!("{}: not restored: {restore}", registry_file.display());
-                }
-                registry.rediscover()?;
+                undo(registry, &[])?;
                 return Err(error.into());
             }
         }
     }
-    let mut written = Vec::new();
-    for (target, bytes) in plan {
+    let mut done: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
+    for (target, bytes, previous) in plan {
         let absolute = paths.project.join(&target);
-        atomic::write(&absolute, bytes).map_err(|e| DistributionError::io(&absolute, e))?;
-        written.push(target);
+        if let Err(error) = atomic::write(&absolute, bytes) {
+            undo(registry, &done)?;
+            return Err(DistributionError::io(&absolute, error));
+        }
+        done.push((target, previous));
     }
+    let written: Vec<PathBuf> = done.into_iter().map(|(target, _)| target).collect();
     let record = Record {
         name: template.meta.name.clone(),
         version: template.meta.version.clone(),

@@ -32,8 +32,9 @@ const MAX_CONFIG: u64 = 256 << 10;
 const MAX_TEMPLATE: u64 = 1 << 30;
 
 /// What a template's signature covers: the digest of its config and of
-/// every file with its path, in order. Annotations are not covered; what
-/// is shown and used comes from the config.
+/// every file with its path (and of a carried plugin's signature), in
+/// order. The manifest's own annotations are not covered; what is shown
+/// and used comes from the config.
 pub fn subject_digest(manifest: &OciImageManifest) -> String {
     let mut text = format!(
         "paracle template v1\nconfig {} {}\n",
@@ -46,12 +47,41 @@ pub fn subject_digest(manifest: &OciImageManifest) -> String {
             .and_then(|a| a.get(artifact::TITLE_ANNOTATION))
             .map(String::as_str)
             .unwrap_or_default();
+        // A carried plugin's own signature is covered too, so that a
+        // registry cannot strip it from a template that stays signed.
+        let signature = layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(artifact::SIGNATURE_ANNOTATION))
+            .map(|s| sha256(s.as_bytes()))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "layer {} {} {title}\n",
+            "layer {} {} {title} {signature}\n",
             layer.media_type, layer.digest
         ));
     }
     sha256(text.as_bytes())
+}
+
+/// Sign each plugin `template` carries with `key`, in place of the
+/// signature it came with.
+pub fn sign_carried_plugins(
+    template: &mut TemplateFiles,
+    key: &Path,
+) -> Result<(), DistributionError> {
+    let mut signatures = Vec::new();
+    for (path, bytes) in &template.files {
+        if FileKind::of(path) == Ok(FileKind::Plugin) {
+            let signed = signing::sign_digest(key, Subject::Plugin, &sha256(bytes))?;
+            signatures.push((format!("{path}.sig"), signed.text.into_bytes()));
+        }
+    }
+    for (path, text) in signatures {
+        template.files.retain(|(p, _)| *p != path);
+        template.files.push((path, text));
+    }
+    template.files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
