@@ -84,7 +84,9 @@ pub struct Access {
 /// Told, as a blob arrives, what it is, how many bytes have come and how
 /// many it has.
 #[derive(Clone, Default)]
-pub struct Progress(Option<std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>>);
+pub struct Progress(Option<std::sync::Arc<ReportFn>>);
+
+type ReportFn = dyn Fn(&str, u64, u64) + Send + Sync;
 
 impl Progress {
     pub fn new(report: impl Fn(&str, u64, u64) + Send + Sync + 'static) -> Self {
