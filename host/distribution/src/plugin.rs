@@ -290,14 +290,7 @@ pub async fn install(
         other => other?,
     };
     let mut settings = match &existing {
-        Some(entry) => PluginSettings {
-            name: Some(entry.name.clone()),
-            config: serde_json::from_str(&entry.config).ok(),
-            grants: entry.grants.clone(),
-            limits: entry.limits.clone(),
-            isolation: entry.isolation,
-            git: None,
-        },
+        Some(entry) => entry.settings(),
         None => PluginSettings {
             name: options.name.clone(),
             ..PluginSettings::default()

@@ -94,6 +94,20 @@ pub struct Entry {
     pub origin: Option<Origin>,
 }
 
+impl Entry {
+    /// The settings it was recorded with, to load it again as it was.
+    pub fn settings(&self) -> PluginSettings {
+        PluginSettings {
+            name: Some(self.name.clone()),
+            config: parse_json_config(&self.config),
+            grants: self.grants.clone(),
+            limits: self.limits.clone(),
+            isolation: self.isolation,
+            git: None,
+        }
+    }
+}
+
 /// Where an installed plugin came from: the lockfile half of its entry.
 /// A later install of the same reference takes `manifest`, not whatever
 /// the tag names now, until `plugin update`.
@@ -392,14 +406,7 @@ impl Registry {
                     ),
                     None => Source::Loaded(entry.path.clone()),
                 },
-                settings: PluginSettings {
-                    name: Some(entry.name.clone()),
-                    config: parse_json_config(&entry.config),
-                    grants: entry.grants.clone(),
-                    limits: entry.limits.clone(),
-                    isolation: entry.isolation,
-                    git: None,
-                },
+                settings: entry.settings(),
                 pinned: Some(entry.digest.clone()),
                 origin: entry.origin.clone(),
             });

@@ -394,7 +394,14 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
         ),
     }
     println!("  digest {}", plugin.digest());
-    let requests = requests_vs_grants(&plugin);
+    print_requests(&plugin, &added);
+    Ok(())
+}
+
+/// What a plugin asks for against what it is granted, and what it asks for
+/// that the version it replaced did not.
+fn print_requests(plugin: &Plugin, added: &[String]) {
+    let requests = requests_vs_grants(plugin);
     if requests.is_empty() {
         println!("  asks for no capabilities");
     } else {
@@ -404,9 +411,8 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
         }
     }
     for request in added {
-        println!("  newly asks for {}", shown::line(&request));
+        println!("  newly asks for {}", shown::line(request));
     }
-    Ok(())
 }
 
 async fn install(registry: &mut Registry, args: InstallArgs) -> Result<()> {
@@ -490,18 +496,7 @@ fn print_installed(
             );
         }
     }
-    let requests = requests_vs_grants(plugin);
-    if requests.is_empty() {
-        println!("  asks for no capabilities");
-    } else {
-        println!("  asks for:");
-        for line in requests {
-            println!("  {}", shown::line(&line));
-        }
-    }
-    for request in added {
-        println!("  newly asks for {}", shown::line(&request));
-    }
+    print_requests(plugin, &added);
     Ok(())
 }
 

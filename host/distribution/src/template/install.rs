@@ -340,14 +340,7 @@ pub async fn install(
             {
                 if entry.digest == sha256(&ready.bytes) {
                     // The same component: the operator's grants stay.
-                    PluginSettings {
-                        name: Some(entry.name.clone()),
-                        config: serde_json::from_str(&entry.config).ok(),
-                        grants: entry.grants.clone(),
-                        limits: entry.limits.clone(),
-                        isolation: entry.isolation,
-                        git: None,
-                    }
+                    entry.settings()
                 } else if force {
                     PluginSettings {
                         name: Some(ready.name.clone()),

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use oci_client::manifest::OciImageManifest;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde::Serialize;
 
 use paracle_base::shown;
@@ -31,6 +31,11 @@ const MAX_CONFIG: u64 = 256 << 10;
 /// All of a template's files together.
 const MAX_TEMPLATE: u64 = 1 << 30;
 
+/// A layer's annotation `key`.
+fn annotation<'m>(layer: &'m OciDescriptor, key: &str) -> Option<&'m str> {
+    layer.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
 /// What a template's signature covers: the digest of its config and of
 /// every file with its path (and of a carried plugin's signature), in
 /// order. The manifest's own annotations are not covered; what is shown
@@ -41,18 +46,10 @@ pub fn subject_digest(manifest: &OciImageManifest) -> String {
         manifest.config.media_type, manifest.config.digest
     );
     for layer in &manifest.layers {
-        let title = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(artifact::TITLE_ANNOTATION))
-            .map(String::as_str)
-            .unwrap_or_default();
+        let title = annotation(layer, artifact::TITLE_ANNOTATION).unwrap_or_default();
         // A carried plugin's own signature is covered too, so that a
         // registry cannot strip it from a template that stays signed.
-        let signature = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(artifact::SIGNATURE_ANNOTATION))
+        let signature = annotation(layer, artifact::SIGNATURE_ANNOTATION)
             .map(|s| sha256(s.as_bytes()))
             .unwrap_or_default();
         text.push_str(&format!(
@@ -316,12 +313,7 @@ pub async fn fetch(
     // metadata carries, and the total has a budget.
     let mut total: u64 = 0;
     for layer in layers {
-        let title = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(artifact::TITLE_ANNOTATION))
-            .map(String::as_str)
-            .unwrap_or_default();
+        let title = annotation(layer, artifact::TITLE_ANNOTATION).unwrap_or_default();
         let kind = FileKind::of(title).map_err(|m| {
             DistributionError::Template(format!("{label}: {}", shown::clipped(&m, 300)))
         })?;
@@ -357,12 +349,9 @@ pub async fn fetch(
     }
     let mut files = Vec::new();
     for layer in layers {
-        let title = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(artifact::TITLE_ANNOTATION))
-            .cloned()
-            .unwrap_or_default();
+        let title = annotation(layer, artifact::TITLE_ANNOTATION)
+            .unwrap_or_default()
+            .to_string();
         let kind = FileKind::of(&title)
             .map_err(|m| DistributionError::Template(format!("{label}: {m}")))?;
         let expected_type = match kind {
@@ -377,18 +366,14 @@ pub async fn fetch(
         if layer.media_type != expected_type || files.iter().any(|(p, _)| *p == title) {
             return Err(DistributionError::Template(format!(
                 "{label}: `{title}` is a `{}` layer, or appears twice; a template's are `{expected_type}`",
-                layer.media_type
+                shown::clipped(&layer.media_type, 100)
             )));
         }
         let (_, bytes) = cache
             .blob(Some(&remote), reference, layer, &title, kind.limit())
             .await?;
         if kind == FileKind::Plugin {
-            if let Some(signature) = layer
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(artifact::SIGNATURE_ANNOTATION))
-            {
+            if let Some(signature) = annotation(layer, artifact::SIGNATURE_ANNOTATION) {
                 if signature.len() > artifact::MAX_SIGNATURE {
                     return Err(DistributionError::TooLarge {
                         reference: label.clone(),
@@ -397,7 +382,7 @@ pub async fn fetch(
                         limit: artifact::MAX_SIGNATURE as u64,
                     });
                 }
-                files.push((format!("{title}.sig"), signature.clone().into_bytes()));
+                files.push((format!("{title}.sig"), signature.as_bytes().to_vec()));
             }
         }
         files.push((title, bytes));
