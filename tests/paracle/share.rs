@@ -98,6 +98,29 @@ fn a_plugin_published_to_a_registry_installs_elsewhere_pinned_and_runs() {
         .as_str()
         .unwrap()
         .contains(&public));
+    // ...and pulls the plain component.
+    let pulled = tempfile::tempdir().unwrap();
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/plugins/text-tools:1.0", registry.host()),
+            &format!("dir:{}", pulled.path().display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layer_file = pulled.path().join(
+        published["component"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    assert_eq!(std::fs::read(layer_file).unwrap(), component);
 
     // A second project, with an empty cache of its own, trusting the key.
     let user = Project::new();
