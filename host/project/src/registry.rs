@@ -783,6 +783,17 @@ impl Registry {
             .name
             .clone()
             .unwrap_or_else(|| path.display().to_string());
+        let mut origin = origin;
+        if let Some(origin) = &mut origin {
+            // Decided on what the component says of itself, asked of an
+            // instance with nothing granted: before it runs with the grants
+            // of what it would replace.
+            let info = self.runtime.info_of(&path, bytes, digest.clone()).await?;
+            let name = settings.name.clone().unwrap_or_else(|| info.name.clone());
+            let previous = self.file.plugin.iter().find(|e| e.name == name);
+            origin.component = info.name.clone();
+            self.check_install(&name, &info, previous, origin)?;
+        }
         let settings = self.reaching_repository(&label, settings)?;
         let plugin = self
             .runtime
@@ -790,11 +801,6 @@ impl Registry {
             .await?;
         let name = plugin.name().to_string();
         let previous = self.file.plugin.iter().find(|e| e.name == name).cloned();
-        let mut origin = origin;
-        if let Some(origin) = &mut origin {
-            origin.component = plugin.info().name.clone();
-            self.check_install(&name, plugin.info(), previous.as_ref(), origin)?;
-        }
         if let Some(previous) = &previous {
             let same_place = match (&previous.origin, &origin) {
                 (Some(old), Some(new)) => old.reference == new.reference,

@@ -149,6 +149,65 @@ impl Runtime {
         digest: String,
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
+        let (mut plugin, kind) = self.with_info(path, bytes, digest, settings, false).await?;
+        // A first initialised instance proves that the config is accepted, and
+        // stays warm for the first call.
+        let lease = plugin.lease().await.map_err(|source| match source {
+            CallError::InitRejected { error, .. } => LoadError::Init {
+                path: path.to_path_buf(),
+                reason: format!("{}: {}", error.kind, error.message),
+            },
+            source => LoadError::Call {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        plugin.give_back(lease);
+
+        if kind == PluginKind::Tool {
+            let tools = plugin
+                .list_tools()
+                .await
+                .map_err(|source| LoadError::Call {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            plugin.validators =
+                compile_tool_schemas(&tools).map_err(|reason| LoadError::BadInfo {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
+            plugin.tools = tools;
+        }
+        Ok(plugin)
+    }
+
+    /// What the component says about itself, asked of an instance with no
+    /// grants, no config and no `init`: for deciding whether to load it with
+    /// the grants another version was given.
+    pub async fn info_of(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: String,
+    ) -> Result<PluginInfo, LoadError> {
+        let (plugin, _) = self
+            .with_info(path, bytes, digest, PluginSettings::default(), true)
+            .await?;
+        Ok(plugin.info)
+    }
+
+    /// The plugin compiled, linked and asked for its info on a bare
+    /// instance, not yet initialised. `probe`: only to read the info, so a
+    /// `git` import needs no grant (the instance reaches no repository).
+    async fn with_info(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: String,
+        settings: PluginSettings,
+        probe: bool,
+    ) -> Result<(Plugin, PluginKind), LoadError> {
         debug_assert_eq!(digest, digest_of(bytes));
         kind::check_header(bytes, path)?;
         let bad_limits = |reason| LoadError::Limits {
@@ -173,7 +232,7 @@ impl Runtime {
         let extras = kind::extras(&component, engine);
         // Checked before linking: the linker offers `git` to everyone, so
         // the grant is what stands between a plugin and the repository.
-        if extras.imports_git && (settings.git.is_none() || !settings.grants.git) {
+        if extras.imports_git && !probe && (settings.git.is_none() || !settings.grants.git) {
             return Err(LoadError::GitNotGranted {
                 path: path.to_path_buf(),
             });
@@ -249,37 +308,7 @@ impl Runtime {
         }
         plugin.name = settings.name.unwrap_or_else(|| info.name.clone()).into();
         plugin.info = info;
-
-        // A first initialised instance proves that the config is accepted, and
-        // stays warm for the first call.
-        let lease = plugin.lease().await.map_err(|source| match source {
-            CallError::InitRejected { error, .. } => LoadError::Init {
-                path: path.to_path_buf(),
-                reason: format!("{}: {}", error.kind, error.message),
-            },
-            source => LoadError::Call {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
-        plugin.give_back(lease);
-
-        if kind == PluginKind::Tool {
-            let tools = plugin
-                .list_tools()
-                .await
-                .map_err(|source| LoadError::Call {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            plugin.validators =
-                compile_tool_schemas(&tools).map_err(|reason| LoadError::BadInfo {
-                    path: path.to_path_buf(),
-                    reason,
-                })?;
-            plugin.tools = tools;
-        }
-        Ok(plugin)
+        Ok((plugin, kind))
     }
 }
 
