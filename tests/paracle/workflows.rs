@@ -420,10 +420,20 @@ agents = ["writer"]
 
 #[test]
 fn a_run_killed_mid_phase_is_resumed_without_losing_finished_work() {
-    // Slow enough that the two agents after the first outlast the checks
-    // below on a loaded machine: this binary runs the MCP and git tests
-    // beside it.
-    let project = project_with_agents(3000);
+    // The first agent of the phase is quick; the two after it wait 8 s on
+    // their provider, far longer than the checks below take on a loaded
+    // machine (this binary runs the MCP, git and registry tests beside it),
+    // yet within the provider's own 10 s time limit.
+    let project = project_with_agents(8000);
+    let agents =
+        std::fs::read_to_string(project.path().join(".paracle/agents/agents.toml")).unwrap();
+    project.write(
+        ".paracle/agents/agents.toml",
+        &agents.replace(
+            "[agents.slow-1]\nparent = \"base\"\nprovider = \"slow-provider\"\n",
+            "[agents.slow-1]\nparent = \"base\"\n",
+        ),
+    );
     project.write(
         ".paracle/workflows/w.toml",
         r#"[[phases]]
@@ -478,6 +488,12 @@ artifacts = ["out/slow-*.md"]
     );
     child.kill().unwrap();
     child.wait().unwrap();
+    // What is left runs quickly when resumed.
+    let config = std::fs::read_to_string(project.path().join("paracle.toml")).unwrap();
+    project.write(
+        "paracle.toml",
+        &config.replace("delay_ms = 8000", "delay_ms = 10"),
+    );
 
     let status = project.json(&["run", "status"]);
     assert_eq!(status["status"], "interrupted");
