@@ -122,6 +122,33 @@ fn a_plugin_published_to_a_registry_installs_elsewhere_pinned_and_runs() {
     );
     assert_eq!(std::fs::read(layer_file).unwrap(), component);
 
+    // A plugin that imports `git`, and one that refuses to start without
+    // its config, are published without being started: neither grant nor
+    // config is asked for.
+    for (file, name) in [
+        (paracle_guests::GIT_WORKFLOW, "git-workflow"),
+        (paracle_guests::OPENAI_PROVIDER, "openai-provider"),
+    ] {
+        let out = publisher.json(&[
+            "plugin",
+            "publish",
+            file,
+            &format!("oci://{}/plugins/{name}:1.0", registry.host()),
+        ]);
+        assert!(out["manifest"].as_str().unwrap().starts_with("sha256:"));
+    }
+    let error = publisher.fails(&[
+        "plugin",
+        "publish",
+        paracle_guests::TEXT_TOOLS,
+        &format!(
+            "oci://{}/plugins/text-tools@{}",
+            registry.host(),
+            published["manifest"].as_str().unwrap()
+        ),
+    ]);
+    assert!(error.contains("publish to a tag"), "{error}");
+
     // A second project, with an empty cache of its own, trusting the key.
     let user = Project::new();
     user.ok(&["trust", "add", "team", &public]);

@@ -130,7 +130,7 @@ pub async fn fetch_manifest(
             actual,
         });
     }
-    cache.write(&actual, &bytes)?;
+    cache.keep(&actual, &bytes)?;
     parse(reference, actual, &bytes)
 }
 

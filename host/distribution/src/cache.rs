@@ -58,22 +58,17 @@ impl BlobCache {
         Ok(Some(bytes))
     }
 
-    /// Keep `bytes`, which must be the blob `digest`.
-    pub fn write(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, DistributionError> {
-        let actual = sha256(bytes);
-        if actual != digest {
-            return Err(DistributionError::file(
-                self.path_of(digest)?,
-                format!("refusing to cache {actual} as {digest}"),
-            ));
-        }
-        self.keep(digest, bytes)
+    /// Keep `bytes` under their digest, hashed here; returns both.
+    pub fn put(&self, bytes: &[u8]) -> Result<(String, PathBuf), DistributionError> {
+        let digest = sha256(bytes);
+        let path = self.keep(&digest, bytes)?;
+        Ok((digest, path))
     }
 
-    /// Keep `bytes`, already checked to be the blob `digest`: written whole
+    /// Keep `bytes`, known to be the blob `digest`: written whole
     /// under a temporary name and renamed. Not synced: an entry that a crash
     /// left short fails its digest when read, and is pulled again.
-    fn keep(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, DistributionError> {
+    pub(crate) fn keep(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, DistributionError> {
         let path = self.path_of(digest)?;
         let dir = path.parent().expect("a blob has a directory");
         std::fs::create_dir_all(dir).map_err(|e| DistributionError::io(dir, e))?;
@@ -217,13 +212,12 @@ mod tests {
     fn a_cached_blob_that_changed_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlobCache::new(dir.path());
-        let digest = sha256(b"component");
-        let path = cache.write(&digest, b"component").unwrap();
+        let (digest, path) = cache.put(b"component").unwrap();
+        assert_eq!(digest, sha256(b"component"));
         assert_eq!(cache.read(&digest).unwrap().unwrap(), b"component");
         std::fs::write(&path, b"tampered").unwrap();
         assert!(cache.read(&digest).unwrap().is_none());
         assert!(!path.exists());
-        assert!(cache.write(&digest, b"other").is_err());
         assert!(cache.path_of("sha256:../../etc/passwd").is_err());
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use paracle_policy::Grant;
 use paracle_project::signing::{self, Subject, TrustList};
 use paracle_project::{Origin, Registry};
-use paracle_runtime::{digest_of, Plugin, PluginSettings, Runtime};
+use paracle_runtime::{digest_of, Plugin, PluginSettings, Runtime, World};
 
 use crate::artifact::{self, Blob, Manifest};
 use crate::cache::BlobCache;
@@ -52,8 +52,9 @@ pub enum SignWith<'a> {
     ExistingFile,
 }
 
-/// Push the component at `file` to `reference`. It must load as a Paracle
-/// plugin here first: a registry should not hold what no host can run.
+/// Push the component at `file` to `reference`. It must be a Paracle plugin
+/// this host can link, with info within its caps: a registry should not
+/// hold what no host can run.
 pub async fn publish(
     runtime: &Runtime,
     file: &Path,
@@ -63,12 +64,12 @@ pub async fn publish(
 ) -> Result<Published, DistributionError> {
     let bytes = std::fs::read(file).map_err(|e| DistributionError::io(file, e))?;
     let digest = digest_of(&bytes);
+    // Inspected, not started: publishing runs none of its code with a
+    // config or grants, and a plugin that needs them publishes all the same.
     let plugin = runtime
-        .load(file, &bytes, PluginSettings::default())
+        .inspect(file, &bytes, digest.clone())
         .await
-        .map_err(|e| {
-            DistributionError::file(file, format!("does not load as a Paracle plugin: {e}"))
-        })?;
+        .map_err(|e| DistributionError::file(file, format!("is not a Paracle plugin: {e}")))?;
     let signature = match sign {
         SignWith::Key(key) => Some(signing::sign_digest(key, Subject::Plugin, &digest)?),
         SignWith::ExistingFile => match TrustList::default().check(file, &bytes)? {
@@ -85,7 +86,7 @@ pub async fn publish(
     let file_name = file
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| format!("{}.wasm", plugin.name()));
+        .unwrap_or_else(|| format!("{}.wasm", plugin.info.name));
     let layer = Blob::new(
         WASM_LAYER_MEDIA_TYPE,
         bytes,
@@ -96,15 +97,12 @@ pub async fn publish(
     );
     let config = Blob::new(
         WASM_CONFIG_MEDIA_TYPE,
-        wasm_config(&plugin, &digest, &layer),
+        wasm_config(&plugin.world, &digest, &layer),
         None,
     );
-    let info = plugin.info();
+    let info = &plugin.info;
     let mut annotations = BTreeMap::from([
-        (
-            artifact::TITLE_ANNOTATION.to_string(),
-            plugin.name().to_string(),
-        ),
+        (artifact::TITLE_ANNOTATION.to_string(), info.name.clone()),
         (
             artifact::VERSION_ANNOTATION.to_string(),
             info.version.clone(),
@@ -114,7 +112,7 @@ pub async fn publish(
             info.description.clone(),
         ),
         (artifact::CREATED_ANNOTATION.to_string(), now()),
-        (KIND_ANNOTATION.to_string(), plugin.kind().to_string()),
+        (KIND_ANNOTATION.to_string(), plugin.kind.to_string()),
     ]);
     if let Some(signature) = &signature {
         annotations.insert(
@@ -140,9 +138,8 @@ fn now() -> String {
 
 /// The config the CNCF layout asks for: what the component is, for tools
 /// that list components without pulling them.
-fn wasm_config(plugin: &Plugin, digest: &str, layer: &Blob) -> Vec<u8> {
+fn wasm_config(world: &World, digest: &str, layer: &Blob) -> Vec<u8> {
     debug_assert_eq!(layer.descriptor.digest, digest);
-    let world = plugin.world();
     serde_json::to_vec(&json!({
         "created": now(),
         "architecture": "wasm",

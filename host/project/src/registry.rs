@@ -788,7 +788,11 @@ impl Registry {
             // Decided on what the component says of itself, asked of an
             // instance with nothing granted: before it runs with the grants
             // of what it would replace.
-            let info = self.runtime.info_of(&path, bytes, digest.clone()).await?;
+            let info = self
+                .runtime
+                .inspect(&path, bytes, digest.clone())
+                .await?
+                .info;
             let name = settings.name.clone().unwrap_or_else(|| info.name.clone());
             let previous = self.file.plugin.iter().find(|e| e.name == name);
             origin.component = info.name.clone();

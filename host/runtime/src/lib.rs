@@ -36,8 +36,8 @@ pub use error::{
 };
 pub use paracle_policy::{Grants, Limit, Limits};
 pub use plugin::{
-    digest_of, schema_errors, valid_name, Isolation, Plugin, PluginKind, PluginSettings, Runtime,
-    ToolOutput, UnknownKind, World,
+    digest_of, schema_errors, valid_name, Inspected, Isolation, Plugin, PluginKind, PluginSettings,
+    Runtime, ToolOutput, UnknownKind, World,
 };
 pub use routes::{AgentRoutes, CallObserver, RouteError, ToolChoice};
 pub use stats::{CallOutcome, CallStats};

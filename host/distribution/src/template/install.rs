@@ -122,8 +122,7 @@ pub async fn check(
                 let signature = template
                     .file(&format!("{file}.sig"))
                     .map(|s| String::from_utf8_lossy(s).to_string());
-                let digest = sha256(&bytes);
-                let path = cache.write(&digest, &bytes)?;
+                let (digest, path) = cache.put(&bytes)?;
                 ReadyPlugin {
                     name: dep.name.clone(),
                     origin: Origin {

@@ -211,24 +211,6 @@ pub struct Described {
     pub subject: String,
 }
 
-impl Described {
-    /// What the signature says under `trust` (never refusing: for showing).
-    pub fn verdict(&self, label: &str, trust: &TrustList) -> Result<Verdict, String> {
-        let shown = TrustList {
-            policy: signing::Policy::AllowUnsigned,
-            ..trust.clone()
-        };
-        shown
-            .check_artifact(
-                label,
-                Subject::Template,
-                &self.subject,
-                self.signature.as_deref(),
-            )
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// The manifest and metadata of the template at `reference`.
 pub async fn describe(
     remote: Option<&Remote>,

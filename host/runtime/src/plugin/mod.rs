@@ -69,6 +69,16 @@ pub struct PluginSettings {
     pub git: Option<Arc<dyn GitBackend>>,
 }
 
+/// A component inspected without running `init`: see [`Runtime::inspect`].
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    pub info: PluginInfo,
+    pub kind: PluginKind,
+    /// The names of the interfaces it imports and exports, as registries
+    /// that hold components list them.
+    pub world: World,
+}
+
 /// What a component imports and exports, by interface name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct World {
@@ -182,19 +192,36 @@ impl Runtime {
         Ok(plugin)
     }
 
-    /// What the component says about itself, asked of an instance with no
-    /// grants, no config and no `init`: for deciding whether to load it with
-    /// the grants another version was given.
-    pub async fn info_of(
+    /// What the component is and says about itself, asked of an instance
+    /// with no grants, no config and no `init`: for deciding whether to load
+    /// it with the grants another version was given, and for describing it
+    /// to a registry. Its config and grants play no part, so a plugin that
+    /// needs either is inspected as well as any other.
+    pub async fn inspect(
         &self,
         path: &Path,
         bytes: &[u8],
         digest: String,
-    ) -> Result<PluginInfo, LoadError> {
-        let (plugin, _) = self
+    ) -> Result<Inspected, LoadError> {
+        let (plugin, kind) = self
             .with_info(path, bytes, digest, PluginSettings::default(), true)
             .await?;
-        Ok(plugin.info)
+        let component_type = plugin.pre.component().component_type();
+        let world = World {
+            imports: component_type
+                .imports(&plugin.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: component_type
+                .exports(&plugin.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        };
+        Ok(Inspected {
+            info: plugin.info,
+            kind,
+            world,
+        })
     }
 
     /// The plugin compiled, linked and asked for its info on a bare
@@ -530,22 +557,6 @@ impl Plugin {
     }
 
     /// Statistics of the calls made in this process.
-    /// The names of the interfaces the component imports and exports, as
-    /// registries that hold components list them.
-    pub fn world(&self) -> World {
-        let component_type = self.pre.component().component_type();
-        World {
-            imports: component_type
-                .imports(&self.engine)
-                .map(|(name, _)| name.to_string())
-                .collect(),
-            exports: component_type
-                .exports(&self.engine)
-                .map(|(name, _)| name.to_string())
-                .collect(),
-        }
-    }
-
     pub fn stats(&self) -> CallStats {
         self.stats.lock().unwrap().clone()
     }
