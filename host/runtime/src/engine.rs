@@ -30,6 +30,70 @@ const POOL_INSTANCES: u32 = 256;
 const ASYNC_STACK_BYTES: usize = 2 << 20;
 const MAX_WASM_STACK_BYTES: usize = 1 << 20;
 
+/// What an engine is built for. A component runs on the plain shape unless
+/// its own code needs another: every shape but the plain one costs
+/// something on every call or every instance, so only the components that
+/// need it pay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EngineShape {
+    /// Counts fuel, for plugins with a fuel limit; its code is slower.
+    pub metered: bool,
+    /// Allocates instances on demand instead of from the pool, for a
+    /// component shaped beyond the pool's per-component slots (more core
+    /// instances, memories or tables than any plugin of ours needs).
+    pub on_demand: bool,
+    /// Runs the component model's async ABI (the `task.*`, `waitable-set.*`
+    /// and `context.*` builtins, async-lifted exports), which QuickJS-based
+    /// JavaScript components emit.
+    pub concurrent: bool,
+}
+
+impl EngineShape {
+    pub(crate) const COUNT: usize = 8;
+
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.metered)
+            | usize::from(self.on_demand) << 1
+            | usize::from(self.concurrent) << 2
+    }
+
+    /// The shape that can compile a component that `error` refused on this
+    /// one, if the refusal was about the engine and not the component.
+    pub(crate) fn widened_for(self, error: &str) -> Option<EngineShape> {
+        if !self.concurrent && NEEDS_CONCURRENCY.iter().any(|text| error.contains(text)) {
+            return Some(EngineShape {
+                concurrent: true,
+                ..self
+            });
+        }
+        if !self.on_demand && error.contains(POOL_REFUSAL) {
+            return Some(EngineShape {
+                on_demand: true,
+                ..self
+            });
+        }
+        None
+    }
+}
+
+/// How wasmtime words a component's use of the async ABI on an engine
+/// without it (wasmparser's validator).
+const NEEDS_CONCURRENCY: &[&str] = &[
+    "requires the component model async feature",
+    "requires the component model async builtins feature",
+    "requires the component model error-context feature",
+];
+
+/// How wasmtime words a component that does not fit the pool's slots.
+const POOL_REFUSAL: &str = "pooling allocator";
+
+/// Called around a compilation that the code cache could not spare: the
+/// first load of a component, which can take seconds for a large one.
+pub trait CompileObserver: Send + Sync {
+    fn compiling(&self, path: &Path, bytes: usize);
+    fn compiled(&self, path: &Path, elapsed: Duration, outcome: Result<CacheUse, &str>);
+}
+
 pub struct PluginEngine {
     engine: Engine,
     pooling: bool,
@@ -38,23 +102,27 @@ pub struct PluginEngine {
 }
 
 impl PluginEngine {
-    /// An engine with the pooling allocator, or the on-demand allocator where
-    /// this machine refuses the pool's address-space reservation. A `metered`
-    /// engine counts fuel; its code is slower, so only plugins with a fuel
-    /// limit run on it.
-    pub fn new(cache_dir: Option<PathBuf>, metered: bool) -> Result<Self, EngineError> {
-        let (engine, pooling) = match Engine::new(&config(true, metered)) {
+    /// An engine of `shape`. Unless the shape asks for on-demand
+    /// allocation, the pooling allocator, or the on-demand one where this
+    /// machine refuses the pool's address-space reservation.
+    pub fn new(cache_dir: Option<PathBuf>, shape: EngineShape) -> Result<Self, EngineError> {
+        let pooled = if shape.on_demand {
+            Err(String::from("on demand by shape"))
+        } else {
+            Engine::new(&config(true, shape)).map_err(|e| e.to_string())
+        };
+        let (engine, pooling) = match pooled {
             Ok(engine) => (engine, true),
             Err(pool_error) => {
-                tracing::debug!("pooling allocator unavailable ({pool_error}); using on-demand");
+                tracing::debug!("pooling allocator not used ({pool_error}); using on-demand");
                 let engine =
-                    Engine::new(&config(false, metered)).map_err(|e| EngineError(e.to_string()))?;
+                    Engine::new(&config(false, shape)).map_err(|e| EngineError(e.to_string()))?;
                 (engine, false)
             }
         };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone());
-        let cache = CompiledCache::new(cache_dir, &engine);
+        let cache = CompiledCache::new(cache_dir, &engine, shape);
         Ok(PluginEngine {
             engine,
             pooling,
@@ -76,13 +144,49 @@ impl PluginEngine {
         (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
     }
 
-    /// Compile `bytes` (whose sha256 is `digest`), or take them from the cache.
+    /// The wider shape a component of `digest` needed when it was last
+    /// compiled, so that it is not compiled again on this engine only to be
+    /// refused.
+    pub(crate) fn remembered_shape(&self, digest: &str) -> Option<EngineShape> {
+        let text = std::fs::read_to_string(self.cache.shape_note(digest)?).ok()?;
+        let mut shape = EngineShape::default();
+        for word in text.split_whitespace() {
+            match word {
+                "on-demand" => shape.on_demand = true,
+                "concurrent" => shape.concurrent = true,
+                _ => return None,
+            }
+        }
+        Some(shape)
+    }
+
+    pub(crate) fn remember_shape(&self, digest: &str, shape: EngineShape) {
+        let Some(note) = self.cache.shape_note(digest) else {
+            return;
+        };
+        let mut words = Vec::new();
+        if shape.on_demand {
+            words.push("on-demand");
+        }
+        if shape.concurrent {
+            words.push("concurrent");
+        }
+        if let Err(error) = atomic::write(&note, words.join(" ").as_bytes()) {
+            tracing::debug!("could not note the shape of {digest}: {error}");
+        }
+    }
+
+    /// Compile `bytes` (whose sha256 is `digest`, read from `path`), or take
+    /// them from the cache; `observer` hears a compilation.
     pub fn component(
         &self,
+        path: &Path,
         bytes: &[u8],
         digest: &str,
+        observer: Option<&dyn CompileObserver>,
     ) -> Result<(Component, CacheUse), wasmtime::Error> {
-        self.cache.get_or_compile(&self.engine, bytes, digest)
+        self.cache
+            .get_or_compile(&self.engine, path, bytes, digest, observer)
     }
 }
 
@@ -92,11 +196,15 @@ impl Drop for PluginEngine {
     }
 }
 
-fn config(pooling: bool, metered: bool) -> Config {
+fn config(pooling: bool, shape: EngineShape) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Off unless asked: with it on, every call goes through wasmtime's
+    // concurrent machinery, which a synchronous plugin does not need.
+    config.concurrency_support(shape.concurrent);
+    config.wasm_component_model_async(shape.concurrent);
     config.epoch_interruption(true);
-    config.consume_fuel(metered);
+    config.consume_fuel(shape.metered);
     config.async_stack_size(ASYNC_STACK_BYTES + MAX_WASM_STACK_BYTES);
     config.max_wasm_stack(MAX_WASM_STACK_BYTES);
     config.parallel_compilation(true);
@@ -109,7 +217,8 @@ fn config(pooling: bool, metered: bool) -> Config {
         pool.total_stacks(POOL_INSTANCES);
         pool.max_memory_size(MAX_MEMORY_BYTES as usize);
         pool.max_memories_per_component(4);
-        pool.max_core_instances_per_component(32);
+        // componentize-py's `--stub-wasi` output has 38.
+        pool.max_core_instances_per_component(64);
         pool.max_tables_per_component(32);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
@@ -164,14 +273,24 @@ struct CompiledCache {
 }
 
 impl CompiledCache {
-    fn new(dir: Option<PathBuf>, engine: &Engine) -> Self {
+    fn new(dir: Option<PathBuf>, engine: &Engine, shape: EngineShape) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        // Pooled and on-demand code are compatible to wasmtime, but a
+        // component compiled on demand because it does not fit the pool
+        // would be refused again by the pool on every load.
+        shape.hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         CompiledCache {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
         }
+    }
+
+    fn shape_note(&self, digest: &str) -> Option<PathBuf> {
+        let digest = digest.trim_start_matches("sha256:");
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{digest}-{}.shape", self.engine_key)))
     }
 
     fn path_for(&self, dir: &Path, digest: &str) -> PathBuf {
@@ -182,33 +301,56 @@ impl CompiledCache {
     fn get_or_compile(
         &self,
         engine: &Engine,
+        path: &Path,
         bytes: &[u8],
         digest: &str,
+        observer: Option<&dyn CompileObserver>,
     ) -> Result<(Component, CacheUse), wasmtime::Error> {
-        let Some(dir) = &self.dir else {
-            return Ok((Component::from_binary(engine, bytes)?, CacheUse::Disabled));
+        let compile = || {
+            let started = Instant::now();
+            if let Some(observer) = observer {
+                observer.compiling(path, bytes.len());
+            }
+            let compiled = Component::from_binary(engine, bytes);
+            (compiled, started)
         };
-        let path = self.path_for(dir, digest);
-        if path.exists() {
+        let heard = |started: Instant, outcome: Result<CacheUse, &str>| {
+            if let Some(observer) = observer {
+                observer.compiled(path, started.elapsed(), outcome);
+            }
+        };
+        let Some(dir) = &self.dir else {
+            let (compiled, started) = compile();
+            let component = compiled.inspect_err(|e| heard(started, Err(&e.to_string())))?;
+            heard(started, Ok(CacheUse::Disabled));
+            return Ok((component, CacheUse::Disabled));
+        };
+        let cached = self.path_for(dir, digest);
+        if cached.exists() {
             // SAFETY: the file was written by this cache from the output of
             // `Component::serialize` for the same engine key; a corrupt file
             // fails wasmtime's header checks and is replaced below.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize_file(engine, &cached) } {
                 Ok(component) => return Ok((component, CacheUse::Hit)),
-                Err(error) => tracing::warn!("discarding cached {}: {error}", path.display()),
+                Err(error) => tracing::warn!("discarding cached {}: {error}", cached.display()),
             }
         }
-        let component = Component::from_binary(engine, bytes)?;
+        let (compiled, started) = compile();
+        let component = compiled.inspect_err(|e| heard(started, Err(&e.to_string())))?;
         let stored = component
             .serialize()
             .map_err(|e| e.to_string())
             .and_then(|artifact| {
                 std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-                atomic::write(&path, &artifact).map_err(|e| e.to_string())
+                atomic::write(&cached, &artifact).map_err(|e| e.to_string())
             });
         match stored {
-            Ok(()) => Ok((component, CacheUse::Compiled)),
+            Ok(()) => {
+                heard(started, Ok(CacheUse::Compiled));
+                Ok((component, CacheUse::Compiled))
+            }
             Err(error) => {
+                heard(started, Ok(CacheUse::Disabled));
                 tracing::warn!(
                     "could not cache compiled plugin in {}: {error}",
                     dir.display()

@@ -6,7 +6,7 @@
 //! name the plugin.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use paracle_contract::WitError;
 use paracle_policy::Limit;
@@ -174,6 +174,9 @@ pub enum LoadError {
     #[error("`{path}` is not a valid component ({reason}); the file may be truncated or corrupt, so rebuild it")]
     Malformed { path: PathBuf, reason: String },
 
+    #[error("`{path}` uses a WebAssembly feature this host does not run ({reason}); rebuild it for wasm32-wasip2 without that proposal; the component model's async ABI is supported, its threading, GC and stackful builtins are not")]
+    Unsupported { path: PathBuf, reason: String },
+
     #[error("`{path}` was built against {found}, but this host speaks paracle:plugin@{expected}; rebuild it with a paracle-sdk for {expected}")]
     ContractVersion {
         path: PathBuf,
@@ -216,6 +219,22 @@ pub enum LoadError {
 
     #[error("`{path}` cannot run with the limits it was given: {reason}; change them with the load flags, `paracle plugin limit` or paracle.toml")]
     Limits { path: PathBuf, reason: String },
+}
+
+impl LoadError {
+    /// A component wasmtime refused to compile on every engine shape the
+    /// host has: one that needs a proposal the host leaves off is told
+    /// apart from one that is broken.
+    pub(crate) fn malformed(path: &Path, reason: String) -> Self {
+        let path = path.to_path_buf();
+        let needs_feature = reason.contains("feature") && reason.contains("requires")
+            || reason.contains("support is not enabled");
+        if needs_feature {
+            LoadError::Unsupported { path, reason }
+        } else {
+            LoadError::Malformed { path, reason }
+        }
+    }
 }
 
 /// Why the runtime could not start: the engine or its linkers could not be

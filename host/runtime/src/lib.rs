@@ -29,7 +29,7 @@ pub use capability::files::MAX_OPEN_FILES;
 pub use capability::git::{GitBackend, GitResult};
 pub use capability::network::MAX_SOCKETS;
 pub use descriptors::HOST_RESERVE;
-pub use engine::{CacheUse, PluginEngine, EPOCH_TICK};
+pub use engine::{CacheUse, CompileObserver, EngineShape, PluginEngine, EPOCH_TICK};
 pub use error::{
     cut_message, CallError, CallResult, EngineError, LoadError, PluginError, PluginErrorKind,
     MAX_MESSAGE,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::Store;
 
 use paracle_contract::{
@@ -26,7 +27,7 @@ use paracle_policy::{Grants, Limit, Limits};
 
 use crate::capability::git::GitBackend;
 use crate::capability::network::NetPolicy;
-use crate::engine::{CacheUse, PluginEngine};
+use crate::engine::{CacheUse, CompileObserver, EngineShape, PluginEngine};
 use crate::error::{root_cause, CallError, EngineError, LoadError, PluginError};
 use crate::incident::Incident;
 use crate::stats::{CallOutcome, CallStats};
@@ -91,13 +92,14 @@ pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// The process-wide runtime: the engine and one linker per kind, and a
-/// second, fuel-counting pair made when the first plugin with a fuel limit
+/// The process-wide runtime: engines, each with one linker per kind. The
+/// plain one is made at once; the others (fuel-counting, on-demand,
+/// concurrent: see [`EngineShape`]) when the first plugin that needs one
 /// loads.
 pub struct Runtime {
-    plain: Engines,
-    metered: OnceLock<Result<Engines, EngineError>>,
+    engines: [OnceLock<Result<Engines, EngineError>>; EngineShape::COUNT],
     cache_dir: Option<PathBuf>,
+    observer: Option<Arc<dyn CompileObserver>>,
 }
 
 struct Engines {
@@ -106,8 +108,8 @@ struct Engines {
 }
 
 impl Engines {
-    fn new(cache_dir: Option<PathBuf>, metered: bool) -> Result<Self, EngineError> {
-        let engine = PluginEngine::new(cache_dir, metered)?;
+    fn new(cache_dir: Option<PathBuf>, shape: EngineShape) -> Result<Self, EngineError> {
+        let engine = PluginEngine::new(cache_dir, shape)?;
         let linkers = Linkers::new(engine.engine()).map_err(|e| EngineError(root_cause(&e)))?;
         Ok(Engines { engine, linkers })
     }
@@ -115,25 +117,88 @@ impl Engines {
 
 impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
-        Ok(Runtime {
-            plain: Engines::new(cache_dir.clone(), false)?,
-            metered: OnceLock::new(),
+        let runtime = Runtime {
+            engines: Default::default(),
             cache_dir,
-        })
+            observer: None,
+        };
+        // The plain engine is the one nearly every plugin runs on: an
+        // error in making it is an error now, not at the first load.
+        runtime
+            .engines(EngineShape::default())
+            .map_err(|e| EngineError(e.0.clone()))?;
+        Ok(runtime)
+    }
+
+    /// Have `observer` hear every compilation the code cache cannot spare.
+    pub fn observe_compiles(&mut self, observer: Arc<dyn CompileObserver>) {
+        self.observer = Some(observer);
     }
 
     pub fn uses_pooling(&self) -> bool {
-        self.plain.engine.uses_pooling()
+        self.engines(EngineShape::default())
+            .map(|engines| engines.engine.uses_pooling())
+            .unwrap_or(false)
     }
 
-    fn engines_for(&self, limits: &Limits) -> Result<&Engines, String> {
-        if limits.fuel.is_none() {
-            return Ok(&self.plain);
-        }
-        self.metered
-            .get_or_init(|| Engines::new(self.cache_dir.clone(), true))
+    fn engines(&self, shape: EngineShape) -> Result<&Engines, &EngineError> {
+        self.engines[shape.index()]
+            .get_or_init(|| Engines::new(self.cache_dir.clone(), shape))
             .as_ref()
-            .map_err(|e| format!("cannot start the fuel-counting engine: {}", e.0))
+    }
+
+    /// `bytes` compiled on the first engine that takes them: the plain one
+    /// for the limits, or a wider shape when the component needs it.
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: &str,
+        limits: &Limits,
+    ) -> Result<(&Engines, Component, CacheUse), LoadError> {
+        let first = EngineShape {
+            metered: limits.fuel.is_some(),
+            ..EngineShape::default()
+        };
+        let mut shape = first;
+        let first_engines = self.engines(first).map_err(|e| LoadError::Limits {
+            path: path.to_path_buf(),
+            reason: format!("the engine it needs cannot start: {}", e.0),
+        })?;
+        if let Some(remembered) = first_engines.engine.remembered_shape(digest) {
+            shape.on_demand = remembered.on_demand;
+            shape.concurrent = remembered.concurrent;
+        }
+        loop {
+            let engines = self.engines(shape).map_err(|e| LoadError::Limits {
+                path: path.to_path_buf(),
+                reason: format!("the engine it needs cannot start: {}", e.0),
+            })?;
+            match engines
+                .engine
+                .component(path, bytes, digest, self.observer.as_deref())
+            {
+                Ok((component, cache_use)) => {
+                    if shape != first {
+                        first_engines.engine.remember_shape(digest, shape);
+                    }
+                    return Ok((engines, component, cache_use));
+                }
+                Err(error) => {
+                    let reason = root_cause(&error);
+                    match shape.widened_for(&reason) {
+                        Some(wider) => {
+                            tracing::debug!(
+                                "{}: compiling on a wider engine ({wider:?}): {reason}",
+                                path.display()
+                            );
+                            shape = wider;
+                        }
+                        None => return Err(LoadError::malformed(path, reason)),
+                    }
+                }
+            }
+        }
     }
 
     /// Load `bytes` (read from `path`) as a plugin: check, compile or take
@@ -245,15 +310,8 @@ impl Runtime {
             .limits
             .validate()
             .map_err(|e| bad_limits(e.to_string()))?;
-        let engines = self.engines_for(&settings.limits).map_err(bad_limits)?;
-        let (component, cache_use) =
-            engines
-                .engine
-                .component(bytes, &digest)
-                .map_err(|e| LoadError::Malformed {
-                    path: path.to_path_buf(),
-                    reason: root_cause(&e),
-                })?;
+        let (engines, component, cache_use) =
+            self.compile(path, bytes, &digest, &settings.limits)?;
         let engine = engines.engine.engine();
         let kind = kind::detect(&component, engine, path)?;
         let extras = kind::extras(&component, engine);
