@@ -1,5 +1,6 @@
 //! The `paracle` command line. Thin: it parses, calls the library, prints.
 
+mod compiling;
 mod git;
 mod grant;
 mod mcp;
