@@ -202,9 +202,13 @@ macro_rules! export {
 #[macro_export]
 macro_rules! __export_world {
     ($glue:ident, $ty:ty, $world:ident, $world_macro:ident) => {
-        // The generated macro takes an identifier, not a type.
+        // The generated macro takes an identifier, not a type. The exports
+        // exist on wasm only: a native build (the plugin's own `cargo
+        // test`) would fail to link their `ns:pkg/iface#func` symbol names.
         #[doc(hidden)]
+        #[cfg(target_arch = "wasm32")]
         type __ParacleExportedPlugin = $crate::__private::$glue<$ty>;
+        #[cfg(target_arch = "wasm32")]
         $crate::$world_macro!(
             __ParacleExportedPlugin with_types_in $crate::__private::bindings::$world
         );

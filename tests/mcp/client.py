@@ -17,7 +17,7 @@ import urllib.request
 
 import anyio
 
-from mcp import ClientSession, StdioServerParameters
+from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -354,6 +354,68 @@ async def http():
         process.wait(timeout=30)
 
 
+async def dev_loop():
+    """A running `mcp serve --watch` follows `plugin dev`: an edit reloads the
+    plugin, the client is told its tools changed and sees the new tool, and
+    the next call answers the new way; a broken edit leaves that version
+    serving. PLUGIN_SOURCE is the scaffolded tool's source, DEV_LOG the
+    JSON lines `plugin dev --json` writes."""
+    source = os.environ["PLUGIN_SOURCE"]
+    dev_log = os.environ["DEV_LOG"]
+    name = os.environ["PLUGIN_NAME"]
+    changed = anyio.Event()
+
+    async def on_message(message):
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    def dev_events(kind):
+        with open(dev_log) as log:
+            return [e for e in (json.loads(line) for line in log if line.startswith("{")) if e["event"] == kind]
+
+    async def until(condition, what):
+        with anyio.fail_after(ANSWER_WITHIN):
+            while not condition():
+                await anyio.sleep(0.1)
+
+    with open("server-stderr.log", "a") as errlog:
+        async with stdio_client(server("--watch"), errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=ANSWER_WITHIN,
+                                     message_handler=on_message) as session:
+                init = await session.initialize()
+                expect(init.capabilities.tools.list_changed, "the server says its tools can change")
+                tool = f"{name}__greet"
+                first = await call_ok(session, tool, {"name": "Ada"})
+                expect(text(first) == '{"greeting":"Hello, Ada!"}', text(first))
+                loaded = len(dev_events("loaded"))
+
+                # An edit: a new greeting, and a second tool.
+                with open(source) as f:
+                    code = f.read()
+                edited = code.replace("Hello, ", "Howdy, ").replace(
+                    'vec![ToolSpec::new(',
+                    'vec![ToolSpec::new("wave", "Waves", json!({"type": "object"})), ToolSpec::new(', 1)
+                expect(edited != code, "the scaffold has the text this scenario edits")
+                with open(source, "w") as f:
+                    f.write(edited)
+                with anyio.fail_after(ANSWER_WITHIN):
+                    await changed.wait()
+                expect(len(dev_events("loaded")) > loaded, "plugin dev reloaded the plugin")
+                names = {t.name for t in (await session.list_tools()).tools}
+                expect(f"{name}__wave" in names, f"the new tool is listed: {sorted(names)}")
+                second = await call_ok(session, tool, {"name": "Ada"})
+                expect(text(second) == '{"greeting":"Howdy, Ada!"}', text(second))
+
+                # A broken edit: the build fails, and the last good version serves on.
+                failed = len(dev_events("failed"))
+                with open(source, "w") as f:
+                    f.write(edited + "\nthis is not rust\n")
+                await until(lambda: len(dev_events("failed")) > failed, "plugin dev reports the failed build")
+                third = await call_ok(session, tool, {"name": "Ada"})
+                expect(text(third) == '{"greeting":"Howdy, Ada!"}', text(third))
+    print("dev loop ok")
+
+
 STDIO = {
     "initialize": initialize,
     "tools_list": tools_list,
@@ -372,6 +434,8 @@ def main():
         malformed()
     elif scenario == "http":
         asyncio.run(http())
+    elif scenario == "dev_loop":
+        asyncio.run(dev_loop())
     else:
         asyncio.run(session_run(STDIO[scenario]))
 

@@ -1,5 +1,6 @@
 //! The `paracle` command line. Thin: it parses, calls the library, prints.
 
+mod author;
 mod compiling;
 mod git;
 mod grant;

@@ -161,8 +161,14 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Paracle's tools, the memory tools when `memory` names a plugin, and
-    /// the tools of every Tool plugin of the project that loads.
-    pub(crate) async fn build(registry: &Registry, memory: Option<&str>) -> Catalog {
+    /// the tools of every Tool plugin of the project that loads. With
+    /// `previous`, the catalog this one replaces, a plugin the project still
+    /// has but that no longer loads keeps the tools of the version that did.
+    pub(crate) async fn build(
+        registry: &Registry,
+        memory: Option<&str>,
+        previous: Option<&Catalog>,
+    ) -> Catalog {
         let mut catalog = Catalog {
             entries: Vec::new(),
             by_name: HashMap::new(),
@@ -183,7 +189,23 @@ impl Catalog {
                 validator: Some(validator),
             });
         }
-        for plugin in registry.load_kind(PluginKind::Tool, |_| true).await {
+        let mut plugins = registry.load_kind(PluginKind::Tool, |_| true).await;
+        for kept in previous.map(Catalog::plugins).unwrap_or_default() {
+            let still_known = registry.known().iter().any(|k| k.name == kept.name());
+            if still_known && !plugins.iter().any(|p| p.name() == kept.name()) {
+                tracing::warn!(
+                    "plugin `{}` did not load; its previous version keeps serving",
+                    kept.name()
+                );
+                eprintln!(
+                    "plugin `{}` did not load; its previous version ({}) keeps serving",
+                    kept.name(),
+                    kept.digest()
+                );
+                plugins.push(kept);
+            }
+        }
+        for plugin in plugins {
             for spec in plugin.tools() {
                 let schema = match serde_json::from_str::<Value>(&spec.input_schema) {
                     Ok(Value::Object(mut schema)) => {
@@ -234,6 +256,19 @@ impl Catalog {
         }
         self.by_name.insert(entry.name.clone(), self.entries.len());
         self.entries.push(entry);
+    }
+
+    /// The plugins behind the tools, each once.
+    fn plugins(&self) -> Vec<Arc<Plugin>> {
+        let mut plugins: Vec<Arc<Plugin>> = Vec::new();
+        for entry in &self.entries {
+            if let Target::Plugin { plugin, .. } = &entry.target {
+                if !plugins.iter().any(|p| p.name() == plugin.name()) {
+                    plugins.push(plugin.clone());
+                }
+            }
+        }
+        plugins
     }
 
     pub(crate) fn entries(&self) -> &[Entry] {

@@ -1,7 +1,7 @@
 //! The MCP side of the server: rmcp's handler, turning requests into calls
 //! and answers into tool results.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rmcp::model::{
@@ -9,7 +9,7 @@ use rmcp::model::{
     CustomResult, ErrorCode, Implementation, InitializeResult, ListToolsResult,
     PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -26,16 +26,15 @@ tools reach the project's memory plugin.";
 /// The longest a call waits for its progress to reach the client.
 const PROGRESS_FLUSH: Duration = Duration::from_secs(5);
 
-/// One server: its tools and what runs them. Clones share both, so every
-/// HTTP session sees the same server.
-#[derive(Clone)]
-pub(crate) struct Handler {
-    catalog: Arc<Catalog>,
-    tools: Arc<Vec<Tool>>,
-    calls: Arc<Calls>,
+/// What a server serves at one moment: its tools and what runs them. A
+/// reload replaces it whole, so a call sees one version from start to end.
+pub(crate) struct Served {
+    pub(crate) catalog: Catalog,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) calls: Calls,
 }
 
-impl Handler {
+impl Served {
     pub(crate) fn new(catalog: Catalog, calls: Calls) -> Self {
         let tools = catalog
             .entries()
@@ -49,15 +48,49 @@ impl Handler {
                 .with_title(entry.title.clone())
             })
             .collect();
+        Served {
+            catalog,
+            tools,
+            calls,
+        }
+    }
+}
+
+/// One server. Clones share what it serves and its clients, so every HTTP
+/// session sees the same server, and a reload reaches them all.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    served: Arc<RwLock<Arc<Served>>>,
+    /// The clients that finished their handshake, to tell when the tools
+    /// change.
+    clients: Arc<Mutex<Vec<Peer<RoleServer>>>>,
+}
+
+impl Handler {
+    pub(crate) fn new(served: Served) -> Self {
         Handler {
-            catalog: Arc::new(catalog),
-            tools: Arc::new(tools),
-            calls: Arc::new(calls),
+            served: Arc::new(RwLock::new(Arc::new(served))),
+            clients: Arc::default(),
         }
     }
 
-    pub(crate) fn tools(&self) -> &[Tool] {
-        &self.tools
+    pub(crate) fn served(&self) -> Arc<Served> {
+        self.served.read().unwrap().clone()
+    }
+
+    /// Serve `served` from now on, and tell every client its tools changed.
+    pub(crate) async fn replace(&self, served: Served) {
+        *self.served.write().unwrap() = Arc::new(served);
+        let clients: Vec<Peer<RoleServer>> = {
+            let mut clients = self.clients.lock().unwrap();
+            clients.retain(|peer| !peer.is_transport_closed());
+            clients.clone()
+        };
+        for peer in clients {
+            if let Err(error) = peer.notify_tool_list_changed().await {
+                tracing::debug!("tools/list_changed not sent: {error}");
+            }
+        }
     }
 
     /// Where a call's progress lines go: to the client as progress
@@ -117,9 +150,18 @@ fn success(value: Value, written: Option<String>) -> CallToolResult {
 
 impl ServerHandler for Handler {
     fn get_info(&self) -> InitializeResult {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("paracle", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("paracle", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.clients.lock().unwrap().push(context.peer);
     }
 
     async fn list_tools(
@@ -127,7 +169,7 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+        Ok(ListToolsResult::with_all_items(self.served().tools.clone()))
     }
 
     /// rmcp hands over, as custom, every request it could not parse: an
@@ -164,7 +206,11 @@ impl ServerHandler for Handler {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|tool| tool.name == name).cloned()
+        self.served()
+            .tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .cloned()
     }
 
     async fn call_tool(
@@ -174,7 +220,8 @@ impl ServerHandler for Handler {
     ) -> Result<CallToolResponse, ErrorData> {
         // An unknown tool is a bad request; everything after is the tool's
         // own outcome, which the model reads and can act on.
-        let Some(entry) = self.catalog.get(&request.name) else {
+        let served = self.served();
+        let Some(entry) = served.catalog.get(&request.name) else {
             return Err(ErrorData::invalid_params(
                 format!(
                     "no tool `{}`; tools/list gives the tools this server has",
@@ -196,11 +243,11 @@ impl ServerHandler for Handler {
         }
         let answer = match &entry.target {
             Target::Plugin { plugin, tool } => {
-                self.calls.plugin_tool(plugin, tool, &arguments).await
+                served.calls.plugin_tool(plugin, tool, &arguments).await
             }
             Target::Builtin(builtin) => {
                 let (progress, forwarding) = Self::forward_progress(&context).unzip();
-                let answer = self
+                let answer = served
                     .calls
                     .builtin(*builtin, &arguments, progress, context.ct.clone())
                     .await;

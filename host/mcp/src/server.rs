@@ -3,19 +3,21 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use notify::Watcher;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 
-use paracle_project::Registry;
+use paracle_project::{Paths, Registry};
 
 use crate::calls::Calls;
 use crate::catalog::Catalog;
-use crate::handler::Handler;
+use crate::handler::{Handler, Served};
 
 /// How long the phases of a `workflow_run` may take unless the server is
 /// told otherwise.
@@ -37,6 +39,9 @@ pub enum McpError {
 
     #[error("the MCP server stopped: {0}")]
     Stopped(String),
+
+    #[error("cannot watch the project for changes: {0}")]
+    Watch(String),
 }
 
 /// What a server offers beyond the project's tool plugins.
@@ -69,6 +74,51 @@ pub struct ListedTool {
 
 pub struct McpServer {
     handler: Handler,
+    options: McpOptions,
+}
+
+/// How long the project's files must be quiet before a reload.
+const RELOAD_SETTLE: Duration = Duration::from_millis(200);
+
+/// What `served` serves for `registry`. `previous`: the catalog being
+/// replaced, whose plugins stay for any that no longer load.
+async fn served(
+    registry: Arc<Registry>,
+    options: &McpOptions,
+    previous: Option<&Catalog>,
+) -> Served {
+    let catalog = Catalog::build(&registry, options.memory.as_deref(), previous).await;
+    let calls = Calls {
+        registry,
+        memory: options.memory.clone(),
+        workflow_timeout: options.workflow_timeout,
+    };
+    Served::new(catalog, calls)
+}
+
+/// The files whose change means the project's plugins may have changed.
+struct WatchedFiles {
+    files: Vec<PathBuf>,
+}
+
+impl WatchedFiles {
+    fn new(paths: &Paths) -> Self {
+        WatchedFiles {
+            files: vec![
+                paths.registry_file(),
+                paths.project.join("paracle.toml"),
+                paths.state.join("config.toml"),
+            ],
+        }
+    }
+
+    fn covers(&self, path: &Path) -> bool {
+        self.files.iter().any(|file| {
+            file.file_name() == path.file_name()
+                && file.parent().and_then(|d| std::fs::canonicalize(d).ok())
+                    == path.parent().and_then(|d| std::fs::canonicalize(d).ok())
+        })
+    }
 }
 
 impl McpServer {
@@ -76,21 +126,78 @@ impl McpServer {
     /// so that the first `tools/list` is quick; one that fails to load is
     /// left out with a warning on stderr.
     pub async fn new(registry: Arc<Registry>, options: McpOptions) -> Self {
-        let catalog = Catalog::build(&registry, options.memory.as_deref()).await;
-        let calls = Calls {
-            registry,
-            memory: options.memory,
-            workflow_timeout: options.workflow_timeout,
-        };
+        let served = served(registry, &options, None).await;
         McpServer {
-            handler: Handler::new(catalog, calls),
+            handler: Handler::new(served),
+            options,
         }
+    }
+
+    /// Keep the tools in step with the project: when a file that says which
+    /// plugins it has changes (after `plugin build`, `plugin dev`, `plugin
+    /// load`, `plugin grant`), open the project again with `reopen`, serve
+    /// its tools and tell every client (`notifications/tools/list_changed`).
+    /// A plugin that no longer loads keeps serving the version that did.
+    pub fn watch_project(
+        &self,
+        paths: &Paths,
+        reopen: impl Fn() -> Result<Registry, String> + Send + Sync + 'static,
+    ) -> Result<(), McpError> {
+        let watched = WatchedFiles::new(paths);
+        let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
+        let watch_error = |e: notify::Error| McpError::Watch(e.to_string());
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    if !event.kind.is_access() {
+                        let _ = changes.send(event.paths);
+                    }
+                }
+            })
+            .map_err(watch_error)?;
+        std::fs::create_dir_all(&paths.state).map_err(|e| McpError::Watch(e.to_string()))?;
+        for dir in [&paths.project, &paths.state] {
+            watcher
+                .watch(dir, notify::RecursiveMode::NonRecursive)
+                .map_err(watch_error)?;
+        }
+        let handler = self.handler.clone();
+        let options = self.options.clone();
+        tokio::spawn(async move {
+            // The watcher lives as long as this task.
+            let _watcher = watcher;
+            while let Some(paths) = changed.recv().await {
+                if !paths.iter().any(|p| watched.covers(p)) {
+                    continue;
+                }
+                // An editor's or a build's burst of writes is one change.
+                while let Ok(Some(_)) = tokio::time::timeout(RELOAD_SETTLE, changed.recv()).await {}
+                let registry = match reopen() {
+                    Ok(registry) => Arc::new(registry),
+                    Err(error) => {
+                        tracing::warn!(
+                            "the project did not open again, so its tools are unchanged: {error}"
+                        );
+                        continue;
+                    }
+                };
+                let before = handler.served();
+                let next = served(registry, &options, Some(&before.catalog)).await;
+                eprintln!(
+                    "the project changed: serving {} tools, and telling the clients",
+                    next.tools.len()
+                );
+                handler.replace(next).await;
+            }
+        });
+        Ok(())
     }
 
     /// The tools, as `tools/list` gives them.
     pub fn tools(&self) -> Vec<ListedTool> {
         self.handler
-            .tools()
+            .served()
+            .tools
             .iter()
             .map(|tool| ListedTool {
                 name: tool.name.to_string(),

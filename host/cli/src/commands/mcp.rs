@@ -13,7 +13,7 @@ use super::output::{print_json, print_table};
 use paracle_mcp::{McpOptions, McpServer, DEFAULT_WORKFLOW_TIMEOUT};
 use paracle_project::Registry;
 
-use super::project::open;
+use super::project::{open, reopen};
 use super::run::parse_timeout;
 
 #[derive(Subcommand)]
@@ -30,6 +30,11 @@ pub(super) enum McpCommand {
         http: Option<SocketAddr>,
         #[command(flatten)]
         options: ServeArgs,
+        /// Follow the project: when its plugins change (`plugin build`,
+        /// `plugin dev`, `plugin load`, grants), serve the new tools and tell
+        /// the clients; a plugin that no longer loads keeps its old version.
+        #[arg(long)]
+        watch: bool,
         /// With --http, announce the address as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -69,8 +74,12 @@ pub(super) async fn run(project: &Path, command: McpCommand) -> Result<()> {
             stdio: _,
             http,
             options,
+            watch,
             json,
-        } => serve(&registry, http, &options, json).await,
+        } => {
+            let follow = watch.then_some(project);
+            serve(&registry, http, &options, follow, json).await
+        }
         McpCommand::Tools { options, json } => {
             tools(
                 &McpServer::new(registry.clone(), options.options()).await,
@@ -89,9 +98,16 @@ async fn serve(
     registry: &Arc<Registry>,
     http: Option<SocketAddr>,
     options: &ServeArgs,
+    follow: Option<&Path>,
     json: bool,
 ) -> Result<()> {
     let server = McpServer::new(registry.clone(), options.options()).await;
+    if let Some(project) = follow {
+        let (project, runtime) = (project.to_path_buf(), registry.shared_runtime());
+        server.watch_project(registry.paths(), move || {
+            reopen(&project, runtime.clone()).map_err(|e| format!("{e:#}"))
+        })?;
+    }
     let tools = server.tools().len();
     let serving = async {
         match http {

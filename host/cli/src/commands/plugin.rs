@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::author::{self, BuildArgs, NewArgs};
 use super::grant::{self, requests_vs_grants};
 use super::output::{duration, plugin_json, print_json, print_table, stats_json};
 use super::project::open;
@@ -27,6 +28,15 @@ use paracle_runtime::{
 
 #[derive(Subcommand)]
 pub(super) enum PluginCommand {
+    /// Write a new plugin project: Rust (every kind), Python or JavaScript
+    /// (tool, provider, memory), with its build and one test.
+    New(NewArgs),
+    /// Build the plugin project (paracle-plugin.toml) with its toolchain,
+    /// and load what it built into the project (again: pin the new digest).
+    Build(BuildArgs),
+    /// Build and load the plugin project, then again on every change to its
+    /// sources; a failed build leaves the loaded version serving.
+    Dev(BuildArgs),
     /// Load a plugin component and record it in the project's registry.
     Load(LoadArgs),
     /// Install a plugin from an OCI registry: pulled, checked against every
@@ -265,6 +275,13 @@ pub(super) async fn run(project: &Path, command: PluginCommand) -> Result<()> {
         PluginCommand::Sign { file, key, json } => return super::trust::sign(file, key, *json),
         _ => {}
     }
+    // The author's commands open the registry themselves, around builds.
+    let command = match command {
+        PluginCommand::New(args) => return author::new(args),
+        PluginCommand::Build(args) => return author::build(project, args).await,
+        PluginCommand::Dev(args) => return author::dev(project, args).await,
+        other => other,
+    };
     let mut registry = open(project)?;
     let result = dispatch(&mut registry, command).await;
     if let Err(error) = registry.persist_stats() {
@@ -309,7 +326,10 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
         PluginCommand::Keygen { .. }
         | PluginCommand::Sign { .. }
-        | PluginCommand::Publish { .. } => {
+        | PluginCommand::Publish { .. }
+        | PluginCommand::New(_)
+        | PluginCommand::Build(_)
+        | PluginCommand::Dev(_) => {
             unreachable!("handled before the registry opens")
         }
         PluginCommand::Call(args) => call(registry, args).await,

@@ -16,6 +16,13 @@ pub(super) fn open(project: &Path) -> Result<Registry> {
     let paths = Paths::for_project(project);
     let mut runtime = Runtime::new(Some(paths.cache.clone()))?;
     runtime.observe_compiles(CompileProgress::on_stderr());
-    let registry = Registry::open(paths, Arc::new(runtime))?;
+    reopen(project, Arc::new(runtime))
+}
+
+/// The project at `project` opened again on an engine already running: its
+/// plugins' deadlines go on being enforced by that engine's ticker, however
+/// long the ones loaded before stay in use.
+pub(super) fn reopen(project: &Path, runtime: Arc<Runtime>) -> Result<Registry> {
+    let registry = Registry::open(Paths::for_project(project), runtime)?;
     Ok(paracle_gitflow::with_repository(registry))
 }
