@@ -1,5 +1,5 @@
 //! A Python with the official MCP SDK, for driving the server as a real
-//! client would.
+//! client would, and with componentize-py, for building Python plugins.
 //!
 //! `PARACLE_TEST_PYTHON` names one (`.ci/run` makes it). Otherwise the tests
 //! make a virtual environment under the target directory on first use, from
@@ -22,7 +22,7 @@ pub(crate) fn mcp_python() -> &'static Path {
         }
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-venv");
         let python = venv.join("bin/python");
-        if !has_mcp(&python) {
+        if !(venv.join("paracle-test-finished").exists() && has_mcp(&python)) {
             make_venv(&venv);
         }
         python
@@ -31,17 +31,26 @@ pub(crate) fn mcp_python() -> &'static Path {
 
 fn has_mcp(python: &Path) -> bool {
     python.exists()
+        && python.with_file_name("componentize-py").exists()
         && Command::new(python)
             .args(["-c", "import mcp.client.stdio"])
             .status()
             .is_ok_and(|s| s.success())
 }
 
-/// Build the environment beside its final place and move it there, so that
-/// an interrupted install is never taken for a finished one.
+/// Build the environment in its place under a lock, so that test processes
+/// running at once make it once, and mark it finished last, so that an
+/// interrupted install is never taken for a finished one. It cannot be
+/// built elsewhere and moved: the scripts pip writes (componentize-py)
+/// name their interpreter by its absolute path.
 fn make_venv(venv: &Path) {
-    let partial = venv.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
+    let lock = std::fs::File::create(venv.with_extension("lock")).expect("create the venv lock");
+    lock.lock().expect("take the venv lock");
+    let finished = venv.join("paracle-test-finished");
+    if finished.exists() && has_mcp(&venv.join("bin/python")) {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(venv);
     let run = |command: &mut Command, what: &str| {
         let out = command
             .output()
@@ -55,11 +64,11 @@ fn make_venv(venv: &Path) {
         );
     };
     run(
-        Command::new("python3").args(["-m", "venv"]).arg(&partial),
+        Command::new("python3").args(["-m", "venv"]).arg(venv),
         "python3 -m venv",
     );
     run(
-        Command::new(partial.join("bin/python")).args([
+        Command::new(venv.join("bin/python")).args([
             "-m",
             "pip",
             "install",
@@ -69,9 +78,5 @@ fn make_venv(venv: &Path) {
         ]),
         "pip install -r tests/mcp/requirements.txt",
     );
-    let _ = std::fs::remove_dir_all(venv);
-    if std::fs::rename(&partial, venv).is_err() {
-        // Another test process got there first; theirs will do.
-        let _ = std::fs::remove_dir_all(&partial);
-    }
+    std::fs::write(&finished, "").expect("mark the venv finished");
 }

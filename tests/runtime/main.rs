@@ -4,6 +4,7 @@
 //! on serving). One module per fixture in `tests/fixtures`, and topical
 //! modules beside them.
 
+mod bare_tool;
 mod git_snoop;
 mod hostile;
 mod hostile_adapter;

@@ -173,6 +173,31 @@ pub enum Limit {
     Value,
 }
 
+impl Limit {
+    /// How an operator changes this limit for `plugin`: every limit is the
+    /// host's, and a plugin that hits one is told apart from a broken one.
+    pub fn how_to_raise(&self, plugin: &str) -> String {
+        let setting = match self {
+            Limit::Time => "timeout_ms",
+            Limit::Memory => "memory_mib",
+            Limit::Fuel => "fuel",
+            Limit::Output => "max_output_kib",
+            Limit::Logs => "max_log_kib",
+            Limit::Response => "max_response_kib",
+            Limit::Steps => {
+                return "the host's limit on an agent's provider calls; raise `max_steps` in the agent's spec".into()
+            }
+            Limit::Stack | Limit::Handles | Limit::Depth | Limit::Value => {
+                return "a fixed limit of the host, the same for every plugin".into()
+            }
+        };
+        format!(
+            "the host's `{setting}` limit; change it with `paracle plugin limit {plugin} {setting}=N`, or `--{}` when loading",
+            setting.replace('_', "-")
+        )
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

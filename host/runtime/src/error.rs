@@ -107,7 +107,7 @@ pub enum CallError {
         reason: String,
     },
 
-    #[error("plugin `{plugin}` exceeded its {limit} limit in `{function}`: {detail}")]
+    #[error("plugin `{plugin}` exceeded its {limit} limit in `{function}`: {detail} ({})", limit.how_to_raise(plugin))]
     Limit {
         plugin: String,
         function: String,
