@@ -512,8 +512,7 @@ fn the_dev_loop_reloads_in_place_and_a_watching_server_tells_its_client() {
     let last_good = dev
         .events()
         .into_iter()
-        .filter(|e| e["event"] == "loaded")
-        .last()
+        .rfind(|e| e["event"] == "loaded")
         .unwrap();
     assert_eq!(failed["serving"], last_good["digest"]);
 }
