@@ -11,7 +11,7 @@ class StoreTest(unittest.TestCase):
         store.put("other", "colour", "elsewhere")
         self.assertEqual(store.get("notes", "colour"), "the sky is blue")
         self.assertEqual(store.keys("notes", ""), ["colour"])
-        hits = paracle_plugin._search(store, "notes", "sky", 5)
+        hits = paracle_plugin.search(store, "notes", "sky", 5)
         self.assertEqual([h["key"] for h in hits], ["colour"])
         self.assertTrue(store.delete("notes", "colour"))
 

@@ -25,7 +25,7 @@ __all__ = [
     "Plugin", "Tool", "Provider", "Memory",
     "plugin", "tool", "provider", "memory", "config", "log",
     "PluginError", "InvalidInput", "NotFound", "Denied", "Timeout", "Unavailable",
-    "call_tool", "chat",
+    "call_tool", "chat", "search",
 ]
 
 
@@ -265,8 +265,9 @@ def _store():
     return _stores[0]
 
 
-def _search(store, namespace, query, limit):
-    """Entries ranked by how many of the query's words they contain."""
+def search(store, namespace, query, limit):
+    """Search `store` as the host would, for tests: its own `search`, or
+    entries ranked by how many of the query's words they contain."""
     if hasattr(store, "search"):
         return store.search(namespace, query, limit)
     words = [w for w in "".join(c.lower() if c.isalnum() else " " for c in query).split()]
@@ -298,6 +299,6 @@ class Memory:
 
     def search(self, namespace, query, limit):
         types = _types()
-        hits = _guarded(_search, _store(), namespace, query, limit)
+        hits = _guarded(search, _store(), namespace, query, limit)
         return [types.SearchHit(key=h["key"], value=h["value"], score=float(h["score"]))
                 for h in hits[:limit]]
