@@ -6,9 +6,10 @@
 //! a stranger sent (docs/security.md).
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -51,21 +52,62 @@ pub enum BuildError {
 
     #[error("the build succeeded but did not write {0}; check `output` in paracle-plugin.toml")]
     NoOutput(PathBuf),
+
+    #[error("the build's output {path} is refused: {why}")]
+    BadOutput { path: PathBuf, why: String },
 }
 
-/// Where the build writes the component. Cargo writes under
-/// `CARGO_TARGET_DIR` when it is set, whatever the manifest says.
-fn output_path(dir: &Path, manifest: &PluginManifest) -> PathBuf {
+/// Where the build writes the component, and the directory it must stay
+/// in. Cargo writes under `CARGO_TARGET_DIR` when it is set (relative to
+/// the project), whatever the manifest says.
+fn output_place(dir: &Path, manifest: &PluginManifest) -> (PathBuf, PathBuf) {
     if manifest.language == Language::Rust {
         if let (Some(target), Some(rest)) = (
             std::env::var_os("CARGO_TARGET_DIR"),
             manifest.output.strip_prefix("target/"),
         ) {
-            return PathBuf::from(target).join(rest);
+            let target = dir.join(target);
+            return (target.join(rest), target);
         }
     }
-    dir.join(&manifest.output)
+    (dir.join(&manifest.output), dir.to_path_buf())
 }
+
+/// The component the build wrote: a regular file, not a link, inside the
+/// place it must be in.
+fn checked_output(output: &Path, within: &Path) -> Result<PathBuf, BuildError> {
+    let refused = |why: &str| BuildError::BadOutput {
+        path: output.to_path_buf(),
+        why: why.to_string(),
+    };
+    let metadata = match std::fs::symlink_metadata(output) {
+        Ok(metadata) => metadata,
+        Err(_) => return Err(BuildError::NoOutput(output.to_path_buf())),
+    };
+    if !metadata.file_type().is_file() {
+        return Err(refused("it is not a regular file (a link, or a directory)"));
+    }
+    let real = std::fs::canonicalize(output).map_err(|e| refused(&e.to_string()))?;
+    let place = std::fs::canonicalize(within).map_err(|e| refused(&e.to_string()))?;
+    if !real.starts_with(&place) {
+        return Err(refused(&format!("it resolves outside {}", place.display())));
+    }
+    Ok(real)
+}
+
+/// A command's program: a path relative to the project when it names a
+/// directory, else searched in the project's tools and on `PATH`.
+fn program_path(dir: &Path, program: &str, extra: &[PathBuf]) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = dir.join(program);
+        return path.is_file().then_some(path);
+    }
+    find_program(program, extra)
+}
+
+/// How long a build's output is still read after the build exited: a
+/// process it left behind may hold its pipes open.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Build the project in `dir`; every line the build prints goes to
 /// `on_line` as it comes.
@@ -76,7 +118,7 @@ pub fn build(
 ) -> Result<Built, BuildError> {
     let extra = tool_dirs(dir);
     let program = &manifest.build[0];
-    let found = find_program(program, &extra).ok_or_else(|| BuildError::NoProgram {
+    let found = program_path(dir, program, &extra).ok_or_else(|| BuildError::NoProgram {
         program: program.clone(),
         hint: missing_tools(dir, manifest.language)
             .into_iter()
@@ -104,40 +146,59 @@ pub fn build(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let (lines_to, lines) = std::sync::mpsc::channel::<String>();
-    let readers: Vec<_> = [
-        Box::new(stdout) as Box<dyn std::io::Read + Send>,
-        Box::new(stderr),
-    ]
-    .into_iter()
-    .map(|stream| {
+    for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
         let lines_to = lines_to.clone();
+        // Detached: a reader blocked on a pipe that a leftover process
+        // holds must not hold the build up.
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream);
             let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                line.truncate(MAX_LINE);
+            // At most MAX_LINE bytes a line, so a build that prints one
+            // endless line is read in pieces, not into memory whole.
+            while (&mut reader)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line)
+                .is_ok_and(|n| n > 0)
+            {
                 let text = String::from_utf8_lossy(&line).trim_end().to_string();
                 if lines_to.send(text).is_err() {
                     return;
                 }
                 line.clear();
             }
-        })
-    })
-    .collect();
+        });
+    }
     drop(lines_to);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
-    for line in lines {
+    let mut keep = |line: String, on_line: &mut dyn FnMut(&str)| {
         on_line(&line);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
         tail.push_back(line);
+    };
+    let status = loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => keep(line, &mut on_line),
+            Err(RecvTimeoutError::Disconnected) => {
+                break child.wait();
+            }
+            Err(RecvTimeoutError::Timeout) => match child.try_wait() {
+                Ok(Some(status)) => {
+                    let until = Instant::now() + DRAIN;
+                    while let Ok(line) =
+                        lines.recv_timeout(until.saturating_duration_since(Instant::now()))
+                    {
+                        keep(line, &mut on_line);
+                    }
+                    break Ok(status);
+                }
+                Ok(None) => {}
+                Err(error) => break Err(error),
+            },
+        }
     }
-    for reader in readers {
-        let _ = reader.join();
-    }
-    let status = child.wait().map_err(|source| BuildError::Spawn {
+    .map_err(|source| BuildError::Spawn {
         program: program.clone(),
         source,
     })?;
@@ -147,13 +208,8 @@ pub fn build(
             tail: Vec::from(tail).join("\n"),
         });
     }
-    let output = output_path(dir, manifest);
-    let written = std::fs::metadata(&output)
-        .and_then(|m| m.modified())
-        .is_ok();
-    if !written {
-        return Err(BuildError::NoOutput(output));
-    }
+    let (output, within) = output_place(dir, manifest);
+    let output = checked_output(&output, &within)?;
     Ok(Built {
         output,
         elapsed: started.elapsed(),
@@ -190,10 +246,12 @@ mod tests {
         let mut heard = 0;
         let error = build(dir.path(), &asked, |_| heard += 1).unwrap_err();
         assert_eq!(heard, 40);
-        let message = error.to_string();
+        let BuildError::Failed { tail, .. } = error else {
+            panic!("{error}");
+        };
         assert!(
-            message.contains("line 40") && !message.contains("line 10\n"),
-            "{message}"
+            tail.starts_with("line 11\n") && tail.ends_with("line 40"),
+            "{tail}"
         );
     }
 
@@ -220,6 +278,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(built.output, dir.path().join("x.wasm"));
+    }
+
+    #[test]
+    fn an_output_that_is_a_link_or_leads_outside_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.wasm"), "elsewhere").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("x.wasm"), dir.path().join("x.wasm"))
+            .unwrap();
+        let error = build(dir.path(), &manifest(&["true"], "x.wasm"), |_| {}).unwrap_err();
+        assert!(matches!(error, BuildError::BadOutput { .. }), "{error}");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        let error = build(dir.path(), &manifest(&["true"], "out/x.wasm"), |_| {}).unwrap_err();
+        assert!(matches!(error, BuildError::BadOutput { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_process_left_holding_the_pipes_does_not_hold_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = manifest(
+            &[
+                "sh",
+                "-c",
+                "echo built > x.wasm; sleep 300 & echo $! > left.pid; echo done",
+            ],
+            "x.wasm",
+        );
+        let built = build(dir.path(), &asked, |_| {}).unwrap();
+        assert_eq!(
+            built.output,
+            std::fs::canonicalize(dir.path().join("x.wasm")).unwrap()
+        );
+        // The process the build left is still there: the build did not
+        // wait for it.
+        let pid = std::fs::read_to_string(dir.path().join("left.pid")).unwrap();
+        let pid = pid.trim();
+        let alive = Command::new("kill").args(["-0", pid]).status().unwrap();
+        let _ = Command::new("kill").arg(pid).status();
+        assert!(alive.success(), "the leftover process had ended");
     }
 
     #[test]

@@ -320,30 +320,45 @@ pub fn scaffold(request: &ScaffoldRequest) -> Result<Scaffolded, ScaffoldError> 
     })
 }
 
-/// Every file is written into a directory beside `dir` that is renamed
-/// into place at the end, so that a failure part-way leaves no half
-/// project behind.
+/// Every file is written into a directory beside `dir`, which then takes
+/// its place (or, when `dir` is an empty directory already, whose entries
+/// move into it), so that a failure part-way leaves no half project behind.
 fn write_all(dir: &Path, files: &[(String, String)]) -> std::io::Result<()> {
-    let parent = match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = std::path::absolute(dir)?;
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other(
+            "it is a symbolic link; name the directory itself",
+        ));
+    }
+    let parent = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
     std::fs::create_dir_all(&parent)?;
     let staging = tempfile_dir(&parent)?;
-    for (path, text) in files {
-        let target = staging.join(path);
-        if let Some(folder) = target.parent() {
-            std::fs::create_dir_all(folder)?;
+    let mut moved: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for (path, text) in files {
+            let target = staging.join(path);
+            if let Some(folder) = target.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            paracle_base::atomic::write(&target, text.as_bytes())?;
         }
-        paracle_base::atomic::write(&target, text.as_bytes())?;
-    }
-    if dir.exists() {
-        // Empty (checked by the caller): make way for the rename.
-        std::fs::remove_dir(dir)?;
-    }
-    std::fs::rename(&staging, dir).inspect_err(|_| {
+        if !dir.exists() {
+            return std::fs::rename(&staging, &dir);
+        }
+        for entry in std::fs::read_dir(&staging)? {
+            let name = entry?.file_name();
+            std::fs::rename(staging.join(&name), dir.join(&name))?;
+            moved.push(dir.join(&name));
+        }
+        std::fs::remove_dir(&staging)
+    })();
+    if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
-    })
+        for path in moved {
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+    }
+    result
 }
 
 fn tempfile_dir(parent: &Path) -> std::io::Result<PathBuf> {
@@ -421,6 +436,41 @@ mod tests {
             std::fs::read_to_string(asked.dir.join("app.py")).unwrap(),
             "mine"
         );
+    }
+
+    #[test]
+    fn an_empty_directory_given_as_dot_is_filled_and_nothing_is_left_beside_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("here");
+        std::fs::create_dir(&dir).unwrap();
+        let asked = ScaffoldRequest {
+            dir: dir.join("."),
+            ..request(root.path(), Language::Js, ScaffoldKind::Tool)
+        };
+        scaffold(&asked).unwrap();
+        assert!(dir.join("app.js").is_file() && dir.join(MANIFEST_FILE).is_file());
+        let beside: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(beside, vec![std::ffi::OsString::from("here")]);
+        let inside = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".paracle-new"));
+        assert!(!inside);
+    }
+
+    #[test]
+    fn a_link_is_not_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.path().join("my-plugin")).unwrap();
+        let asked = request(root.path(), Language::Python, ScaffoldKind::Tool);
+        assert!(scaffold(&asked).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 
     #[test]

@@ -28,6 +28,47 @@ pub(crate) fn pattern_glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern).literal_separator(true).build()
 }
 
+/// The directories `patterns` can reach, each watched as deep as needed:
+/// `*.py` is the project's own directory alone, `src/**/*.rs` is `src` and
+/// below. A project's `node_modules`, `.venv` or `target` are not watched
+/// unless a pattern reaches into them, so their size costs no watches.
+fn roots(dir: &Path, patterns: &[String]) -> Vec<(PathBuf, RecursiveMode)> {
+    let is_glob = |part: &str| part.contains(['*', '?', '[', '{']);
+    let mut roots: Vec<(PathBuf, RecursiveMode)> = Vec::new();
+    for pattern in patterns {
+        let parts: Vec<&str> = pattern
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        let (root, mode) = match parts.iter().position(|part| is_glob(part)) {
+            // A plain file: its directory, not below.
+            None => (
+                dir.join(parts[..parts.len().saturating_sub(1)].join("/")),
+                RecursiveMode::NonRecursive,
+            ),
+            Some(at) => {
+                let rest = &parts[at..];
+                let deep = rest.len() > 1 || rest.iter().any(|p| p.contains("**"));
+                let mode = if deep {
+                    RecursiveMode::Recursive
+                } else {
+                    RecursiveMode::NonRecursive
+                };
+                (dir.join(parts[..at].join("/")), mode)
+            }
+        };
+        if !root.is_dir() {
+            continue;
+        }
+        match roots.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, existing)) if mode == RecursiveMode::Recursive => *existing = mode,
+            Some(_) => {}
+            None => roots.push((root, mode)),
+        }
+    }
+    roots
+}
+
 pub struct SourceWatcher {
     dir: PathBuf,
     patterns: GlobSet,
@@ -47,7 +88,7 @@ impl SourceWatcher {
             })?;
             set.add(glob);
         }
-        let patterns = set.build().map_err(|e| WatchError::Pattern {
+        let globs = set.build().map_err(|e| WatchError::Pattern {
             pattern: patterns.join(", "),
             reason: e.to_string(),
         })?;
@@ -58,12 +99,12 @@ impl SourceWatcher {
         let dir = std::fs::canonicalize(dir).map_err(|e| start_error(e.into()))?;
         let (sender, events) = channel();
         let mut watcher = notify::recommended_watcher(sender).map_err(start_error)?;
-        watcher
-            .watch(&dir, RecursiveMode::Recursive)
-            .map_err(start_error)?;
+        for (root, mode) in roots(&dir, patterns) {
+            watcher.watch(&root, mode).map_err(start_error)?;
+        }
         Ok(SourceWatcher {
             dir,
-            patterns,
+            patterns: globs,
             events,
             _watcher: watcher,
         })
@@ -124,6 +165,29 @@ impl SourceWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watches_only_where_the_patterns_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
+        std::fs::create_dir_all(dir.path().join("node_modules/x")).unwrap();
+        let watched = roots(
+            dir.path(),
+            &[
+                "src/**/*.rs".into(),
+                "Cargo.toml".into(),
+                "*.js".into(),
+                "missing/*.py".into(),
+            ],
+        );
+        assert_eq!(
+            watched,
+            vec![
+                (dir.path().join("src"), RecursiveMode::Recursive),
+                (dir.path().join(""), RecursiveMode::NonRecursive),
+            ]
+        );
+    }
 
     #[test]
     fn reports_a_change_to_a_watched_file_only() {

@@ -73,30 +73,37 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-async fn measure(name: &'static str, file: &Path, scratch: &Path, loads: usize, calls: usize) -> Figures {
+async fn measure(
+    name: &'static str,
+    file: &Path,
+    scratch: &Path,
+    loads: usize,
+    calls: usize,
+) -> Figures {
     let bytes = std::fs::read(file).unwrap();
     let cache = scratch.join(format!("cache-{name}"));
-    let load = |runtime: &Runtime| {
-        let bytes = &bytes;
-        let runtime_ref = runtime;
-        async move {
-            let started = Instant::now();
-            let plugin = runtime_ref
-                .load(file, bytes, PluginSettings::default())
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            (plugin, started.elapsed())
-        }
-    };
+    async fn load(
+        runtime: &Runtime,
+        file: &Path,
+        bytes: &[u8],
+        name: &str,
+    ) -> (paracle_runtime::Plugin, Duration) {
+        let started = Instant::now();
+        let plugin = runtime
+            .load(file, bytes, PluginSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        (plugin, started.elapsed())
+    }
     let cold = Runtime::new(Some(cache.clone())).unwrap();
-    let (_, first_load) = load(&cold).await;
+    let (_, first_load) = load(&cold, file, &bytes, name).await;
     let mut cached = Vec::new();
     for _ in 0..loads {
         let warm = Runtime::new(Some(cache.clone())).unwrap();
-        cached.push(load(&warm).await.1);
+        cached.push(load(&warm, file, &bytes, name).await.1);
     }
     let runtime = Runtime::new(Some(cache.clone())).unwrap();
-    let (plugin, _) = load(&runtime).await;
+    let (plugin, _) = load(&runtime, file, &bytes, name).await;
     let context = InvocationContext {
         caller: "bench".into(),
         run_id: None,
@@ -145,7 +152,19 @@ fn main() {
         "bench-quickjs",
         Language::Js,
         Some((
-            &["jco", "componentize", "app.js", "--wit", "wit", "-n", "tool-plugin", "--backend", "quickjs", "-o", "qjs.wasm"],
+            &[
+                "jco",
+                "componentize",
+                "app.js",
+                "--wit",
+                "wit",
+                "-n",
+                "tool-plugin",
+                "--backend",
+                "quickjs",
+                "-o",
+                "qjs.wasm",
+            ],
             "qjs.wasm",
         )),
     );
@@ -169,7 +188,13 @@ fn main() {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
         "{:<26} {:>8} {:>14} {:>14} {:>12} {:>10} {:>10}",
-        "plugin", "MB", "first load ms", "cached load ms", "warm call µs", "load ×rust", "call ×rust"
+        "plugin",
+        "MB",
+        "first load ms",
+        "cached load ms",
+        "warm call µs",
+        "load ×rust",
+        "call ×rust"
     );
     for f in &figures {
         println!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use paracle_project::Registry;
+use paracle_project::{Registry, RegistryError};
 use paracle_runtime::{schema_errors, Plugin, PluginKind};
 
 use crate::names;
@@ -191,14 +191,20 @@ impl Catalog {
         }
         let mut plugins = registry.load_kind(PluginKind::Tool, |_| true).await;
         for kept in previous.map(Catalog::plugins).unwrap_or_default() {
-            let still_known = registry.known().iter().any(|k| k.name == kept.name());
-            if still_known && !plugins.iter().any(|p| p.name() == kept.name()) {
-                tracing::warn!(
-                    "plugin `{}` did not load; its previous version keeps serving",
-                    kept.name()
-                );
+            if plugins.iter().any(|p| p.name() == kept.name()) {
+                continue;
+            }
+            // Only the very version the project still pins, with the same
+            // grants, limits and config, whose file changed under it (a
+            // build in progress, or one that failed): a denial, a revoked
+            // grant or a failed signature takes effect at once.
+            let file_changed = matches!(
+                registry.get(kept.name()).await,
+                Err(RegistryError::DigestMismatch { ref pinned, .. }) if pinned == kept.digest()
+            );
+            if file_changed && registry.still_approves(&kept) {
                 eprintln!(
-                    "plugin `{}` did not load; its previous version ({}) keeps serving",
+                    "the file of plugin `{}` changed but is not the pinned version; the pinned version ({}) keeps serving",
                     kept.name(),
                     kept.digest()
                 );
@@ -259,7 +265,7 @@ impl Catalog {
     }
 
     /// The plugins behind the tools, each once.
-    fn plugins(&self) -> Vec<Arc<Plugin>> {
+    pub(crate) fn plugins(&self) -> Vec<Arc<Plugin>> {
         let mut plugins: Vec<Arc<Plugin>> = Vec::new();
         for entry in &self.entries {
             if let Target::Plugin { plugin, .. } = &entry.target {

@@ -62,8 +62,8 @@ impl Served {
 pub(crate) struct Handler {
     served: Arc<RwLock<Arc<Served>>>,
     /// The clients that finished their handshake, to tell when the tools
-    /// change.
-    clients: Arc<Mutex<Vec<Peer<RoleServer>>>>,
+    /// change; kept only when the server follows the project.
+    clients: Arc<Mutex<Option<Vec<Peer<RoleServer>>>>>,
 }
 
 impl Handler {
@@ -78,11 +78,17 @@ impl Handler {
         self.served.read().unwrap().clone()
     }
 
+    /// Keep track of clients from now on, to tell them when tools change.
+    pub(crate) fn follow_clients(&self) {
+        self.clients.lock().unwrap().get_or_insert_with(Vec::new);
+    }
+
     /// Serve `served` from now on, and tell every client its tools changed.
     pub(crate) async fn replace(&self, served: Served) {
         *self.served.write().unwrap() = Arc::new(served);
         let clients: Vec<Peer<RoleServer>> = {
             let mut clients = self.clients.lock().unwrap();
+            let clients = clients.get_or_insert_with(Vec::new);
             clients.retain(|peer| !peer.is_transport_closed());
             clients.clone()
         };
@@ -161,7 +167,11 @@ impl ServerHandler for Handler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.clients.lock().unwrap().push(context.peer);
+        if let Some(clients) = self.clients.lock().unwrap().as_mut() {
+            // Sessions come and go over HTTP: the closed ones leave here.
+            clients.retain(|peer| !peer.is_transport_closed());
+            clients.push(context.peer);
+        }
     }
 
     async fn list_tools(

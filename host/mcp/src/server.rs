@@ -77,8 +77,10 @@ pub struct McpServer {
     options: McpOptions,
 }
 
-/// How long the project's files must be quiet before a reload.
+/// How long the project's files must be quiet before a reload, and the
+/// longest a reload waits for them.
 const RELOAD_SETTLE: Duration = Duration::from_millis(200);
+const RELOAD_SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// What `served` serves for `registry`. `previous`: the catalog being
 /// replaced, whose plugins stay for any that no longer load.
@@ -162,6 +164,7 @@ impl McpServer {
                 .map_err(watch_error)?;
         }
         let handler = self.handler.clone();
+        handler.follow_clients();
         let options = self.options.clone();
         tokio::spawn(async move {
             // The watcher lives as long as this task.
@@ -170,18 +173,32 @@ impl McpServer {
                 if !paths.iter().any(|p| watched.covers(p)) {
                     continue;
                 }
-                // An editor's or a build's burst of writes is one change.
-                while let Ok(Some(_)) = tokio::time::timeout(RELOAD_SETTLE, changed.recv()).await {}
+                // A burst of writes to the project's files is one change;
+                // other files' events (a build writing its output) do not
+                // put the reload off, and nothing puts it off for long.
+                let settle_until = tokio::time::Instant::now() + RELOAD_SETTLE_MAX;
+                loop {
+                    let wait = RELOAD_SETTLE.min(settle_until - tokio::time::Instant::now());
+                    match tokio::time::timeout(wait, changed.recv()).await {
+                        Ok(Some(paths)) if paths.iter().any(|p| watched.covers(p)) => continue,
+                        Ok(Some(_)) if tokio::time::Instant::now() < settle_until => continue,
+                        Ok(None) => return,
+                        _ => break,
+                    }
+                }
                 let registry = match reopen() {
                     Ok(registry) => Arc::new(registry),
                     Err(error) => {
-                        tracing::warn!(
-                            "the project did not open again, so its tools are unchanged: {error}"
-                        );
+                        eprintln!("the project changed but did not open; its tools are unchanged: {error}");
                         continue;
                     }
                 };
                 let before = handler.served();
+                // Plugins the project still approves exactly as they are
+                // stay as they are: the same instances, and what they hold.
+                for plugin in before.catalog.plugins() {
+                    registry.adopt(plugin);
+                }
                 let next = served(registry, &options, Some(&before.catalog)).await;
                 eprintln!(
                     "the project changed: serving {} tools, and telling the clients",

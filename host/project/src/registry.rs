@@ -920,6 +920,41 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the project still approves exactly `plugin`, loaded earlier
+    /// (perhaps by another `Registry` of the same project): its name is
+    /// pinned to the plugin's digest, with the same grants, limits and
+    /// config. A server may keep serving such a plugin while its file is
+    /// being rebuilt; anything the operator changed is not kept.
+    pub fn still_approves(&self, plugin: &Plugin) -> bool {
+        let Some(known) = self.known.iter().find(|k| k.name == plugin.name()) else {
+            return false;
+        };
+        let config = known
+            .settings
+            .config
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        known.pinned.as_deref() == Some(plugin.digest())
+            && known.settings.grants == *plugin.grants()
+            && known.settings.limits == *plugin.limits()
+            && serde_json::from_str::<serde_json::Value>(plugin.config()).ok() == Some(config)
+    }
+
+    /// Serve `plugin`, loaded earlier on this registry's runtime, instead of
+    /// loading its file again, if the project still approves exactly it
+    /// ([`Registry::still_approves`]). Returns whether it was taken.
+    pub fn adopt(&self, plugin: Arc<Plugin>) -> bool {
+        if !self.runtime.made(&plugin) || !self.still_approves(&plugin) {
+            return false;
+        }
+        self.loaded
+            .lock()
+            .unwrap()
+            .entry(plugin.name().to_string())
+            .or_insert(plugin);
+        true
+    }
+
     /// The registry's entry for plugin `name`, if it was loaded or installed
     /// explicitly.
     pub fn entry(&self, name: &str) -> Option<&Entry> {

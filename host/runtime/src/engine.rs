@@ -44,7 +44,8 @@ pub struct EngineShape {
     pub on_demand: bool,
     /// Runs the component model's async ABI (the `task.*`, `waitable-set.*`
     /// and `context.*` builtins, async-lifted exports), which QuickJS-based
-    /// JavaScript components emit.
+    /// JavaScript components emit. Every call then goes through wasmtime's
+    /// concurrent machinery, so plain components stay off it.
     pub concurrent: bool,
 }
 
@@ -66,7 +67,7 @@ impl EngineShape {
                 ..self
             });
         }
-        if !self.on_demand && error.contains(POOL_REFUSAL) {
+        if !self.on_demand && error.contains(POOL_REFUSAL) && error.contains("pooling allocator") {
             return Some(EngineShape {
                 on_demand: true,
                 ..self
@@ -77,15 +78,18 @@ impl EngineShape {
 }
 
 /// How wasmtime words a component's use of the async ABI on an engine
-/// without it (wasmparser's validator).
+/// without it (wasmparser's validator). Error contexts and the threading,
+/// GC and stackful proposals stay off: widening would not help them.
 const NEEDS_CONCURRENCY: &[&str] = &[
     "requires the component model async feature",
-    "requires the component model async builtins feature",
-    "requires the component model error-context feature",
+    "requires the component model more async builtins feature",
 ];
 
-/// How wasmtime words a component that does not fit the pool's slots.
-const POOL_REFUSAL: &str = "pooling allocator";
+/// How wasmtime words a component with more core instances, memories or
+/// tables than the pool's per-component slots. Only counts widen to the
+/// on-demand engine, where the store caps them (`store::MAX_*`); a memory
+/// or table too large for the pool is too large for any plugin.
+const POOL_REFUSAL: &str = "which exceeds the configured maximum of";
 
 /// Called around a compilation that the code cache could not spare: the
 /// first load of a component, which can take seconds for a large one.
@@ -97,8 +101,21 @@ pub trait CompileObserver: Send + Sync {
 pub struct PluginEngine {
     engine: Engine,
     pooling: bool,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
     cache: CompiledCache,
+}
+
+/// The engine's epoch ticker, running while anyone holds this: the engine,
+/// and every plugin loaded on it, so that a plugin outliving its runtime
+/// is still stopped at its deadlines.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl PluginEngine {
@@ -120,13 +137,14 @@ impl PluginEngine {
                 (engine, false)
             }
         };
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), ticker_stop.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), stop.clone());
+        let ticker = Arc::new(Ticker { stop });
         let cache = CompiledCache::new(cache_dir, &engine, shape);
         Ok(PluginEngine {
             engine,
             pooling,
-            ticker_stop,
+            ticker,
             cache,
         })
     }
@@ -139,6 +157,10 @@ impl PluginEngine {
         self.pooling
     }
 
+    pub(crate) fn ticker(&self) -> Arc<Ticker> {
+        self.ticker.clone()
+    }
+
     /// Ticks to allow for `timeout` before the guest traps.
     pub fn deadline_ticks(timeout: Duration) -> u64 {
         (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
@@ -148,7 +170,12 @@ impl PluginEngine {
     /// compiled, so that it is not compiled again on this engine only to be
     /// refused.
     pub(crate) fn remembered_shape(&self, digest: &str) -> Option<EngineShape> {
-        let text = std::fs::read_to_string(self.cache.shape_note(digest)?).ok()?;
+        let note = self.cache.shape_note(digest)?;
+        // Written by `remember_shape`: two words at most.
+        if std::fs::metadata(&note).ok()?.len() > 64 {
+            return None;
+        }
+        let text = std::fs::read_to_string(note).ok()?;
         let mut shape = EngineShape::default();
         for word in text.split_whitespace() {
             match word {
@@ -187,12 +214,6 @@ impl PluginEngine {
     ) -> Result<(Component, CacheUse), wasmtime::Error> {
         self.cache
             .get_or_compile(&self.engine, path, bytes, digest, observer)
-    }
-}
-
-impl Drop for PluginEngine {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 

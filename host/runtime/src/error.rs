@@ -174,8 +174,14 @@ pub enum LoadError {
     #[error("`{path}` is not a valid component ({reason}); the file may be truncated or corrupt, so rebuild it")]
     Malformed { path: PathBuf, reason: String },
 
-    #[error("`{path}` uses a WebAssembly feature this host does not run ({reason}); rebuild it for wasm32-wasip2 without that proposal; the component model's async ABI is supported, its threading, GC and stackful builtins are not")]
+    #[error("`{path}` uses a WebAssembly feature this host does not run ({reason}); rebuild it for wasm32-wasip2 without that proposal (the host runs the component model's async ABI, but not its error contexts, threads, GC or stackful calls)")]
     Unsupported { path: PathBuf, reason: String },
+
+    #[error("`{path}` needs more than the host allows any plugin ({reason}); this is a fixed limit of the host, not a fault in the file")]
+    HostLimit { path: PathBuf, reason: String },
+
+    #[error("`{path}` needs an engine the host could not start: {reason}")]
+    Engine { path: PathBuf, reason: String },
 
     #[error("`{path}` was built against {found}, but this host speaks paracle:plugin@{expected}; rebuild it with a paracle-sdk for {expected}")]
     ContractVersion {
@@ -231,6 +237,8 @@ impl LoadError {
             || reason.contains("support is not enabled");
         if needs_feature {
             LoadError::Unsupported { path, reason }
+        } else if reason.contains("pooling allocator") {
+            LoadError::HostLimit { path, reason }
         } else {
             LoadError::Malformed { path, reason }
         }

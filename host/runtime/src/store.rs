@@ -37,6 +37,9 @@ pub(crate) struct StoreState {
     memory_limit: usize,
     /// The bytes of all the instance's linear memories together.
     memory_used: usize,
+    /// Elements of all the instance's tables together: the second kind of
+    /// host memory a guest grows.
+    table_elements_used: usize,
     /// The sockets the instance made, for [`network::MAX_SOCKETS`].
     sockets_held: Held,
     /// The files it holds open, for [`files::MAX_OPEN_FILES`].
@@ -190,6 +193,7 @@ pub(crate) fn new_store(
         table: handle_table(),
         memory_limit: limits.memory_bytes() as usize,
         memory_used: 0,
+        table_elements_used: 0,
         sockets_held: network::held_sockets(),
         files_held: files::held_files(),
         stderr,
@@ -207,6 +211,10 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);
+    // Handles wasmtime keeps for the component model itself (resources,
+    // and the async ABI's tasks, streams and waitable sets) are host memory
+    // too: the same cap as the host's own table.
+    store.set_max_component_handles(MAX_HANDLES);
     store.epoch_deadline_callback(|store| {
         let left = store
             .data()
@@ -264,17 +272,50 @@ impl ResourceLimiter for StoreState {
         Ok(true)
     }
 
+    /// Tables hold function references in host memory, outside the memory
+    /// limit: all of an instance's tables together stay under one bound, far
+    /// beyond any honest plugin, whether the pool or the on-demand allocator
+    /// made them.
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million is far beyond any
-        // honest plugin and bounds host memory.
-        Ok(desired <= 1_000_000)
+        let total = self
+            .table_elements_used
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements_used = total;
+        Ok(true)
+    }
+
+    // The pool caps these per component; the on-demand allocator, which a
+    // component shaped past the pool's slots gets, does not, so the store
+    // does. Each is well above what the pool allows, and far below
+    // wasmtime's defaults of ten thousand.
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
+
+/// Function references in all of one instance's tables.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Core instances, memories and tables of one plugin instance.
+const MAX_CORE_INSTANCES: usize = 256;
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 128;
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -429,5 +470,39 @@ mod memory_tests {
         let mut shared = store(&engine);
         wasmtime::Instance::new(&mut shared, &one, &[]).unwrap();
         assert!(wasmtime::Instance::new(&mut shared, &one, &[]).is_err());
+    }
+
+    /// What the on-demand allocator (for components past the pool's slots)
+    /// does not cap, the store does: table elements across all tables, and
+    /// how many instances, memories and tables one store holds.
+    #[test]
+    fn tables_instances_and_memories_are_capped_without_the_pool() {
+        let engine = wasmtime::Engine::default();
+        let table = |elements: usize| {
+            wasmtime::Module::new(&engine, format!("(module (table {elements} funcref))")).unwrap()
+        };
+        // Half the bound each: two fit, a third does not.
+        let half = table(super::MAX_TABLE_ELEMENTS / 2);
+        let mut tables = store(&engine);
+        wasmtime::Instance::new(&mut tables, &half, &[]).unwrap();
+        wasmtime::Instance::new(&mut tables, &half, &[]).unwrap();
+        assert!(wasmtime::Instance::new(&mut tables, &half, &[]).is_err());
+
+        let empty = wasmtime::Module::new(&engine, "(module)").unwrap();
+        let mut instances = store(&engine);
+        for _ in 0..super::MAX_CORE_INSTANCES {
+            wasmtime::Instance::new(&mut instances, &empty, &[]).unwrap();
+        }
+        assert!(wasmtime::Instance::new(&mut instances, &empty, &[]).is_err());
+
+        let many_tables = format!(
+            "(module {})",
+            "(table 1 funcref)".repeat(super::MAX_TABLES + 1)
+        );
+        let many_tables = wasmtime::Module::new(&engine, many_tables).unwrap();
+        assert!(wasmtime::Instance::new(&mut store(&engine), &many_tables, &[]).is_err());
+        let many_memories = format!("(module {})", "(memory 0)".repeat(super::MAX_MEMORIES + 1));
+        let many_memories = wasmtime::Module::new(&engine, many_memories).unwrap();
+        assert!(wasmtime::Instance::new(&mut store(&engine), &many_memories, &[]).is_err());
     }
 }

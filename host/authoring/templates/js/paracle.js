@@ -31,6 +31,7 @@ export const unavailable = (message) => new PluginError("unavailable", message);
 export const config = {};
 
 const KINDS = ["invalid-input", "not-found", "denied", "timeout", "unavailable", "internal"];
+const FINISH_REASONS = ["stop", "tool-calls", "length", "content-filter"];
 
 // A thrown value as the contract's error: componentize-js reads `payload`.
 function guarded(run) {
@@ -96,7 +97,7 @@ export function definePlugin(spec) {
           author: info.author ?? "",
           license: info.license ?? "",
           tags: info.tags ?? [],
-          configSchema: info.configSchema === undefined ? undefined : JSON.stringify(info.configSchema),
+          configSchema: info.configSchema == null ? undefined : JSON.stringify(info.configSchema),
           requests: {
             paths: (info.paths ?? []).map((p) => ({ guestPath: p.guestPath, writable: !!p.writable, reason: p.reason ?? "" })),
             hosts: info.hosts ?? [],
@@ -126,7 +127,8 @@ export function definePlugin(spec) {
         }));
       },
       invoke(name, args, context) {
-        return guarded(() => JSON.stringify(callTool(spec, name, JSON.parse(args), context)));
+        // A tool that returns nothing answers null.
+        return guarded(() => JSON.stringify(callTool(spec, name, JSON.parse(args), context) ?? null));
       },
     };
   }
@@ -134,7 +136,9 @@ export function definePlugin(spec) {
     const models = spec.models ?? [];
     exports.provider = {
       listModels() {
-        return models.map((m) => ({ id: m.id, description: m.description ?? "", contextWindow: m.contextWindow }));
+        return guarded(() =>
+          models.map((m) => ({ id: String(m.id), description: String(m.description ?? ""), contextWindow: m.contextWindow ?? undefined })),
+        );
       },
       chat(request) {
         return guarded(() => {
@@ -151,12 +155,23 @@ export function definePlugin(spec) {
             maxTokens: request.maxTokens,
           };
           const answer = reply(spec.chat(asked), asked, models);
+          // Checked here, where a mistake is the plugin's error, rather
+          // than where the component lowers it, where it would be a trap.
+          if (!FINISH_REASONS.includes(answer.finishReason)) {
+            throw new Error(`finishReason ${JSON.stringify(answer.finishReason)} is not one of ${FINISH_REASONS.join(", ")}`);
+          }
+          if (!Array.isArray(answer.toolCalls)) throw new Error("toolCalls must be an array");
+          const tokens = (n) => {
+            if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`token count ${n} is not a u32`);
+            return n;
+          };
+          answer.usage = { promptTokens: tokens(answer.usage.promptTokens), completionTokens: tokens(answer.usage.completionTokens) };
           return {
             model: answer.model,
             message: {
               role: "assistant",
-              content: answer.content,
-              toolCalls: answer.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: JSON.stringify(c.arguments ?? {}) })),
+              content: String(answer.content),
+              toolCalls: answer.toolCalls.map((c) => ({ id: String(c.id), name: String(c.name), arguments: JSON.stringify(c.arguments ?? {}) })),
               toolCallId: undefined,
             },
             finishReason: answer.finishReason,
@@ -169,14 +184,18 @@ export function definePlugin(spec) {
   if (spec.store) {
     exports.memory = {
       put: (ns, key, value) => guarded(() => { storeNow().put(ns, key, value); }),
-      get: (ns, key) => guarded(() => storeNow().get(ns, key) ?? undefined),
+      get: (ns, key) =>
+        guarded(() => {
+          const value = storeNow().get(ns, key);
+          return value == null ? undefined : String(value);
+        }),
       delete: (ns, key) => guarded(() => !!storeNow().delete(ns, key)),
-      keys: (ns, prefix) => guarded(() => [...storeNow().keys(ns, prefix)]),
+      keys: (ns, prefix) => guarded(() => [...storeNow().keys(ns, prefix)].map(String)),
       search: (ns, query, limit) =>
         guarded(() => {
           const s = storeNow();
           const hits = s.search ? s.search(ns, query, limit) : wordSearch(s, ns, query, limit);
-          return hits.slice(0, limit).map((h) => ({ key: h.key, value: h.value, score: Number(h.score) }));
+          return hits.slice(0, limit).map((h) => ({ key: String(h.key), value: String(h.value), score: Number(h.score) }));
         }),
     };
   }

@@ -107,6 +107,10 @@ def memory(cls):
     return cls
 
 
+_LEVELS = {"trace": "TRACE", "debug": "DEBUG", "info": "INFO", "warn": "WARN",
+           "warning": "WARN", "error": "ERROR"}
+
+
 def log(level, message):
     """A line in the host's log: level is trace, debug, info, warn or error."""
     try:
@@ -114,7 +118,8 @@ def log(level, message):
     except ImportError:
         print(f"[{level}] {message}", file=sys.stderr)
         return
-    host.log(getattr(host.LogLevel, level.upper()), str(message))
+    name = _LEVELS.get(str(level).lower(), "INFO")
+    host.log(getattr(host.LogLevel, name), str(message))
 
 
 def call_tool(name, args, context=None):
@@ -171,12 +176,23 @@ def _fail(error):
 
 
 def _guarded(function, *args):
+    """Run `function`, turning any exception, the plugin's own or one in
+    converting its answer, into the contract's error rather than a trap."""
     try:
         return function(*args)
     except PluginError as error:
         raise _fail(error)
     except Exception as error:  # a bug in the plugin: reported, not a trap
         raise _fail(error)
+
+
+def _dump(value):
+    # NaN and infinities are not JSON: refused here, not sent.
+    return json.dumps(value, allow_nan=False)
+
+
+_FINISH = {"stop": "STOP", "tool-calls": "TOOL_CALLS", "tool_calls": "TOOL_CALLS",
+           "length": "LENGTH", "content-filter": "CONTENT_FILTER", "content_filter": "CONTENT_FILTER"}
 
 
 class Plugin:
@@ -200,10 +216,12 @@ class Plugin:
         )
 
     def init(self, config_json):
-        config.clear()
-        config.update(json.loads(config_json))
-        if _memory and not _stores:
-            _stores.append(_memory[0]())
+        def start():
+            config.clear()
+            config.update(json.loads(config_json))
+            if _memory:
+                _store()
+        _guarded(start)
 
     def health(self):
         return _types().HealthStatus(ready=True, message="")
@@ -218,17 +236,22 @@ class Tool:
 
     def invoke(self, name, arguments, context):
         ctx = {"caller": context.caller, "run_id": context.run_id, "agent": context.agent}
-        return json.dumps(_guarded(call_tool, name, json.loads(arguments), ctx))
+        return _guarded(lambda: _dump(call_tool(name, json.loads(arguments), ctx)))
 
 
 class Provider:
     def list_models(self):
-        types = _types()
-        return [types.ModelInfo(id=m["id"], description=m.get("description", ""),
-                                context_window=m.get("context_window"))
-                for m in _provider.get("models", [])]
+        def models():
+            types = _types()
+            return [types.ModelInfo(id=str(m["id"]), description=str(m.get("description", "")),
+                                    context_window=m.get("context_window"))
+                    for m in _provider.get("models", [])]
+        return _guarded(models)
 
     def chat(self, request):
+        return _guarded(self._chat, request)
+
+    def _chat(self, request):
         types = _types()
         asked = {
             "model": request.model,
@@ -241,16 +264,17 @@ class Provider:
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }
-        reply = _guarded(chat, asked)
-        calls = [types.ToolCall(id=c["id"], name=c["name"], arguments=json.dumps(c.get("arguments", {})))
+        reply = chat(asked)
+        finish = _FINISH.get(str(reply["finish_reason"]))
+        if finish is None:
+            raise ValueError(f"finish_reason {reply['finish_reason']!r} is not one of stop, tool-calls, length, content-filter")
+        calls = [types.ToolCall(id=str(c["id"]), name=str(c["name"]), arguments=_dump(c.get("arguments", {})))
                  for c in reply["tool_calls"]]
-        finish = {"stop": types.FinishReason.STOP, "tool-calls": types.FinishReason.TOOL_CALLS,
-                  "length": types.FinishReason.LENGTH, "content-filter": types.FinishReason.CONTENT_FILTER}
         return types.ChatResponse(
-            model=reply["model"],
-            message=types.Message(role=types.Role.ASSISTANT, content=reply["content"],
+            model=str(reply["model"]),
+            message=types.Message(role=types.Role.ASSISTANT, content=str(reply["content"]),
                                   tool_calls=calls, tool_call_id=None),
-            finish_reason=finish[reply["finish_reason"]],
+            finish_reason=getattr(types.FinishReason, finish),
             usage=types.Usage(prompt_tokens=int(reply["usage"]["prompt_tokens"]),
                               completion_tokens=int(reply["usage"]["completion_tokens"])),
         )
@@ -286,19 +310,24 @@ def search(store, namespace, query, limit):
 
 class Memory:
     def put(self, namespace, key, value):
-        _guarded(_store().put, namespace, key, value)
+        _guarded(lambda: _store().put(namespace, key, value))
 
     def get(self, namespace, key):
-        return _guarded(_store().get, namespace, key)
+        def got():
+            value = _store().get(namespace, key)
+            return None if value is None else str(value)
+        return _guarded(got)
 
     def delete(self, namespace, key):
-        return bool(_guarded(_store().delete, namespace, key))
+        return _guarded(lambda: bool(_store().delete(namespace, key)))
 
     def keys(self, namespace, prefix):
-        return list(_guarded(_store().keys, namespace, prefix))
+        return _guarded(lambda: [str(k) for k in _store().keys(namespace, prefix)])
 
     def search(self, namespace, query, limit):
-        types = _types()
-        hits = _guarded(search, _store(), namespace, query, limit)
-        return [types.SearchHit(key=h["key"], value=h["value"], score=float(h["score"]))
-                for h in hits[:limit]]
+        def hits():
+            types = _types()
+            found = search(_store(), namespace, query, limit)
+            return [types.SearchHit(key=str(h["key"]), value=str(h["value"]), score=float(h["score"]))
+                    for h in found[:limit]]
+        return _guarded(hits)

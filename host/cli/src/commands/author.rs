@@ -143,11 +143,17 @@ async fn load_built(
             manifest.name
         ),
         None => {
-            if let Ok(Source::Builtin) = registry.source_of(&manifest.name) {
-                eprintln!(
+            match registry.source_of(&manifest.name) {
+                Ok(Source::Builtin) => eprintln!(
                     "note: `{}` is also the name of a built-in plugin; this one takes its place in this project",
                     manifest.name
-                );
+                ),
+                Ok(_) => bail!(
+                    "the project already has a plugin named `{}` ({}); rename this one in paracle-plugin.toml",
+                    manifest.name,
+                    registry.describe_source(&manifest.name)?
+                ),
+                Err(_) => {}
             }
             let mut granted = Grants::default();
             for spec in grants {

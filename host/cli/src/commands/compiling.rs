@@ -59,7 +59,11 @@ impl CompileProgress {
                 draw(terminal, &mut state);
             })
             .map(drop)
-            .unwrap_or_else(|error| tracing::debug!("no compile progress: {error}"));
+            .unwrap_or_else(|error| {
+                tracing::debug!("no compile progress: {error}");
+                // Let the next compilation try again.
+                self.state.lock().unwrap().ticking = false;
+            });
     }
 }
 
@@ -112,8 +116,10 @@ impl CompileObserver for CompileProgress {
             started: Instant::now(),
             shown: false,
         });
-        if !state.ticking {
-            state.ticking = true;
+        let start_ticking = !state.ticking;
+        state.ticking = true;
+        drop(state);
+        if start_ticking {
             self.tick();
         }
     }

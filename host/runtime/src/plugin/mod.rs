@@ -27,7 +27,7 @@ use paracle_policy::{Grants, Limit, Limits};
 
 use crate::capability::git::GitBackend;
 use crate::capability::network::NetPolicy;
-use crate::engine::{CacheUse, CompileObserver, EngineShape, PluginEngine};
+use crate::engine::{CacheUse, CompileObserver, EngineShape, PluginEngine, Ticker};
 use crate::error::{root_cause, CallError, EngineError, LoadError, PluginError};
 use crate::incident::Incident;
 use crate::stats::{CallOutcome, CallStats};
@@ -135,6 +135,16 @@ impl Runtime {
         self.observer = Some(observer);
     }
 
+    /// Whether `plugin` was loaded on one of this runtime's engines.
+    pub fn made(&self, plugin: &Plugin) -> bool {
+        self.engines.iter().any(|engines| {
+            engines
+                .get()
+                .and_then(|made| made.as_ref().ok())
+                .is_some_and(|made| wasmtime::Engine::same(made.engine.engine(), &plugin.engine))
+        })
+    }
+
     pub fn uses_pooling(&self) -> bool {
         self.engines(EngineShape::default())
             .map(|engines| engines.engine.uses_pooling())
@@ -161,19 +171,17 @@ impl Runtime {
             ..EngineShape::default()
         };
         let mut shape = first;
-        let first_engines = self.engines(first).map_err(|e| LoadError::Limits {
+        let engine_error = |e: &EngineError| LoadError::Engine {
             path: path.to_path_buf(),
-            reason: format!("the engine it needs cannot start: {}", e.0),
-        })?;
+            reason: e.0.clone(),
+        };
+        let first_engines = self.engines(first).map_err(engine_error)?;
         if let Some(remembered) = first_engines.engine.remembered_shape(digest) {
             shape.on_demand = remembered.on_demand;
             shape.concurrent = remembered.concurrent;
         }
         loop {
-            let engines = self.engines(shape).map_err(|e| LoadError::Limits {
-                path: path.to_path_buf(),
-                reason: format!("the engine it needs cannot start: {}", e.0),
-            })?;
+            let engines = self.engines(shape).map_err(engine_error)?;
             match engines
                 .engine
                 .component(path, bytes, digest, self.observer.as_deref())
@@ -366,6 +374,7 @@ impl Runtime {
             limits: settings.limits.clone(),
             isolation: settings.isolation,
             engine: engine.clone(),
+            _ticker: engines.engine.ticker(),
             pre,
             git,
             pool: InstancePool::new(settings.limits.max_instances as usize),
@@ -564,6 +573,8 @@ pub struct Plugin {
     limits: Limits,
     isolation: Isolation,
     engine: wasmtime::Engine,
+    /// Keeps the engine's epoch ticker running as long as this plugin.
+    _ticker: Arc<Ticker>,
     pre: Pre,
     /// Only for plugins that import `git` and were granted it.
     git: Option<Arc<dyn GitBackend>>,
