@@ -192,7 +192,7 @@ impl Limit {
             }
         };
         format!(
-            "the host's `{setting}` limit; change it with `paracle plugin limit {plugin} {setting}=N`, or `--{}` when loading",
+            "the host's `{setting}` limit; change it with `paracle plugin limit {plugin} {setting}=N` (in `[plugins.{plugin}.limits]` for a plugin of paracle.toml), or `--{}` when loading",
             setting.replace('_', "-")
         )
     }
