@@ -36,7 +36,7 @@ fn seconds<S: serde::Serializer>(elapsed: &Duration, to: S) -> Result<S::Ok, S::
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("`{program}` was not found: {hint}")]
+    #[error("`{program}` was not found; {hint}")]
     NoProgram { program: String, hint: String },
 
     #[error("cannot run `{program}`: {source}")]
@@ -122,7 +122,7 @@ pub fn build(
         program: program.clone(),
         hint: missing_tools(dir, manifest.language)
             .into_iter()
-            .map(|m| format!("{} ({})", m.install, m.tool))
+            .map(|m| format!("to install {}: {}", m.tool, m.install))
             .next()
             .unwrap_or_else(|| "install it, or change `build` in paracle-plugin.toml".into()),
     })?;

@@ -42,7 +42,7 @@ pub enum ScaffoldError {
     #[error("`{0}` is not a valid plugin name: use 1 to 64 lowercase letters, digits, `-` or `_`, starting with a letter")]
     Name(String),
 
-    #[error("a {kind} plugin in {language} is not offered; {language} has tool, provider and memory, and Rust has every kind (`--lang rust`)")]
+    #[error("{kind} plugins are not offered in {language}, which has tool, provider and memory; Rust has every kind (`--lang rust`)")]
     NotOffered {
         kind: &'static str,
         language: &'static str,
