@@ -180,6 +180,20 @@ fn rust_scaffolds_of_every_kind_test_build_and_answer() {
     assert_eq!(settings["settings"]["base_branch"], "main", "{settings}");
 }
 
+/// Build the project at `dir`, whose tool `find` fails with the plugin's own
+/// `not-found` error through the language's helper, and check that the
+/// caller sees that error, of that kind, naming the plugin.
+fn rebuild_and_expect_own_error(project: &Project, dir: &Path, name: &str) {
+    ok(project, &["plugin", "build", dir.to_str().unwrap()]);
+    let out = paracle(project, &["plugin", "call", name, "find", "{}"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(name) && stderr.contains("not found: nothing here"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn python_scaffolds_test_build_and_answer() {
     let project = Project::new();
@@ -193,13 +207,7 @@ fn python_scaffolds_test_build_and_answer() {
         "\n\nfrom paracle_plugin import NotFound\n\n\n@tool(description=\"Finds nothing\")\ndef find(args, context):\n    raise NotFound(\"nothing here\")\n",
     );
     std::fs::write(&app, code).unwrap();
-    ok(&project, &["plugin", "build", tool.to_str().unwrap()]);
-    let out = paracle(&project, &["plugin", "call", "py-tool", "find", "{}"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("py-tool") && stderr.contains("not found: nothing here"),
-        "{stderr}"
-    );
+    rebuild_and_expect_own_error(&project, &tool, "py-tool");
 
     scaffold_and_build(&project, "py-provider", "provider", "python", &[]);
     check_provider(&project, "py-provider");
@@ -222,13 +230,7 @@ fn javascript_scaffolds_test_build_and_answer() {
         "import { definePlugin, notFound } from \"./paracle.js\";",
     );
     std::fs::write(&app, code).unwrap();
-    ok(&project, &["plugin", "build", tool.to_str().unwrap()]);
-    let out = paracle(&project, &["plugin", "call", "js-tool", "find", "{}"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("js-tool") && stderr.contains("not found: nothing here"),
-        "{stderr}"
-    );
+    rebuild_and_expect_own_error(&project, &tool, "js-tool");
 
     scaffold_and_build(&project, "js-provider", "provider", "js", &[]);
     check_provider(&project, "js-provider");
