@@ -180,22 +180,24 @@ pub fn build(
     let status = loop {
         match lines.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => keep(line, &mut on_line),
-            Err(RecvTimeoutError::Disconnected) => {
-                break child.wait();
-            }
-            Err(RecvTimeoutError::Timeout) => match child.try_wait() {
-                Ok(Some(status)) => {
-                    let until = Instant::now() + DRAIN;
-                    while let Ok(line) =
-                        lines.recv_timeout(until.saturating_duration_since(Instant::now()))
-                    {
-                        keep(line, &mut on_line);
+            Err(RecvTimeoutError::Disconnected) => break child.wait(),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // Asked after every line too, so that a process the build left
+        // behind, printing on, cannot keep the build going.
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let until = Instant::now() + DRAIN;
+                while let Some(left) = until.checked_duration_since(Instant::now()) {
+                    match lines.recv_timeout(left) {
+                        Ok(line) => keep(line, &mut on_line),
+                        Err(_) => break,
                     }
-                    break Ok(status);
                 }
-                Ok(None) => {}
-                Err(error) => break Err(error),
-            },
+                break Ok(status);
+            }
+            Ok(None) => {}
+            Err(error) => break Err(error),
         }
     }
     .map_err(|source| BuildError::Spawn {

@@ -324,7 +324,9 @@ pub fn scaffold(request: &ScaffoldRequest) -> Result<Scaffolded, ScaffoldError> 
 /// its place (or, when `dir` is an empty directory already, whose entries
 /// move into it), so that a failure part-way leaves no half project behind.
 fn write_all(dir: &Path, files: &[(String, String)]) -> std::io::Result<()> {
-    let dir = std::path::absolute(dir)?;
+    // `components` drops a trailing `/`, through which `lstat` would
+    // follow a link.
+    let dir: PathBuf = std::path::absolute(dir)?.components().collect();
     if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(std::io::Error::other(
             "it is a symbolic link; name the directory itself",
@@ -470,6 +472,11 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, root.path().join("my-plugin")).unwrap();
         let asked = request(root.path(), Language::Python, ScaffoldKind::Tool);
         assert!(scaffold(&asked).is_err());
+        let trailing = ScaffoldRequest {
+            dir: root.path().join("my-plugin/"),
+            ..asked
+        };
+        assert!(scaffold(&trailing).is_err());
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 

@@ -99,7 +99,17 @@ impl SourceWatcher {
         let dir = std::fs::canonicalize(dir).map_err(|e| start_error(e.into()))?;
         let (sender, events) = channel();
         let mut watcher = notify::recommended_watcher(sender).map_err(start_error)?;
-        for (root, mode) in roots(&dir, patterns) {
+        let watched = roots(&dir, patterns);
+        if watched.is_empty() {
+            return Err(WatchError::Start {
+                dir: dir.clone(),
+                reason: format!(
+                    "no directory that the `watch` patterns ({}) name exists",
+                    patterns.join(", ")
+                ),
+            });
+        }
+        for (root, mode) in watched {
             watcher.watch(&root, mode).map_err(start_error)?;
         }
         Ok(SourceWatcher {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use paracle_project::{Registry, RegistryError};
+use paracle_project::Registry;
 use paracle_runtime::{schema_errors, Plugin, PluginKind};
 
 use crate::names;
@@ -161,14 +161,8 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Paracle's tools, the memory tools when `memory` names a plugin, and
-    /// the tools of every Tool plugin of the project that loads. With
-    /// `previous`, the catalog this one replaces, a plugin the project still
-    /// has but that no longer loads keeps the tools of the version that did.
-    pub(crate) async fn build(
-        registry: &Registry,
-        memory: Option<&str>,
-        previous: Option<&Catalog>,
-    ) -> Catalog {
+    /// the tools of every Tool plugin of the project that loads.
+    pub(crate) async fn build(registry: &Registry, memory: Option<&str>) -> Catalog {
         let mut catalog = Catalog {
             entries: Vec::new(),
             by_name: HashMap::new(),
@@ -189,28 +183,7 @@ impl Catalog {
                 validator: Some(validator),
             });
         }
-        let mut plugins = registry.load_kind(PluginKind::Tool, |_| true).await;
-        for kept in previous.map(Catalog::plugins).unwrap_or_default() {
-            if plugins.iter().any(|p| p.name() == kept.name()) {
-                continue;
-            }
-            // Only the very version the project still pins, with the same
-            // grants, limits and config, whose file changed under it (a
-            // build in progress, or one that failed): a denial, a revoked
-            // grant or a failed signature takes effect at once.
-            let file_changed = matches!(
-                registry.get(kept.name()).await,
-                Err(RegistryError::DigestMismatch { ref pinned, .. }) if pinned == kept.digest()
-            );
-            if file_changed && registry.still_approves(&kept) {
-                eprintln!(
-                    "the file of plugin `{}` changed but is not the pinned version; the pinned version ({}) keeps serving",
-                    kept.name(),
-                    kept.digest()
-                );
-                plugins.push(kept);
-            }
-        }
+        let plugins = registry.load_kind(PluginKind::Tool, |_| true).await;
         for plugin in plugins {
             for spec in plugin.tools() {
                 let schema = match serde_json::from_str::<Value>(&spec.input_schema) {

@@ -82,14 +82,9 @@ pub struct McpServer {
 const RELOAD_SETTLE: Duration = Duration::from_millis(200);
 const RELOAD_SETTLE_MAX: Duration = Duration::from_secs(2);
 
-/// What `served` serves for `registry`. `previous`: the catalog being
-/// replaced, whose plugins stay for any that no longer load.
-async fn served(
-    registry: Arc<Registry>,
-    options: &McpOptions,
-    previous: Option<&Catalog>,
-) -> Served {
-    let catalog = Catalog::build(&registry, options.memory.as_deref(), previous).await;
+/// What the server serves for `registry`.
+async fn served(registry: Arc<Registry>, options: &McpOptions) -> Served {
+    let catalog = Catalog::build(&registry, options.memory.as_deref()).await;
     let calls = Calls {
         registry,
         memory: options.memory.clone(),
@@ -128,7 +123,7 @@ impl McpServer {
     /// so that the first `tools/list` is quick; one that fails to load is
     /// left out with a warning on stderr.
     pub async fn new(registry: Arc<Registry>, options: McpOptions) -> Self {
-        let served = served(registry, &options, None).await;
+        let served = served(registry, &options).await;
         McpServer {
             handler: Handler::new(served),
             options,
@@ -139,7 +134,9 @@ impl McpServer {
     /// plugins it has changes (after `plugin build`, `plugin dev`, `plugin
     /// load`, `plugin grant`), open the project again with `reopen`, serve
     /// its tools and tell every client (`notifications/tools/list_changed`).
-    /// A plugin that no longer loads keeps serving the version that did.
+    /// A plugin the project still pins exactly as it was (same digest,
+    /// grants, limits, isolation, config, and trusted) keeps its instances,
+    /// even while a build rewrites its file.
     pub fn watch_project(
         &self,
         paths: &Paths,
@@ -174,8 +171,8 @@ impl McpServer {
                     continue;
                 }
                 // A burst of writes to the project's files is one change;
-                // other files' events (a build writing its output) do not
-                // put the reload off, and nothing puts it off for long.
+                // other files' events (a build writing its output) put the
+                // reload off by a moment at most, and nothing past 2 s.
                 let settle_until = tokio::time::Instant::now() + RELOAD_SETTLE_MAX;
                 loop {
                     let wait = RELOAD_SETTLE.min(settle_until - tokio::time::Instant::now());
@@ -193,13 +190,14 @@ impl McpServer {
                         continue;
                     }
                 };
-                let before = handler.served();
                 // Plugins the project still approves exactly as they are
-                // stay as they are: the same instances, and what they hold.
-                for plugin in before.catalog.plugins() {
+                // stay as they are: the same instances, and what they hold,
+                // even while a build rewrites their files. Any other is
+                // loaded again, or left out if it no longer loads.
+                for plugin in handler.served().catalog.plugins() {
                     registry.adopt(plugin);
                 }
-                let next = served(registry, &options, Some(&before.catalog)).await;
+                let next = served(registry, &options).await;
                 eprintln!(
                     "the project changed: serving {} tools, and telling the clients",
                     next.tools.len()

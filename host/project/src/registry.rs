@@ -922,9 +922,10 @@ impl Registry {
 
     /// Whether the project still approves exactly `plugin`, loaded earlier
     /// (perhaps by another `Registry` of the same project): its name is
-    /// pinned to the plugin's digest, with the same grants, limits and
-    /// config. A server may keep serving such a plugin while its file is
-    /// being rebuilt; anything the operator changed is not kept.
+    /// pinned to the plugin's digest, with the same grants, limits,
+    /// isolation and config, and the trust list still accepts it. A server
+    /// may keep serving such a plugin, even while its file is being
+    /// rebuilt; anything the operator changed is not kept.
     pub fn still_approves(&self, plugin: &Plugin) -> bool {
         let Some(known) = self.known.iter().find(|k| k.name == plugin.name()) else {
             return false;
@@ -934,10 +935,28 @@ impl Registry {
             .config
             .clone()
             .unwrap_or_else(|| serde_json::json!({}));
-        known.pinned.as_deref() == Some(plugin.digest())
+        let same = known.pinned.as_deref() == Some(plugin.digest())
             && known.settings.grants == *plugin.grants()
             && known.settings.limits == *plugin.limits()
-            && serde_json::from_str::<serde_json::Value>(plugin.config()).ok() == Some(config)
+            && known.settings.isolation == plugin.isolation()
+            && serde_json::from_str::<serde_json::Value>(plugin.config()).ok() == Some(config);
+        // The trust list as it is now: a key taken out of it, or
+        // `require-signed`, applies to a plugin kept as well as to one loaded.
+        let digest = || plugin.digest().to_string();
+        let trusted = match (&known.origin, known.source.path()) {
+            (Some(origin), _) => self
+                .trust
+                .check_artifact(
+                    &origin.reference,
+                    Subject::Plugin,
+                    plugin.digest(),
+                    origin.signature.as_deref(),
+                )
+                .is_ok(),
+            (None, Some(path)) => self.trust.check_file(path, digest).is_ok(),
+            (None, None) => true,
+        };
+        same && trusted
     }
 
     /// Serve `plugin`, loaded earlier on this registry's runtime, instead of

@@ -67,7 +67,7 @@ impl EngineShape {
                 ..self
             });
         }
-        if !self.on_demand && error.contains(POOL_REFUSAL) && error.contains("pooling allocator") {
+        if !self.on_demand && POOL_REFUSALS.iter().any(|text| error.contains(text)) {
             return Some(EngineShape {
                 on_demand: true,
                 ..self
@@ -78,18 +78,21 @@ impl EngineShape {
 }
 
 /// How wasmtime words a component's use of the async ABI on an engine
-/// without it (wasmparser's validator). Error contexts and the threading,
-/// GC and stackful proposals stay off: widening would not help them.
-const NEEDS_CONCURRENCY: &[&str] = &[
-    "requires the component model async feature",
-    "requires the component model more async builtins feature",
-];
+/// without it (wasmparser's validator). Error contexts, the further async
+/// builtins and the threading, GC and stackful proposals stay off: widening
+/// would not help them.
+const NEEDS_CONCURRENCY: &[&str] = &["requires the component model async feature"];
 
-/// How wasmtime words a component with more core instances, memories or
-/// tables than the pool's per-component slots. Only counts widen to the
-/// on-demand engine, where the store caps them (`store::MAX_*`); a memory
-/// or table too large for the pool is too large for any plugin.
-const POOL_REFUSAL: &str = "which exceeds the configured maximum of";
+/// How wasmtime words what the on-demand engine can take instead: more
+/// core instances, memories or tables than the pool's per-component slots,
+/// and a table larger than a pool slot. The store caps all of these
+/// (`store::MAX_*`). A memory too large for the pool is too large for any
+/// plugin, and an instance's own size is capped by nothing on demand, so
+/// neither widens.
+const POOL_REFUSALS: &[&str] = &[
+    "The component transitively contains",
+    "module table does not fit in pooling allocator requirements",
+];
 
 /// Called around a compilation that the code cache could not spare: the
 /// first load of a component, which can take seconds for a large one.

@@ -252,8 +252,12 @@ impl ResourceLimiter for StoreState {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Growth wasmtime refuses anyway must not be counted as used.
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         let total = self
             .memory_used
             .saturating_sub(current)
@@ -280,8 +284,11 @@ impl ResourceLimiter for StoreState {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         let total = self
             .table_elements_used
             .saturating_sub(current)

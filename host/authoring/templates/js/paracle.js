@@ -33,6 +33,11 @@ export const config = {};
 const KINDS = ["invalid-input", "not-found", "denied", "timeout", "unavailable", "internal"];
 const FINISH_REASONS = ["stop", "tool-calls", "length", "content-filter"];
 
+function u32(n) {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`${n} is not a count from 0 to 4294967295`);
+  return n;
+}
+
 // A thrown value as the contract's error: componentize-js reads `payload`.
 function guarded(run) {
   try {
@@ -90,18 +95,21 @@ export function definePlugin(spec) {
   const exports = {
     plugin: {
       info() {
+        // `info` has no error to report with, so every field is made the
+        // type the contract wants rather than trapping on a wrong one.
+        const strings = (values) => [].concat(values ?? []).map(String);
         return {
-          name: info.name ?? "",
-          version: info.version ?? "0.1.0",
-          description: info.description ?? "",
-          author: info.author ?? "",
-          license: info.license ?? "",
-          tags: info.tags ?? [],
+          name: String(info.name ?? ""),
+          version: String(info.version ?? "0.1.0"),
+          description: String(info.description ?? ""),
+          author: String(info.author ?? ""),
+          license: String(info.license ?? ""),
+          tags: strings(info.tags),
           configSchema: info.configSchema == null ? undefined : JSON.stringify(info.configSchema),
           requests: {
-            paths: (info.paths ?? []).map((p) => ({ guestPath: p.guestPath, writable: !!p.writable, reason: p.reason ?? "" })),
-            hosts: info.hosts ?? [],
-            env: info.env ?? [],
+            paths: [].concat(info.paths ?? []).map((p) => ({ guestPath: String(p.guestPath), writable: !!p.writable, reason: String(p.reason ?? "") })),
+            hosts: strings(info.hosts),
+            env: strings(info.env),
           },
         };
       },
@@ -122,13 +130,14 @@ export function definePlugin(spec) {
       listTools() {
         return Object.entries(spec.tools).map(([name, t]) => ({
           name,
-          description: t.description ?? "",
+          description: String(t.description ?? ""),
           inputSchema: JSON.stringify(t.schema ?? { type: "object" }),
         }));
       },
       invoke(name, args, context) {
         // A tool that returns nothing answers null.
-        return guarded(() => JSON.stringify(callTool(spec, name, JSON.parse(args), context) ?? null));
+        // Nothing, a function or a symbol answers null.
+        return guarded(() => JSON.stringify(callTool(spec, name, JSON.parse(args), context) ?? null) ?? "null");
       },
     };
   }
@@ -137,7 +146,11 @@ export function definePlugin(spec) {
     exports.provider = {
       listModels() {
         return guarded(() =>
-          models.map((m) => ({ id: String(m.id), description: String(m.description ?? ""), contextWindow: m.contextWindow ?? undefined })),
+          models.map((m) => ({
+            id: String(m.id),
+            description: String(m.description ?? ""),
+            contextWindow: m.contextWindow == null ? undefined : u32(m.contextWindow),
+          })),
         );
       },
       chat(request) {
@@ -161,13 +174,9 @@ export function definePlugin(spec) {
             throw new Error(`finishReason ${JSON.stringify(answer.finishReason)} is not one of ${FINISH_REASONS.join(", ")}`);
           }
           if (!Array.isArray(answer.toolCalls)) throw new Error("toolCalls must be an array");
-          const tokens = (n) => {
-            if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`token count ${n} is not a u32`);
-            return n;
-          };
-          answer.usage = { promptTokens: tokens(answer.usage.promptTokens), completionTokens: tokens(answer.usage.completionTokens) };
+          answer.usage = { promptTokens: u32(answer.usage.promptTokens), completionTokens: u32(answer.usage.completionTokens) };
           return {
-            model: answer.model,
+            model: String(answer.model),
             message: {
               role: "assistant",
               content: String(answer.content),

@@ -68,9 +68,23 @@ def plugin(name, version="0.1.0", description="", author="", license="",
     """Describe the plugin. `hosts`, `env` and `paths` ask the operator for
     capabilities: hosts as "host" or "host:port", environment variables by
     name, and directories as dicts {"guest_path", "writable", "reason"}."""
-    _info.update(name=name, version=version, description=description,
-                 author=author, license=license, tags=list(tags),
-                 config_schema=config_schema, hosts=list(hosts), env=list(env),
+    # `info` has no error to report with: a wrong type here would trap the
+    # load, so it is refused now, when the component is built.
+    def strings(what, values):
+        if isinstance(values, str):
+            raise TypeError(f"{what} must be a list of strings, not one string")
+        values = list(values)
+        if not all(isinstance(v, str) for v in values):
+            raise TypeError(f"{what} must be a list of strings")
+        return values
+    for p in paths:
+        if not isinstance(p.get("guest_path"), str):
+            raise TypeError("each of paths needs a guest_path string")
+    if config_schema is not None:
+        json.dumps(config_schema)
+    _info.update(name=str(name), version=str(version), description=str(description),
+                 author=str(author), license=str(license), tags=strings("tags", tags),
+                 config_schema=config_schema, hosts=strings("hosts", hosts), env=strings("env", env),
                  paths=[dict(p) for p in paths])
 
 
@@ -78,8 +92,10 @@ def tool(name=None, description="", schema=None):
     """Make a function `f(args, context) -> value` a tool. `args` is a dict
     the host has checked against `schema`; the answer is any JSON value."""
     def register(function):
-        _tools[name or function.__name__] = {
-            "description": description or (function.__doc__ or "").strip(),
+        # Checked now: list-tools has no error to report a bad schema with.
+        json.dumps(schema if schema is not None else {})
+        _tools[str(name or function.__name__)] = {
+            "description": str(description or (function.__doc__ or "").strip()),
             "schema": schema if schema is not None else {"type": "object"},
             "run": function,
         }
@@ -182,13 +198,20 @@ def _guarded(function, *args):
         return function(*args)
     except PluginError as error:
         raise _fail(error)
-    except Exception as error:  # a bug in the plugin: reported, not a trap
+    except BaseException as error:  # a bug, or sys.exit: reported, not a trap
         raise _fail(error)
 
 
 def _dump(value):
     # NaN and infinities are not JSON: refused here, not sent.
     return json.dumps(value, allow_nan=False)
+
+
+def _u32(value):
+    number = int(value)
+    if not 0 <= number <= 0xFFFFFFFF:
+        raise ValueError(f"{value} is not a count from 0 to 4294967295")
+    return number
 
 
 _FINISH = {"stop": "STOP", "tool-calls": "TOOL_CALLS", "tool_calls": "TOOL_CALLS",
@@ -244,7 +267,8 @@ class Provider:
         def models():
             types = _types()
             return [types.ModelInfo(id=str(m["id"]), description=str(m.get("description", "")),
-                                    context_window=m.get("context_window"))
+                                    context_window=None if m.get("context_window") is None
+                                    else _u32(m["context_window"]))
                     for m in _provider.get("models", [])]
         return _guarded(models)
 
@@ -275,8 +299,8 @@ class Provider:
             message=types.Message(role=types.Role.ASSISTANT, content=str(reply["content"]),
                                   tool_calls=calls, tool_call_id=None),
             finish_reason=getattr(types.FinishReason, finish),
-            usage=types.Usage(prompt_tokens=int(reply["usage"]["prompt_tokens"]),
-                              completion_tokens=int(reply["usage"]["completion_tokens"])),
+            usage=types.Usage(prompt_tokens=_u32(reply["usage"]["prompt_tokens"]),
+                              completion_tokens=_u32(reply["usage"]["completion_tokens"])),
         )
 
 
