@@ -17,7 +17,8 @@ fn project_with_agents(delay_ms: u64) -> Project {
     project.write(
         "paracle.toml",
         &format!(
-            "[plugins.slow-provider]\npath = {:?}\nconfig = {{ delay_ms = {delay_ms} }}\n",
+            "[plugins.slow-provider]\npath = {:?}\nconfig = {{ delay_ms = {delay_ms} }}\n\
+             [plugins.slow-provider.limits]\ntimeout_ms = 120000\n",
             Path::new(GUESTS).join("mock_provider.wasm")
         ),
     );
@@ -420,11 +421,13 @@ agents = ["writer"]
 
 #[test]
 fn a_run_killed_mid_phase_is_resumed_without_losing_finished_work() {
-    // The first agent of the phase is quick; the two after it wait 8 s on
-    // their provider, far longer than the checks below take on a loaded
-    // machine (this binary runs the MCP, git and registry tests beside it),
-    // yet within the provider's own 10 s time limit.
-    let project = project_with_agents(8000);
+    // The first agent of the phase is quick; the two after it wait a minute
+    // on their provider (whose time limit is two), far longer than the
+    // checks below take on a loaded machine: this binary runs the MCP, git,
+    // registry and authoring tests beside it, and the authoring tests
+    // compile plugins on every core. Nobody waits that minute: the run is
+    // killed, and resumed with a quick provider.
+    let project = project_with_agents(60_000);
     let agents =
         std::fs::read_to_string(project.path().join(".paracle/agents/agents.toml")).unwrap();
     project.write(
@@ -492,7 +495,7 @@ artifacts = ["out/slow-*.md"]
     let config = std::fs::read_to_string(project.path().join("paracle.toml")).unwrap();
     project.write(
         "paracle.toml",
-        &config.replace("delay_ms = 8000", "delay_ms = 10"),
+        &config.replace("delay_ms = 60000", "delay_ms = 10"),
     );
 
     let status = project.json(&["run", "status"]);
