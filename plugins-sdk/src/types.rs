@@ -73,6 +73,25 @@ impl PluginInfo {
     }
 }
 
+impl EventKind {
+    /// The kind's name as the contract spells it, for example
+    /// `agent-started`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::ExecutionStarted => "execution-started",
+            EventKind::ExecutionFinished => "execution-finished",
+            EventKind::PhaseStarted => "phase-started",
+            EventKind::PhaseFinished => "phase-finished",
+            EventKind::AgentStarted => "agent-started",
+            EventKind::AgentFinished => "agent-finished",
+            EventKind::LlmCall => "llm-call",
+            EventKind::ToolCall => "tool-call",
+            EventKind::PluginLoaded => "plugin-loaded",
+            EventKind::PluginError => "plugin-error",
+        }
+    }
+}
+
 impl HealthStatus {
     pub fn ready() -> Self {
         HealthStatus {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use paracle_sdk::{json, Error, Event, EventKind, Observer, Plugin, PluginInfo, Value};
+use paracle_sdk::{json, Error, Event, Observer, Plugin, PluginInfo, Value};
 
 #[derive(Default)]
 struct Durations {
@@ -50,21 +50,6 @@ struct MetricsCollector {
     last_ms: Option<u64>,
 }
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::ExecutionStarted => "execution-started",
-        EventKind::ExecutionFinished => "execution-finished",
-        EventKind::PhaseStarted => "phase-started",
-        EventKind::PhaseFinished => "phase-finished",
-        EventKind::AgentStarted => "agent-started",
-        EventKind::AgentFinished => "agent-finished",
-        EventKind::LlmCall => "llm-call",
-        EventKind::ToolCall => "tool-call",
-        EventKind::PluginLoaded => "plugin-loaded",
-        EventKind::PluginError => "plugin-error",
-    }
-}
-
 impl Plugin for MetricsCollector {
     fn info() -> PluginInfo {
         PluginInfo::new(
@@ -84,7 +69,7 @@ impl Plugin for MetricsCollector {
 
 impl Observer for MetricsCollector {
     fn on_event(&mut self, event: Event) -> Result<(), Error> {
-        let kind = kind_name(event.kind);
+        let kind = event.kind.name();
         self.events += 1;
         *self.counts.entry(kind).or_default() += 1;
         match event.success {

@@ -12,21 +12,6 @@ pub struct {{type}} {
     seen: BTreeMap<String, u64>,
 }
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::ExecutionStarted => "execution-started",
-        EventKind::ExecutionFinished => "execution-finished",
-        EventKind::PhaseStarted => "phase-started",
-        EventKind::PhaseFinished => "phase-finished",
-        EventKind::AgentStarted => "agent-started",
-        EventKind::AgentFinished => "agent-finished",
-        EventKind::LlmCall => "llm-call",
-        EventKind::ToolCall => "tool-call",
-        EventKind::PluginLoaded => "plugin-loaded",
-        EventKind::PluginError => "plugin-error",
-    }
-}
-
 impl Plugin for {{type}} {
     fn info() -> PluginInfo {
         PluginInfo::new("{{name}}", env!("CARGO_PKG_VERSION"), "Counts execution events")
@@ -39,7 +24,7 @@ impl Plugin for {{type}} {
 
 impl Observer for {{type}} {
     fn on_event(&mut self, event: Event) -> Result<(), Error> {
-        *self.seen.entry(kind_name(event.kind).to_string()).or_default() += 1;
+        *self.seen.entry(event.kind.name().to_string()).or_default() += 1;
         Ok(())
     }
 
