@@ -15,10 +15,9 @@ pub mod plugin;
 pub mod reference;
 pub mod remote;
 pub mod template;
-pub mod user_config;
 
 pub use cache::BlobCache;
 pub use error::DistributionError;
+pub use paracle_project::{RegistryDecl, UserConfig};
 pub use reference::ArtifactRef;
 pub use remote::{Access, Credentials, Progress, Remote};
-pub use user_config::UserConfig;

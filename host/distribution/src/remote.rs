@@ -10,7 +10,7 @@ use oci_client::Client;
 
 use crate::error::DistributionError;
 use crate::reference::{is_loopback_host, ArtifactRef};
-use crate::user_config::UserConfig;
+use paracle_project::UserConfig;
 
 /// Where registry credentials come from.
 #[derive(Clone, Default)]

@@ -1,5 +1,6 @@
 //! What an operator grants a plugin: directories, network hosts, environment
-//! variables and the project's repository. Nothing by default.
+//! variables, the user's secrets and the project's repository. Nothing by
+//! default.
 
 use std::path::PathBuf;
 
@@ -84,13 +85,26 @@ pub struct Grants {
     pub net: Vec<NetGrant>,
     /// Environment variables, by name; the plugin sees the host's value.
     pub env: Vec<String>,
+    /// The user's secrets (`paracle secret set`), by name; the plugin sees
+    /// each as an environment variable of that name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
     /// The `git` interface, on the project's repository.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub git: bool,
 }
 
 /// The forms a grant is written in, for messages.
-pub const GRANT_FORMS: &str = "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git";
+pub const GRANT_FORMS: &str =
+    "dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME, secret:NAME or git";
+
+/// Whether `name` can name an environment variable or a secret: letters,
+/// digits and `_`, at most 128 of them.
+pub fn valid_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
 /// One grant as an operator writes it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +112,8 @@ pub enum Grant {
     Dir(DirGrant),
     Net(NetGrant),
     Env(String),
+    /// A secret of the user's, seen as an environment variable.
+    Secret(String),
     /// The `git` interface on the project's repository.
     Git,
 }
@@ -113,12 +129,20 @@ impl Grant {
         match spec.split_once(':') {
             Some(("dir", dir)) => Ok(Grant::Dir(DirGrant::parse(dir)?)),
             Some(("env", name)) => {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if !valid_variable_name(name) {
                     return Err(bad(
                         "a variable name is letters, digits and `_`, like env:API_KEY".into(),
                     ));
                 }
                 Ok(Grant::Env(name.to_string()))
+            }
+            Some(("secret", name)) => {
+                if !valid_variable_name(name) {
+                    return Err(bad(
+                        "a secret's name is letters, digits and `_`, like secret:API_KEY".into(),
+                    ));
+                }
+                Ok(Grant::Secret(name.to_string()))
             }
             Some(("net", host)) => NetGrant::parse(host)
                 .map(Grant::Net)
@@ -133,7 +157,24 @@ impl Grant {
             Grant::Dir(dir) => format!("dir {}", dir.describe()),
             Grant::Net(host) => format!("net {host}"),
             Grant::Env(name) => format!("env {name}"),
+            Grant::Secret(name) => format!("secret {name}"),
             Grant::Git => "git (the project's repository)".to_string(),
+        }
+    }
+
+    /// The grant as `plugin grant` takes it.
+    pub fn spec(&self) -> String {
+        match self {
+            Grant::Dir(dir) => format!(
+                "dir:{}:{}:{}",
+                dir.host.display(),
+                dir.guest,
+                if dir.writable { "rw" } else { "ro" }
+            ),
+            Grant::Net(host) => format!("net:{host}"),
+            Grant::Env(name) => format!("env:{name}"),
+            Grant::Secret(name) => format!("secret:{name}"),
+            Grant::Git => "git".to_string(),
         }
     }
 }
@@ -161,6 +202,12 @@ impl Grants {
                     return false;
                 }
                 self.env.push(name);
+            }
+            Grant::Secret(name) => {
+                if self.secrets.contains(&name) {
+                    return false;
+                }
+                self.secrets.push(name);
             }
             Grant::Git => return !std::mem::replace(&mut self.git, true),
         }
@@ -200,6 +247,15 @@ impl Grants {
                     vec![]
                 }
             }
+            Some(("secret", name)) => {
+                let before = self.secrets.len();
+                self.secrets.retain(|e| e != name);
+                if self.secrets.len() < before {
+                    vec![Grant::Secret(name.to_string())]
+                } else {
+                    vec![]
+                }
+            }
             None if spec == "git" => {
                 if std::mem::replace(&mut self.git, false) {
                     vec![Grant::Git]
@@ -207,13 +263,12 @@ impl Grants {
                     vec![]
                 }
             }
-            _ => {
-                return Err(PolicyError::BadGrant {
-                    grant: spec.to_string(),
-                    reason: "name what to revoke as dir:PATH, net:HOST[:PORT], env:NAME or git"
+            _ => return Err(PolicyError::BadGrant {
+                grant: spec.to_string(),
+                reason:
+                    "name what to revoke as dir:PATH, net:HOST[:PORT], env:NAME, secret:NAME or git"
                         .into(),
-                })
-            }
+            }),
         };
         if removed.is_empty() {
             return Err(PolicyError::BadGrant {
@@ -232,6 +287,7 @@ impl Grants {
             .map(|d| format!("dir {}", d.describe()))
             .chain(self.net.iter().map(|n| format!("net {n}")))
             .chain(self.env.iter().map(|e| format!("env {e}")))
+            .chain(self.secrets.iter().map(|e| format!("secret {e}")))
             .chain(self.git.then(|| "git".to_string()))
             .collect();
         if all.is_empty() {
@@ -263,12 +319,21 @@ mod tests {
         assert_eq!(grants.dirs.len(), 1);
         assert!(grants.dirs[0].writable);
         assert!(grants.add(Grant::parse("env:API_KEY").unwrap()));
+        assert!(grants.add(Grant::parse("secret:OPENAI_KEY").unwrap()));
+        assert!(!grants.add(Grant::parse("secret:OPENAI_KEY").unwrap()));
+        assert_eq!(
+            grants.describe(),
+            format!("dir {host} -> /data (rw), env API_KEY, secret OPENAI_KEY")
+        );
+        assert_eq!(grants.revoke("secret:OPENAI_KEY").unwrap().len(), 1);
         assert!(grants.add(Grant::parse("net:api.example.com:443").unwrap()));
         assert_eq!(grants.revoke("net:api.example.com:443").unwrap().len(), 1);
 
         for bad in [
             "env:",
             "env:A=B",
+            "secret:",
+            "secret:A B",
             "disk:/tmp",
             "dir:/no/such/dir",
             "net:https://x.org",

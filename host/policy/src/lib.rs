@@ -9,6 +9,6 @@ mod limits;
 mod network;
 
 pub use error::PolicyError;
-pub use grants::{DirGrant, Grant, Grants, GRANT_FORMS};
+pub use grants::{valid_variable_name, DirGrant, Grant, Grants, GRANT_FORMS};
 pub use limits::{Limit, Limits, MAX_MEMORY_BYTES};
 pub use network::{restricted, BadNetGrant, NetGrant};

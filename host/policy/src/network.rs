@@ -98,6 +98,14 @@ impl NetGrant {
             && self.port.is_none_or(|p| p == address.port())
     }
 
+    /// The address it names, when it names one rather than a host name.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self.host {
+            GrantedHost::Ip(ip) => Some(ip),
+            GrantedHost::Name(_) => None,
+        }
+    }
+
     /// Whether this grant covers what a plugin's info asks for, written as
     /// `host` or `host:port`.
     pub fn covers(&self, request: &str) -> bool {

@@ -4,14 +4,22 @@
 //! trust list ([`signing`]), and the built-in plugins this binary embeds
 //! ([`defaults`]).
 
+pub mod audit;
 pub mod defaults;
 mod error;
 mod paths;
+pub mod prompts;
 mod registry;
+pub mod secrets;
 pub mod settings;
 pub mod signing;
+mod user_config;
 
+pub use audit::{AuditAction, AuditLog, AuditRecord};
 pub use error::RegistryError;
 pub use paths::Paths;
+pub use prompts::{Asker, Choice, Gatekeeper, PromptPolicy, Question};
 pub use registry::{Entry, Known, Origin, Registry, RequestedDir, Requests, Source};
+pub use secrets::SecretStore;
 pub use settings::{GitSettings, Settings, SettingsError};
+pub use user_config::{RegistryDecl, UserConfig};

@@ -16,8 +16,11 @@ pub struct Paths {
     pub trust: PathBuf,
     /// Compiled components.
     pub cache: PathBuf,
-    /// Per-user settings: registries, and those reached over plain HTTP.
+    /// Per-user settings: registries, those reached over plain HTTP, and
+    /// what a person may be asked for (`[prompts]`).
     pub user_config: PathBuf,
+    /// The user's secrets, readable by the user only.
+    pub secrets: PathBuf,
     /// Blobs pulled from registries, by digest.
     pub blobs: PathBuf,
     /// The last template index seen from each registry.
@@ -53,6 +56,7 @@ impl Paths {
             trust: user.join("trust.toml"),
             cache: cache.join("compiled"),
             user_config: user.join("config.toml"),
+            secrets: user.join("secrets.toml"),
             blobs: cache.join("oci").join("blobs"),
             template_index: cache.join("oci").join("index"),
         }
@@ -64,6 +68,11 @@ impl Paths {
 
     pub fn stats_file(&self) -> PathBuf {
         self.state.join("stats.json")
+    }
+
+    /// The append-only log of who allowed or refused what.
+    pub fn audit_file(&self) -> PathBuf {
+        self.state.join("audit.jsonl")
     }
 
     pub fn project_config(&self) -> PathBuf {

@@ -6,21 +6,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use paracle_base::{atomic, shown, strict_toml};
 use paracle_contract::PluginInfo;
-use paracle_policy::{DirGrant, Grants, Limits, NetGrant};
+use paracle_policy::{DirGrant, Grant, Grants, Limits, NetGrant};
 use paracle_runtime::{
     digest_of, valid_name, CallStats, GitBackend, Isolation, LoadError, Plugin, PluginKind,
     PluginSettings, Runtime,
 };
 
+use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::defaults::{self, BUILTINS};
 use crate::error::RegistryError;
 use crate::paths::Paths;
+use crate::secrets::SecretStore;
 use crate::settings::{self, GitSettings, Settings, DEFAULT_GIT_WORKFLOW};
 use crate::signing::{Subject, TrustList, Verdict};
 
@@ -104,6 +106,8 @@ impl Entry {
             limits: self.limits.clone(),
             isolation: self.isolation,
             git: None,
+            secrets: None,
+            signer: None,
         }
     }
 }
@@ -235,6 +239,9 @@ struct GrantDecl {
     net: Vec<NetGrant>,
     #[serde(default)]
     env: Vec<String>,
+    /// The user's secrets, by name, as in `secret:` grants.
+    #[serde(default)]
+    secrets: Vec<String>,
     /// The `git` interface on the project's repository.
     #[serde(default)]
     git: bool,
@@ -268,6 +275,8 @@ pub struct Registry {
     repository: Option<Arc<dyn GitBackend>>,
     /// `.paracle/config.toml`, read once, with the rest, at discovery.
     settings: Settings,
+    secrets: OnceLock<Result<SecretStore, String>>,
+    audit: AuditLog,
 }
 
 fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
@@ -290,6 +299,8 @@ impl Registry {
             trust,
             repository: None,
             settings: Settings::default(),
+            secrets: OnceLock::new(),
+            audit: AuditLog::new(paths.audit_file()),
             paths,
         };
         registry.discover()?;
@@ -527,6 +538,12 @@ impl Registry {
             })?;
             settings.git = Some(repository);
         }
+        if !settings.grants.secrets.is_empty() {
+            settings.secrets = Some(Arc::new(self.secrets()?.clone()));
+        } else if let Ok(store) = self.secrets() {
+            // A person may allow a secret while the plugin runs.
+            settings.secrets = Some(Arc::new(store.clone()));
+        }
         Ok(settings)
     }
 
@@ -708,18 +725,57 @@ impl Registry {
                 });
             }
         }
-        if known.source != Source::Builtin {
-            self.check_signature(known, &path, &bytes, &found)?;
+        let mut settings = self.reaching_repository(&known.name, known.settings.clone())?;
+        settings.signer = Some(if known.source == Source::Builtin {
+            "built into this paracle".to_string()
+        } else {
+            let verdict = self.check_signature(known, &path, &bytes, &found);
+            let record = AuditRecord::new(
+                AuditAction::Signature,
+                "trust-list",
+                path.display().to_string(),
+            )
+            .plugin(&known.name, Some(&found));
+            self.audit_quietly(match &verdict {
+                Ok(verdict) => record.outcome("accepted").detail(verdict.to_string()),
+                Err(error) => record.outcome("refused").detail(error.to_string()),
+            });
+            verdict?.to_string()
+        });
+        if !settings.grants.secrets.is_empty() {
+            for name in &settings.grants.secrets {
+                self.audit_quietly(
+                    AuditRecord::new(AuditAction::SecretUse, "grant", format!("secret:{name}"))
+                        .plugin(&known.name, Some(&found))
+                        .outcome("handed-over"),
+                );
+            }
         }
         Ok(self
             .runtime
-            .load_digested(
-                &path,
-                &bytes,
-                found,
-                self.reaching_repository(&known.name, known.settings.clone())?,
-            )
+            .load_digested(&path, &bytes, found, settings)
             .await?)
+    }
+
+    /// The user's secrets, read on first need.
+    pub fn secrets(&self) -> Result<&SecretStore, RegistryError> {
+        self.secrets
+            .get_or_init(|| SecretStore::open(&self.paths.secrets).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|message| config_error(&self.paths.secrets, message.clone()))
+    }
+
+    /// The project's audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Append to the audit log; a log that cannot be written is reported
+    /// on stderr's log, and does not stop the work it records.
+    pub fn audit_quietly(&self, record: AuditRecord) {
+        if let Err(error) = self.audit.append(&record) {
+            tracing::warn!("{error}");
+        }
     }
 
     /// Load a plugin file and record it in the registry. Returns the plugin
@@ -1098,15 +1154,34 @@ impl Registry {
     }
 
     fn save(&self) -> Result<(), RegistryError> {
-        let file = self.paths.registry_file();
-        let text = toml::to_string_pretty(&RegistryFile {
-            version: REGISTRY_VERSION,
-            plugin: self.file.plugin.clone(),
-        })
-        .map_err(|e| config_error(&file, e.to_string()))?;
-        let header = "# Written by `paracle plugin load` and `plugin install`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
-        atomic::write(&file, format!("{header}{text}").as_bytes())
-            .map_err(|source| RegistryError::Write { file, source })
+        write_registry(&self.paths.registry_file(), self.file.plugin.clone())
+    }
+
+    /// Whether `name` is a plugin the registry file records, whose grants
+    /// can therefore be saved.
+    pub fn records(&self, name: &str) -> bool {
+        self.file.plugin.iter().any(|e| e.name == name)
+    }
+
+    /// Save `grant` for the explicitly loaded plugin `name` (as `plugin
+    /// grant` would) without reloading anything: what a person allowed for
+    /// a plugin that is running. The file is read again and rewritten
+    /// whole, so that what another process saved since is kept. Returns
+    /// whether anything changed.
+    pub fn save_grant(paths: &Paths, name: &str, grant: Grant) -> Result<bool, RegistryError> {
+        let file = paths.registry_file();
+        let mut registry = read_registry(&file)?;
+        let Some(entry) = registry.plugin.iter_mut().find(|e| e.name == name) else {
+            return Err(RegistryError::Invalid {
+                name: name.to_string(),
+                message: "it is not recorded in .paracle/registry.toml, so its grants cannot be saved there".into(),
+            });
+        };
+        if !entry.grants.add(grant) {
+            return Ok(false);
+        }
+        write_registry(&file, registry.plugin)?;
+        Ok(true)
     }
 
     /// Add this process's call statistics to the project's totals.
@@ -1169,6 +1244,21 @@ fn parse_json_config(text: &str) -> Option<serde_json::Value> {
     }
 }
 
+fn write_registry(file: &Path, plugin: Vec<Entry>) -> Result<(), RegistryError> {
+    let text = toml::to_string_pretty(&RegistryFile {
+        version: REGISTRY_VERSION,
+        plugin,
+    })
+    .map_err(|e| config_error(file, e.to_string()))?;
+    let header = "# Written by `paracle plugin load` and `plugin install`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
+    atomic::write(file, format!("{header}{text}").as_bytes()).map_err(|source| {
+        RegistryError::Write {
+            file: file.to_path_buf(),
+            source,
+        }
+    })
+}
+
 fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
@@ -1214,10 +1304,22 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
             ));
         }
         declared.limits.validate().map_err(|e| at(e.to_string()))?;
+        if let Some(bad) = declared
+            .grants
+            .env
+            .iter()
+            .chain(&declared.grants.secrets)
+            .find(|name| !paracle_policy::valid_variable_name(name))
+        {
+            return Err(at(format!(
+                "`{bad}` is not a variable's name: use letters, digits and `_`"
+            )));
+        }
         let mut grants = Grants {
             dirs: Vec::new(),
             net: declared.grants.net,
             env: declared.grants.env,
+            secrets: declared.grants.secrets,
             git: declared.grants.git,
         };
         for spec in &declared.grants.dirs {
@@ -1251,6 +1353,8 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
                 limits: declared.limits,
                 isolation: declared.isolation,
                 git: None,
+                secrets: None,
+                signer: None,
             },
             pinned: None,
             origin: None,

@@ -211,6 +211,9 @@ pub enum LoadError {
     )]
     Link { path: PathBuf, reason: String },
 
+    #[error("`{path}` is granted the secret `{name}`, which this user has not set; set it with `paracle secret set {name}`, or revoke the grant with `paracle plugin revoke PLUGIN secret:{name}`")]
+    SecretNotSet { path: PathBuf, name: String },
+
     #[error("plugin at `{path}` failed to start: {source}")]
     Call { path: PathBuf, source: CallError },
 

@@ -19,8 +19,10 @@ mod descriptors;
 mod engine;
 mod error;
 mod incident;
+mod person;
 mod plugin;
 mod routes;
+mod secrets;
 mod stats;
 mod store;
 
@@ -35,10 +37,12 @@ pub use error::{
     MAX_MESSAGE,
 };
 pub use paracle_policy::{Grants, Limit, Limits};
+pub use person::{with_person, Answer, Asking, PermissionRequest, Person, Wanted};
 pub use plugin::{
     digest_of, schema_errors, valid_name, Inspected, Isolation, Plugin, PluginKind, PluginSettings,
     Runtime, ToolOutput, UnknownKind, World,
 };
 pub use routes::{AgentRoutes, CallObserver, RouteError, ToolChoice};
+pub use secrets::SecretSource;
 pub use stats::{CallOutcome, CallStats};
 pub use store::MAX_HANDLES;

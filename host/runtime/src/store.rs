@@ -22,10 +22,14 @@ use crate::capability::agent::{self, AgentCtx};
 use crate::capability::files::{self, CountedFiles, FilesView};
 use crate::capability::git::{self, GitBackend, GitCtx};
 use crate::capability::host::{self, HostCtx};
-use crate::capability::network::{self, CountedSockets, CountedSocketsView, HttpGate, NetPolicy};
+use crate::capability::network::{
+    self, AllowedOnce, Asker, CountedSockets, CountedSocketsView, HttpGate, NetPolicy,
+};
 use crate::descriptors::Held;
 use crate::engine::EPOCH_TICK;
 use crate::incident::{Incident, Incidents};
+use crate::person::{paused_since, AtHand, PauseMark};
+use crate::secrets::Redactor;
 
 /// The data of one plugin instance's store.
 pub(crate) struct StoreState {
@@ -53,12 +57,16 @@ pub(crate) struct StoreState {
     /// only approximate it: a ticker that catches up after the machine
     /// stalled it ticks faster than real time.
     call_deadline: Instant,
+    /// The time this call waited on a person, which moves its deadline.
+    pause: Option<PauseMark>,
 }
 
 impl StoreState {
     /// Reset the per-call budgets.
     pub(crate) fn begin_call(&mut self) {
         self.call_deadline = Instant::now() + self.timeout;
+        self.pause = AtHand::current().map(|person| person.clock().mark());
+        self.http_gate.once.clear();
         self.host.begin_call();
         self.stderr.clear();
         self.incidents.take();
@@ -153,16 +161,39 @@ fn last_words(text: &str) -> Option<String> {
     Some(said.chars().take(500).collect())
 }
 
-/// Build a store for one instance of `plugin`.
+/// What one instance of a plugin is made with.
+pub(crate) struct Sandbox<'a> {
+    pub(crate) plugin: &'a Arc<str>,
+    pub(crate) digest: &'a Arc<str>,
+    pub(crate) config: &'a Arc<str>,
+    /// Every grant in force for the instance.
+    pub(crate) grants: &'a Grants,
+    /// The values of the granted secrets, by name.
+    pub(crate) secrets: &'a [(String, String)],
+    pub(crate) limits: &'a Limits,
+    pub(crate) network: &'a Arc<NetPolicy>,
+    pub(crate) git: Option<&'a Arc<dyn GitBackend>>,
+    pub(crate) signer: Option<&'a String>,
+    pub(crate) redactor: &'a Arc<Redactor>,
+}
+
+/// Build a store for one instance of a plugin.
 pub(crate) fn new_store(
     engine: &wasmtime::Engine,
-    plugin: &Arc<str>,
-    config: &Arc<str>,
-    grants: &Grants,
-    limits: &Limits,
-    network: &Arc<NetPolicy>,
-    git: Option<&Arc<dyn GitBackend>>,
+    sandbox: Sandbox<'_>,
 ) -> Result<Store<StoreState>, String> {
+    let Sandbox {
+        plugin,
+        digest,
+        config,
+        grants,
+        secrets,
+        limits,
+        network,
+        git,
+        signer,
+        redactor,
+    } = sandbox;
     let mut wasi = WasiCtx::builder();
     wasi.args(&[plugin.as_ref()]);
     let stderr = CapturedOutput::new(STDERR_CAPTURE_BYTES);
@@ -181,15 +212,27 @@ pub(crate) fn new_store(
             wasi.env(name, value);
         }
     }
+    // A secret wins over a host variable of the same name: it is what the
+    // user granted by that name.
+    for (name, value) in secrets {
+        wasi.env(name, value);
+    }
     let incidents = Incidents::default();
-    network::gate_sockets(&mut wasi, network, &incidents);
+    let http_gate = HttpGate {
+        policy: network.clone(),
+        incidents: incidents.clone(),
+        once: AllowedOnce::default(),
+        asker: Asker {
+            plugin: plugin.clone(),
+            digest: digest.clone(),
+            signer: signer.cloned(),
+        },
+    };
+    network::gate_sockets(&mut wasi, &http_gate);
     let state = StoreState {
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
-        http_gate: HttpGate {
-            policy: network.clone(),
-            incidents: incidents.clone(),
-        },
+        http_gate,
         table: handle_table(),
         memory_limit: limits.memory_bytes() as usize,
         memory_used: 0,
@@ -202,12 +245,14 @@ pub(crate) fn new_store(
             config.clone(),
             limits.max_log_kib.saturating_mul(1024) as usize,
             incidents.clone(),
+            redactor.clone(),
         ),
         agent: AgentCtx::new(incidents.clone()),
         git: GitCtx::new(git.cloned()),
         incidents,
         timeout: limits.timeout(),
         call_deadline: Instant::now() + limits.timeout(),
+        pause: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);
@@ -216,10 +261,9 @@ pub(crate) fn new_store(
     // too: the same cap as the host's own table.
     store.set_max_component_handles(MAX_HANDLES);
     store.epoch_deadline_callback(|store| {
-        let left = store
-            .data()
-            .call_deadline
-            .saturating_duration_since(Instant::now());
+        let state = store.data();
+        let deadline = state.call_deadline + paused_since(state.pause.as_ref());
+        let left = deadline.saturating_duration_since(Instant::now());
         Ok(if left.is_zero() {
             UpdateDeadline::Interrupt
         } else {

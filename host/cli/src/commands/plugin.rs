@@ -374,7 +374,7 @@ async fn load(registry: &mut Registry, args: LoadArgs) -> Result<()> {
         } else {
             Isolation::Warm
         },
-        git: None,
+        ..PluginSettings::default()
     };
     let started = std::time::Instant::now();
     let (plugin, previous) = registry.load_file(&args.file, settings).await?;

@@ -17,7 +17,7 @@ use crate::cache::BlobCache;
 use crate::error::DistributionError;
 use crate::reference::{valid_repository, valid_tag, ArtifactRef};
 use crate::remote::{Access, Remote};
-use crate::user_config::RegistryDecl;
+use paracle_project::RegistryDecl;
 
 /// Repositories and tags looked at per registry, at most.
 const MAX_REPOSITORIES: usize = 1000;

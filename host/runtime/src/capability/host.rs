@@ -11,6 +11,7 @@ use paracle_policy::Limit;
 use wasmtime::component::{HasData, Linker};
 
 use crate::incident::{Incident, Incidents};
+use crate::secrets::Redactor;
 
 /// The host capability of one store.
 pub(crate) struct HostCtx {
@@ -19,6 +20,7 @@ pub(crate) struct HostCtx {
     log_limit: usize,
     log_used: usize,
     incidents: Incidents,
+    redactor: Arc<Redactor>,
 }
 
 impl HostCtx {
@@ -27,6 +29,7 @@ impl HostCtx {
         config: Arc<str>,
         log_limit: usize,
         incidents: Incidents,
+        redactor: Arc<Redactor>,
     ) -> Self {
         HostCtx {
             plugin,
@@ -34,6 +37,7 @@ impl HostCtx {
             log_limit,
             log_used: 0,
             incidents,
+            redactor,
         }
     }
 
@@ -73,6 +77,7 @@ impl host::Host for HostCtx {
             return Err(wasmtime::format_err!("{detail}"));
         }
         let plugin = &*self.plugin;
+        let message = self.redactor.scrub(&message);
         // One line each, escaped: a plugin's newline or escape sequence would
         // forge log lines of the host's, or rewrite the terminal showing them.
         // Only formatted when the level is on.

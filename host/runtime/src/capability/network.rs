@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,16 +30,87 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use paracle_policy::{restricted, Limit, NetGrant};
+use paracle_policy::{restricted, Grant, Limit, NetGrant};
 
 use crate::descriptors::Held;
 use crate::incident::{Incident, Incidents};
+use crate::person::{Answer, AtHand, PermissionRequest, Wanted};
 
 /// What one plugin may reach, and how much it may receive.
 #[derive(Debug)]
 pub(crate) struct NetPolicy {
     grants: Vec<NetGrant>,
+    /// Granted while the plugin ran, by a person who allowed it for this
+    /// plugin from then on.
+    added: RwLock<Vec<NetGrant>>,
     response_limit: u64,
+}
+
+/// Hosts a person allowed for the current call only; emptied as each call
+/// begins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AllowedOnce(Arc<Mutex<Vec<NetGrant>>>);
+
+impl AllowedOnce {
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+
+    fn add(&self, grant: NetGrant) {
+        self.0.lock().unwrap().push(grant);
+    }
+
+    fn snapshot(&self) -> Vec<NetGrant> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Who is asking, for the person's question.
+#[derive(Debug, Clone)]
+pub(crate) struct Asker {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) digest: Arc<str>,
+    pub(crate) signer: Option<String>,
+}
+
+impl Asker {
+    /// Ask the person at hand for the network grant a denial names, and
+    /// apply the answer. Whether the denied request may go ahead.
+    async fn ask(
+        &self,
+        person: &AtHand,
+        denial: &Incident,
+        policy: &NetPolicy,
+        once: &AllowedOnce,
+    ) -> bool {
+        let Incident::Denied {
+            grant: Some(grant), ..
+        } = denial
+        else {
+            return false;
+        };
+        let Some(asked) = grant
+            .strip_prefix("net:")
+            .and_then(|g| NetGrant::parse(g).ok())
+        else {
+            return false;
+        };
+        let request = PermissionRequest {
+            plugin: self.plugin.to_string(),
+            digest: self.digest.to_string(),
+            signer: self.signer.clone(),
+            wanted: Wanted::Net {
+                grant: asked.clone(),
+            },
+            reason: None,
+        };
+        match person.permit(request).await {
+            Answer::Once(Grant::Net(grant)) if grant == asked => once.add(grant),
+            Answer::Always(Grant::Net(grant)) if grant == asked => policy.add(grant),
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// Why a request was not sent.
@@ -54,13 +125,44 @@ impl NetPolicy {
     pub(crate) fn new(grants: Vec<NetGrant>, response_limit: u64) -> Self {
         NetPolicy {
             grants,
+            added: RwLock::default(),
             response_limit,
         }
     }
 
-    /// Check a request for `host:port` and resolve it to addresses that may
-    /// be reached.
-    async fn admit(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+    /// Allow `grant` from now on, for every instance.
+    pub(crate) fn add(&self, grant: NetGrant) {
+        let mut added = self.added.write().unwrap();
+        if !self.grants.contains(&grant) && !added.contains(&grant) {
+            added.push(grant);
+        }
+    }
+
+    /// The grants in force for a call: the plugin's, those added since it
+    /// was loaded, and those allowed for this call.
+    fn in_force(&self, once: &[NetGrant]) -> Vec<NetGrant> {
+        let added = self.added.read().unwrap();
+        self.grants
+            .iter()
+            .chain(added.iter())
+            .chain(once)
+            .cloned()
+            .collect()
+    }
+
+    /// Check a request for `host:port` against the grants in force, and
+    /// resolve it to addresses that may be reached.
+    async fn admit(
+        &self,
+        host: &str,
+        port: u16,
+        once: &[NetGrant],
+    ) -> Result<Vec<SocketAddr>, Refusal> {
+        let grants = if once.is_empty() && self.added.read().unwrap().is_empty() {
+            std::borrow::Cow::Borrowed(&self.grants)
+        } else {
+            std::borrow::Cow::Owned(self.in_force(once))
+        };
         let denied = |reason: String, grant: String| {
             Refusal::Denied(Incident::Denied {
                 capability: format!("network access to {}", display_host_port(host, port)),
@@ -68,7 +170,7 @@ impl NetPolicy {
                 grant: Some(format!("net:{grant}")),
             })
         };
-        if !self.grants.iter().any(|g| g.admits(host, port)) {
+        if !grants.iter().any(|g| g.admits(host, port)) {
             return Err(denied(
                 "it was not granted".into(),
                 display_host_port(host, port),
@@ -90,7 +192,7 @@ impl NetPolicy {
             let Some(why) = restricted(address.ip()) else {
                 continue;
             };
-            if !self.grants.iter().any(|g| g.admits_address(*address)) {
+            if !grants.iter().any(|g| g.admits_address(*address)) {
                 let resolved = if host.parse::<IpAddr>().is_ok() {
                     String::new()
                 } else {
@@ -108,9 +210,17 @@ impl NetPolicy {
     }
 
     /// The `wasi:sockets` gate: TCP connections to granted addresses only.
-    fn admit_socket(&self, address: SocketAddr, usage: SocketAddrUse) -> Result<(), Incident> {
+    fn admit_socket(
+        &self,
+        address: SocketAddr,
+        usage: SocketAddrUse,
+        once: &[NetGrant],
+    ) -> Result<(), Incident> {
         let allowed = match usage {
-            SocketAddrUse::TcpConnect => self.grants.iter().any(|g| g.admits_address(address)),
+            SocketAddrUse::TcpConnect => self
+                .in_force(once)
+                .iter()
+                .any(|g| g.admits_address(address)),
             // The implicit bind before a connect: it reaches nothing by
             // itself, and refusing it would hide which connection was denied.
             SocketAddrUse::TcpBind => address.ip().is_unspecified() && address.port() == 0,
@@ -159,26 +269,47 @@ fn display_host_port(host: &str, port: u16) -> String {
 /// switched on so that every use of a socket is checked here, and a refused
 /// one reported as denied, rather than failing anonymously when the socket
 /// is made.
-pub(crate) fn gate_sockets(
-    wasi: &mut wasmtime_wasi::WasiCtxBuilder,
-    policy: &Arc<NetPolicy>,
-    incidents: &Incidents,
-) {
+pub(crate) fn gate_sockets(wasi: &mut wasmtime_wasi::WasiCtxBuilder, gate: &HttpGate) {
     wasi.allow_ip_name_lookup(false);
     wasi.allow_udp(true);
     wasi.allow_tcp(true);
-    let policy = policy.clone();
-    let incidents = incidents.clone();
+    let HttpGate {
+        policy,
+        incidents,
+        once,
+        asker,
+    } = gate.clone();
     wasi.socket_addr_check(move |address, usage| {
-        let verdict = policy.admit_socket(address, usage);
-        let allowed = match verdict {
-            Ok(()) => true,
-            Err(incident) => {
-                incidents.record(incident);
-                false
+        let policy = policy.clone();
+        let incidents = incidents.clone();
+        let once = once.clone();
+        let asker = asker.clone();
+        // Taken now: the check runs in the call's task, where the person
+        // at hand is known.
+        let person = AtHand::current();
+        Box::pin(async move {
+            let denial = match policy.admit_socket(address, usage, &once.snapshot()) {
+                Ok(()) => return true,
+                Err(incident) => incident,
+            };
+            if let Some(person) = person {
+                // On a task of its own: the check's future must be `Sync`,
+                // and a question's need not be.
+                let asked = {
+                    let (policy, once, denial) = (policy.clone(), once.clone(), denial.clone());
+                    tokio::spawn(async move { asker.ask(&person, &denial, &policy, &once).await })
+                };
+                if asked.await.unwrap_or(false)
+                    && policy
+                        .admit_socket(address, usage, &once.snapshot())
+                        .is_ok()
+                {
+                    return true;
+                }
             }
-        };
-        Box::pin(async move { allowed })
+            incidents.record(denial);
+            false
+        })
     });
 }
 
@@ -266,10 +397,16 @@ impl udp_create_socket::Host for CountedSocketsView<'_> {
 
 /// The `wasi:http` hooks of one store: every request is checked against the
 /// policy, then sent by paracle to the checked address.
+#[derive(Clone)]
 pub(crate) struct HttpGate {
     pub(crate) policy: Arc<NetPolicy>,
     pub(crate) incidents: Incidents,
+    pub(crate) once: AllowedOnce,
+    pub(crate) asker: Asker,
 }
+
+/// A name, then the address it resolves to, may each need a person's yes.
+const MOST_QUESTIONS_PER_REQUEST: usize = 2;
 
 type SendFuture = Box<
     dyn Future<
@@ -290,21 +427,42 @@ impl WasiHttpHooks for HttpGate {
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let policy = self.policy.clone();
-        let incidents = self.incidents.clone();
+        let HttpGate {
+            policy,
+            incidents,
+            once,
+            asker,
+        } = self.clone();
+        // The request is sent from a task of its own: the person at hand is
+        // known only here, in the call's.
+        let person = AtHand::current();
         Box::new(async move {
             let target = Target::of(request.uri())?;
-            let addresses = match policy.admit(&target.host, target.port).await {
-                Ok(addresses) => addresses,
-                Err(Refusal::Denied(incident)) => {
-                    incidents.record(incident);
-                    return Err(HttpError::HttpRequestDenied);
-                }
-                Err(Refusal::Unresolved(reason)) => {
-                    return Err(HttpError::DnsError {
-                        rcode: Some(reason),
-                        info_code: None,
-                    })
+            let mut questions = 0;
+            let addresses = loop {
+                match policy
+                    .admit(&target.host, target.port, &once.snapshot())
+                    .await
+                {
+                    Ok(addresses) => break addresses,
+                    Err(Refusal::Denied(incident)) => {
+                        if let Some(person) = person.as_ref() {
+                            if questions < MOST_QUESTIONS_PER_REQUEST {
+                                questions += 1;
+                                if asker.ask(person, &incident, &policy, &once).await {
+                                    continue;
+                                }
+                            }
+                        }
+                        incidents.record(incident);
+                        return Err(HttpError::HttpRequestDenied);
+                    }
+                    Err(Refusal::Unresolved(reason)) => {
+                        return Err(HttpError::DnsError {
+                            rcode: Some(reason),
+                            info_code: None,
+                        })
+                    }
                 }
             };
             let (response, connection) = send(request, &target, &addresses, options).await?;
@@ -524,6 +682,12 @@ mod tests {
         )
     }
 
+    impl NetPolicy {
+        async fn admit_none(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+            self.admit(host, port, &[]).await
+        }
+    }
+
     fn denial(result: Result<Vec<SocketAddr>, Refusal>) -> String {
         match result {
             Err(Refusal::Denied(Incident::Denied {
@@ -540,18 +704,18 @@ mod tests {
     #[tokio::test]
     async fn requests_are_checked_by_name_port_and_resolved_address() {
         let open = policy(&["93.184.216.34:443", "localhost", "127.0.0.1:8080"]);
-        assert!(open.admit("93.184.216.34", 443).await.is_ok());
-        assert!(denial(open.admit("93.184.216.34", 80).await).contains("not granted"));
-        assert!(denial(open.admit("example.org", 443).await).contains("net:example.org:443"));
+        assert!(open.admit_none("93.184.216.34", 443).await.is_ok());
+        assert!(denial(open.admit_none("93.184.216.34", 80).await).contains("not granted"));
+        assert!(denial(open.admit_none("example.org", 443).await).contains("net:example.org:443"));
         // A granted name that resolves to loopback is refused unless the
         // address it resolves to is granted, port included.
-        let message = denial(open.admit("localhost", 9000).await);
+        let message = denial(open.admit_none("localhost", 9000).await);
         assert!(message.contains("resolves to"), "{message}");
         assert!(message.contains("loopback"), "{message}");
-        assert!(open.admit("127.0.0.1", 8080).await.is_ok());
+        assert!(open.admit_none("127.0.0.1", 8080).await.is_ok());
         let metadata = policy(&["169.254.169.254"]);
-        assert!(metadata.admit("169.254.169.254", 80).await.is_ok());
-        assert!(denial(policy(&[]).admit("169.254.169.254", 80).await).contains("not granted"));
+        assert!(metadata.admit_none("169.254.169.254", 80).await.is_ok());
+        assert!(denial(policy(&[]).admit_none("169.254.169.254", 80).await).contains("not granted"));
     }
 
     #[test]
@@ -561,14 +725,22 @@ mod tests {
         let other: SocketAddr = "127.0.0.1:9001".parse().unwrap();
         let wildcard: SocketAddr = "0.0.0.0:0".parse().unwrap();
         assert!(open
-            .admit_socket(granted, SocketAddrUse::TcpConnect)
+            .admit_socket(granted, SocketAddrUse::TcpConnect, &[])
             .is_ok());
-        assert!(open.admit_socket(wildcard, SocketAddrUse::TcpBind).is_ok());
-        assert!(open.admit_socket(other, SocketAddrUse::TcpConnect).is_err());
         assert!(open
-            .admit_socket(granted, SocketAddrUse::TcpListen)
+            .admit_socket(wildcard, SocketAddrUse::TcpBind, &[])
+            .is_ok());
+        assert!(open
+            .admit_socket(other, SocketAddrUse::TcpConnect, &[])
             .is_err());
-        assert!(open.admit_socket(granted, SocketAddrUse::UdpSend).is_err());
-        assert!(open.admit_socket(granted, SocketAddrUse::TcpBind).is_err());
+        assert!(open
+            .admit_socket(granted, SocketAddrUse::TcpListen, &[])
+            .is_err());
+        assert!(open
+            .admit_socket(granted, SocketAddrUse::UdpSend, &[])
+            .is_err());
+        assert!(open
+            .admit_socket(granted, SocketAddrUse::TcpBind, &[])
+            .is_err());
     }
 }

@@ -29,6 +29,7 @@ macro_rules! guest_call {
             let Instance {
                 store: $store,
                 exports,
+                ..
             } = &mut lease.instance;
             let Exports::$variant($bindings) = &*exports else {
                 unreachable!("every instance of a plugin has the plugin's kind")
@@ -48,6 +49,7 @@ macro_rules! observer_call {
             let Instance {
                 store: $store,
                 exports,
+                ..
             } = &mut lease.instance;
             $plugin
                 .with_deadline(async {
@@ -98,9 +100,35 @@ impl Plugin {
         call: impl std::future::Future<Output = CallResult<T>>,
     ) -> CallResult<T> {
         let started = Instant::now();
-        let result = call.await;
+        let mut result = call.await;
         self.record(started, CallOutcome::of(&result));
+        if !self.redactor.is_empty() {
+            self.scrub_errors(&mut result);
+        }
         result
+    }
+
+    /// Hide the values of the plugin's secrets in whatever message of its
+    /// an error carries.
+    fn scrub_errors<T>(&self, result: &mut CallResult<T>) {
+        let scrub = |text: &mut String| self.redactor.scrub_in_place(text);
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => scrub(&mut error.message),
+            Err(CallError::Trap { reason, .. })
+            | Err(CallError::InvalidRequest {
+                message: reason, ..
+            })
+            | Err(CallError::Instantiate { reason, .. }) => scrub(reason),
+            Err(CallError::Limit { detail, .. }) => scrub(detail),
+            Err(CallError::Denied {
+                capability, reason, ..
+            }) => {
+                scrub(capability);
+                scrub(reason);
+            }
+            Err(CallError::InitRejected { error, .. }) => scrub(&mut error.message),
+        }
     }
 
     // ---- provider ----
@@ -128,10 +156,14 @@ impl Plugin {
     pub async fn chat(&self, request: &ChatRequest) -> CallResult<ChatResponse> {
         self.counted(async {
             self.expect_kind(PluginKind::Provider)?;
-            let answer = guest_call!(self, "chat", Provider, |b, store| b
+            let mut answer = guest_call!(self, "chat", Provider, |b, store| b
                 .paracle_plugin_provider()
                 .call_chat(&mut *store, request))?;
-            if let Ok(response) = &answer {
+            if let Ok(response) = &mut answer {
+                self.redactor.scrub_in_place(&mut response.message.content);
+                for call in &mut response.message.tool_calls {
+                    self.redactor.scrub_in_place(&mut call.arguments);
+                }
                 let size = response.message.content.len()
                     + response
                         .message
@@ -245,8 +277,9 @@ impl Plugin {
             .paracle_plugin_tool()
             .call_invoke(&mut *store, tool, arguments, context))?;
         match answer {
-            Ok(json) => {
+            Ok(mut json) => {
                 self.check_output("invoke", json.len())?;
+                self.redactor.scrub_in_place(&mut json);
                 match ToolOutput::new(json) {
                     Ok(output) => Ok(Ok(output)),
                     Err(OutputError::TooDeep) => Err(self.too_deep("invoke")),
@@ -397,7 +430,7 @@ impl Plugin {
             let mut lease = self.lease().await?;
             lease.instance.store.data_mut().agent.enter(routes, agent);
             let outcome = {
-                let Instance { store, exports } = &mut lease.instance;
+                let Instance { store, exports, .. } = &mut lease.instance;
                 let Exports::Adapter(b) = &*exports else {
                     unreachable!("every instance of a plugin has the plugin's kind")
                 };
@@ -408,8 +441,9 @@ impl Plugin {
                 ))
                 .await
             };
-            let answer = self.settle(lease, "run-agent", outcome, true)?;
-            if let Ok(outcome) = &answer {
+            let mut answer = self.settle(lease, "run-agent", outcome, true)?;
+            if let Ok(outcome) = &mut answer {
+                self.redactor.scrub_in_place(&mut outcome.output);
                 let size = outcome.output.len()
                     + outcome
                         .artifacts

@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
+use crate::person::{paused_since, PauseMark};
+
 /// The call did not finish before its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TimedOut;
@@ -21,15 +23,18 @@ pin_project_lite::pin_project! {
         future: F,
         deadline: Instant,
         timer: Option<Pin<Box<Sleep>>>,
+        // The time the call's task waited on a person, which does not count.
+        pause: Option<PauseMark>,
     }
 }
 
 impl<F> Deadline<F> {
-    pub(crate) fn new(future: F, deadline: Instant) -> Self {
+    pub(crate) fn new(future: F, deadline: Instant, pause: Option<PauseMark>) -> Self {
         Deadline {
             future,
             deadline,
             timer: None,
+            pause,
         }
     }
 }
@@ -42,13 +47,24 @@ impl<F: Future> Future for Deadline<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        let deadline = *this.deadline;
+        let pause = this.pause.as_ref();
+        let deadline = *this.deadline + paused_since(pause);
         let timer = this
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(TimedOut)),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    // A person answered in the meantime: the time they took
+                    // moves the deadline.
+                    let moved = *this.deadline + paused_since(pause);
+                    if moved <= timer.deadline() {
+                        return Poll::Ready(Err(TimedOut));
+                    }
+                    timer.as_mut().reset(moved);
+                }
+            }
         }
     }
 }
@@ -61,13 +77,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_ready_future_passes_through() {
         let deadline = Instant::now() + Duration::from_millis(10);
-        assert_eq!(Deadline::new(async { 7 }, deadline).await, Ok(7));
+        assert_eq!(Deadline::new(async { 7 }, deadline, None).await, Ok(7));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_future_that_never_ends_times_out() {
         let deadline = Instant::now() + Duration::from_millis(10);
-        let outcome = Deadline::new(std::future::pending::<()>(), deadline).await;
+        let outcome = Deadline::new(std::future::pending::<()>(), deadline, None).await;
         assert_eq!(outcome, Err(TimedOut));
     }
 
@@ -78,6 +94,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
             "done"
         };
-        assert_eq!(Deadline::new(slow, deadline).await, Ok("done"));
+        assert_eq!(Deadline::new(slow, deadline, None).await, Ok("done"));
     }
 }

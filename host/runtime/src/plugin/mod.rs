@@ -11,7 +11,8 @@ mod tool_output;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -23,15 +24,17 @@ use paracle_contract::{
     AdapterPlugin, GitWorkflowPlugin, HealthStatus, MemoryPlugin, ObserverPlugin, PluginInfo,
     ProviderPlugin, ToolPlugin, ToolSpec,
 };
-use paracle_policy::{Grants, Limit, Limits};
+use paracle_policy::{DirGrant, Grant, Grants, Limit, Limits};
 
 use crate::capability::git::GitBackend;
 use crate::capability::network::NetPolicy;
 use crate::engine::{CacheUse, CompileObserver, EngineShape, PluginEngine, Ticker};
 use crate::error::{root_cause, CallError, EngineError, LoadError, PluginError};
 use crate::incident::Incident;
+use crate::person::{Answer, AtHand, PermissionRequest, Wanted};
+use crate::secrets::{Redactor, SecretSource};
 use crate::stats::{CallOutcome, CallStats};
-use crate::store::{self, StoreState};
+use crate::store::{self, Sandbox, StoreState};
 use deadline::{Deadline, TimedOut};
 use linkers::{Linkers, Pre};
 use pool::{Checkout, InstancePool, Place};
@@ -68,6 +71,11 @@ pub struct PluginSettings {
     /// The repository that a `git` grant reaches; the registry sets it to
     /// the project's.
     pub git: Option<Arc<dyn GitBackend>>,
+    /// Where the values of `secret:` grants come from.
+    pub secrets: Option<Arc<dyn SecretSource>>,
+    /// Who signed it, as the loader verified, for the questions a person is
+    /// asked about it.
+    pub signer: Option<String>,
 }
 
 /// A component inspected without running `init`: see [`Runtime::inspect`].
@@ -235,16 +243,19 @@ impl Runtime {
         let (mut plugin, kind) = self.with_info(path, bytes, digest, settings, false).await?;
         // A first initialised instance proves that the config is accepted, and
         // stays warm for the first call.
-        let lease = plugin.lease().await.map_err(|source| match source {
-            CallError::InitRejected { error, .. } => LoadError::Init {
-                path: path.to_path_buf(),
-                reason: format!("{}: {}", error.kind, error.message),
-            },
-            source => LoadError::Call {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        let lease = plugin
+            .check_out(Grants::default())
+            .await
+            .map_err(|source| match source {
+                CallError::InitRejected { error, .. } => LoadError::Init {
+                    path: path.to_path_buf(),
+                    reason: format!("{}: {}", error.kind, error.message),
+                },
+                source => LoadError::Call {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            })?;
         plugin.give_back(lease);
 
         if kind == PluginKind::Tool {
@@ -361,7 +372,7 @@ impl Runtime {
         let mut plugin = Plugin {
             name: provisional,
             kind,
-            digest,
+            digest: digest.into(),
             info: empty_info(),
             tools: Vec::new(),
             validators: HashMap::new(),
@@ -370,7 +381,17 @@ impl Runtime {
                 settings.grants.net.clone(),
                 settings.limits.max_response_kib.saturating_mul(1024),
             )),
+            secret_values: RwLock::new(granted_secrets(
+                &settings.grants,
+                settings.secrets.as_deref(),
+                path,
+            )?),
             grants: settings.grants,
+            added: RwLock::default(),
+            may_ask: AtomicBool::new(false),
+            secrets: settings.secrets.clone(),
+            signer: settings.signer.clone(),
+            redactor: Arc::default(),
             limits: settings.limits.clone(),
             isolation: settings.isolation,
             engine: engine.clone(),
@@ -402,7 +423,62 @@ impl Runtime {
         }
         plugin.name = settings.name.unwrap_or_else(|| info.name.clone()).into();
         plugin.info = info;
+        for (name, value) in plugin.secret_values.read().unwrap().iter() {
+            plugin.redactor.hide(name, value);
+        }
+        plugin.note_what_may_be_asked();
         Ok((plugin, kind))
+    }
+}
+
+/// The values of the secrets `grants` names; each must be set.
+fn granted_secrets(
+    grants: &Grants,
+    source: Option<&dyn SecretSource>,
+    path: &Path,
+) -> Result<Vec<(String, String)>, LoadError> {
+    grants
+        .secrets
+        .iter()
+        .map(|name| {
+            source
+                .and_then(|source| source.value(name))
+                .map(|value| (name.clone(), value))
+                .ok_or_else(|| LoadError::SecretNotSet {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                })
+        })
+        .collect()
+}
+
+/// Every grant in `grants`, one at a time.
+fn each_grant(grants: &Grants) -> impl Iterator<Item = Grant> + '_ {
+    grants
+        .dirs
+        .iter()
+        .cloned()
+        .map(Grant::Dir)
+        .chain(grants.net.iter().cloned().map(Grant::Net))
+        .chain(grants.env.iter().cloned().map(Grant::Env))
+        .chain(grants.secrets.iter().cloned().map(Grant::Secret))
+}
+
+/// Whether `grant` is what was asked for: an answer cannot widen the
+/// question into something else.
+fn answers(wanted: &Wanted, grant: &Grant) -> bool {
+    match (wanted, grant) {
+        (
+            Wanted::Dir { guest, writable },
+            Grant::Dir(DirGrant {
+                guest: given,
+                writable: given_writable,
+                ..
+            }),
+        ) => guest == given && (!given_writable || *writable),
+        (Wanted::Variable { name }, Grant::Env(given) | Grant::Secret(given)) => name == given,
+        (Wanted::Net { grant: asked }, Grant::Net(given)) => asked == given,
+        _ => false,
     }
 }
 
@@ -550,6 +626,18 @@ macro_rules! plugin_interface {
 pub(crate) struct Instance {
     store: Store<StoreState>,
     exports: Exports,
+    /// Which of the plugin's added grants it was made with.
+    generation: u64,
+    /// False when it holds something allowed for one call only.
+    reusable: bool,
+}
+
+/// Grants a person allowed for a plugin while it ran. Each one starts a new
+/// generation: instances made before it do not have it, and are replaced.
+#[derive(Debug, Default)]
+struct Added {
+    grants: Grants,
+    generation: u64,
 }
 
 /// An instance checked out for one call, with its place among the plugin's
@@ -562,12 +650,23 @@ pub(crate) struct Lease<'p> {
 pub struct Plugin {
     name: Arc<str>,
     kind: PluginKind,
-    digest: String,
+    digest: Arc<str>,
     info: PluginInfo,
     tools: Vec<ToolSpec>,
     validators: HashMap<String, jsonschema::Validator>,
     config: Arc<str>,
     grants: Grants,
+    /// Directories, variables and secrets a person allowed since the load.
+    added: RwLock<Added>,
+    /// Whether the plugin declares a directory or variable it has not been
+    /// granted, which a person at hand is asked for when a call starts.
+    may_ask: AtomicBool,
+    secrets: Option<Arc<dyn SecretSource>>,
+    signer: Option<String>,
+    /// The values of the secrets it holds, by name.
+    secret_values: RwLock<Vec<(String, String)>>,
+    /// Hides those values in what it returns, logs and fails with.
+    redactor: Arc<Redactor>,
     /// What the grants allow on the network, shared by every instance.
     network: Arc<NetPolicy>,
     limits: Limits,
@@ -655,22 +754,140 @@ impl Plugin {
     /// period, so that the epoch deadline, which stops wasm, fires first.
     fn with_deadline<F: std::future::Future>(&self, future: F) -> Deadline<F> {
         let deadline = tokio::time::Instant::now() + self.limits.timeout() + HOST_GRACE;
-        Deadline::new(future, deadline)
+        let pause = AtHand::current().map(|person| person.clock().mark());
+        Deadline::new(future, deadline, pause)
     }
 
-    async fn instantiate(&self, initialise: bool) -> Result<Instance, CallError> {
+    /// What the plugin declares in its info and the grants in force do not
+    /// give it.
+    fn declared_and_missing(&self) -> Vec<Wanted> {
+        let (grants, _) = self.in_force(&Grants::default());
+        let requests = &self.info.requests;
+        let dirs = requests
+            .paths
+            .iter()
+            .filter(|asked| {
+                !grants
+                    .dirs
+                    .iter()
+                    .any(|d| d.guest == asked.guest_path && (d.writable || !asked.writable))
+            })
+            .map(|asked| Wanted::Dir {
+                guest: asked.guest_path.clone(),
+                writable: asked.writable,
+            });
+        let variables = requests
+            .env
+            .iter()
+            .filter(|name| !grants.env.contains(name) && !grants.secrets.contains(name))
+            .map(|name| Wanted::Variable { name: name.clone() });
+        dirs.chain(variables).collect()
+    }
+
+    fn note_what_may_be_asked(&self) {
+        self.may_ask
+            .store(!self.declared_and_missing().is_empty(), Ordering::Relaxed);
+    }
+
+    /// Ask the person at hand for each declared directory and variable the
+    /// plugin lacks. Returns what was allowed for this call only; what was
+    /// allowed for good is added to the plugin.
+    async fn ask_for_declared(&self, person: &AtHand) -> Grants {
+        let mut once = Grants::default();
+        for wanted in self.declared_and_missing() {
+            let reason = match &wanted {
+                Wanted::Dir { guest, .. } => self
+                    .info
+                    .requests
+                    .paths
+                    .iter()
+                    .find(|p| &p.guest_path == guest)
+                    .map(|p| p.reason.clone()),
+                _ => None,
+            };
+            let request = PermissionRequest {
+                plugin: self.name.to_string(),
+                digest: self.digest.to_string(),
+                signer: self.signer.clone(),
+                wanted: wanted.clone(),
+                reason,
+            };
+            match person.permit(request).await {
+                Answer::Once(grant) if answers(&wanted, &grant) => {
+                    once.add(grant);
+                }
+                Answer::Always(grant) if answers(&wanted, &grant) => self.add_grant(grant),
+                _ => {}
+            }
+        }
+        once
+    }
+
+    /// Grant `grant` from now on, as a person allowed it. Instances made
+    /// before it are replaced as they come up for a call.
+    pub fn add_grant(&self, grant: Grant) {
+        match grant {
+            Grant::Net(host) => self.network.add(host),
+            Grant::Git => {}
+            grant => {
+                if let Grant::Secret(name) = &grant {
+                    if let Some(value) = self.secrets.as_ref().and_then(|s| s.value(name)) {
+                        self.redactor.hide(name, &value);
+                        self.secret_values
+                            .write()
+                            .unwrap()
+                            .push((name.clone(), value));
+                    }
+                }
+                let mut added = self.added.write().unwrap();
+                if added.grants.add(grant) {
+                    added.generation += 1;
+                }
+                drop(added);
+                self.note_what_may_be_asked();
+            }
+        }
+    }
+
+    /// The grants in force for an instance: the plugin's, those a person
+    /// added since, and `once`, for one call. With the generation of the
+    /// added ones.
+    fn in_force(&self, once: &Grants) -> (Grants, u64) {
+        let added = self.added.read().unwrap();
+        let mut grants = self.grants.clone();
+        for grant in each_grant(&added.grants).chain(each_grant(once)) {
+            grants.add(grant);
+        }
+        (grants, added.generation)
+    }
+
+    async fn instantiate(&self, initialise: bool, once: &Grants) -> Result<Instance, CallError> {
         let instantiate_error = |reason: String| CallError::Instantiate {
             plugin: self.name.to_string(),
             reason,
         };
+        let (grants, generation) = self.in_force(once);
+        let mut secrets = self.secret_values.read().unwrap().clone();
+        for name in &once.secrets {
+            if let Some(value) = self.secrets.as_ref().and_then(|s| s.value(name)) {
+                self.redactor.hide(name, &value);
+                secrets.push((name.clone(), value));
+            }
+        }
         let mut store = store::new_store(
             &self.engine,
-            &self.name,
-            &self.config,
-            &self.grants,
-            &self.limits,
-            &self.network,
-            self.git.as_ref(),
+            Sandbox {
+                plugin: &self.name,
+                digest: &self.digest,
+                config: &self.config,
+                grants: &grants,
+                secrets: &secrets,
+                limits: &self.limits,
+                network: &self.network,
+                git: self.git.as_ref(),
+                signer: self.signer.as_ref(),
+                redactor: &self.redactor,
+            },
         )
         .map_err(instantiate_error)?;
         store.set_epoch_deadline(self.deadline_ticks());
@@ -698,7 +915,12 @@ impl Plugin {
             Ok::<_, wasmtime::Error>((exports, init))
         });
         match started.await {
-            Ok(Ok((exports, Ok(())))) => Ok(Instance { store, exports }),
+            Ok(Ok((exports, Ok(())))) => Ok(Instance {
+                store,
+                exports,
+                generation,
+                reusable: once == &Grants::default(),
+            }),
             Ok(Ok((_, Err(error)))) => Err(CallError::InitRejected {
                 plugin: self.name.to_string(),
                 error: PluginError::from_wit(&self.name, error),
@@ -713,9 +935,9 @@ impl Plugin {
         // `info` wants a bare instance, never a pooled one; at load time the
         // pool is empty anyway.
         let (Checkout::Warm(_, place) | Checkout::Empty(place)) = self.pool.check_out().await;
-        let mut instance = self.instantiate(false).await?;
+        let mut instance = self.instantiate(false, &Grants::default()).await?;
         let outcome = {
-            let Instance { store, exports } = &mut instance;
+            let Instance { store, exports, .. } = &mut instance;
             self.with_deadline(async {
                 plugin_interface!(&*exports, |iface| iface.call_info(&mut *store).await)
             })
@@ -731,13 +953,36 @@ impl Plugin {
         result
     }
 
-    /// Check out an instance: a warm one from the pool, or a new one.
+    /// Check out an instance for a call, after asking the person at hand
+    /// for what the plugin declares and lacks.
     pub(crate) async fn lease(&self) -> Result<Lease<'_>, CallError> {
+        let once = if self.may_ask.load(Ordering::Relaxed) {
+            match AtHand::current() {
+                Some(person) => Box::pin(self.ask_for_declared(&person)).await,
+                None => Grants::default(),
+            }
+        } else {
+            Grants::default()
+        };
+        self.check_out(once).await
+    }
+
+    /// Check out an instance: a warm one from the pool, or a new one when
+    /// there is none, the warm one predates a grant, or the call has grants
+    /// of its own.
+    async fn check_out(&self, once: Grants) -> Result<Lease<'_>, CallError> {
+        let generation = self.added.read().unwrap().generation;
         let (mut instance, place) = match self.pool.check_out().await {
-            Checkout::Warm(instance, place) => (instance, place),
+            Checkout::Warm(instance, place)
+                if instance.generation == generation && once == Grants::default() =>
+            {
+                (instance, place)
+            }
             // Boxed: inline, the instantiation future would make every call's
             // future several KiB larger, and futures are copied as they move.
-            Checkout::Empty(place) => (Box::pin(self.instantiate(true)).await?, place),
+            Checkout::Warm(_, place) | Checkout::Empty(place) => {
+                (Box::pin(self.instantiate(true, &once)).await?, place)
+            }
         };
         instance.store.set_epoch_deadline(self.deadline_ticks());
         self.refuel(&mut instance.store);
@@ -746,7 +991,7 @@ impl Plugin {
     }
 
     fn give_back(&self, lease: Lease<'_>) {
-        if self.isolation == Isolation::Warm {
+        if self.isolation == Isolation::Warm && lease.instance.reusable {
             let Lease {
                 mut instance,
                 place,
@@ -910,7 +1155,7 @@ impl Plugin {
         let result = async {
             let mut lease = self.lease().await?;
             let outcome = {
-                let Instance { store, exports } = &mut lease.instance;
+                let Instance { store, exports, .. } = &mut lease.instance;
                 self.with_deadline(async {
                     plugin_interface!(&*exports, |iface| iface.call_health(&mut *store).await)
                 })

@@ -1,8 +1,8 @@
-//! The per-user settings about registries (`config.toml` beside the trust
-//! list): where templates are searched for, and which registries are
-//! reached over plain HTTP. Never in the project: a project someone else
-//! wrote must not be able to point this user at another registry or turn
-//! off TLS.
+//! The per-user settings (`config.toml` beside the trust list): where
+//! templates are searched for, which registries are reached over plain
+//! HTTP, and what a person may be asked to grant (`[prompts]`). Never in
+//! the project: a project someone else wrote must not be able to point this
+//! user at another registry, turn off TLS, or widen what can be asked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use paracle_base::strict_toml;
 
-use crate::error::DistributionError;
+use crate::error::RegistryError;
+use crate::prompts::PromptPolicy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +24,9 @@ pub struct UserConfig {
     /// Where `template search` and `template install NAME` look, by name.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryDecl>,
+    /// What a person may be asked for when a plugin is denied.
+    #[serde(default)]
+    pub prompts: PromptPolicy,
     #[serde(skip)]
     pub file: PathBuf,
 }
@@ -49,7 +53,7 @@ impl RegistryDecl {
 }
 
 impl UserConfig {
-    pub fn load(file: &Path) -> Result<Self, DistributionError> {
+    pub fn load(file: &Path) -> Result<Self, RegistryError> {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -58,14 +62,14 @@ impl UserConfig {
                     ..UserConfig::default()
                 })
             }
-            Err(e) => return Err(DistributionError::io(file, e)),
+            Err(e) => return Err(config_error(file, e.to_string())),
         };
         let mut config: UserConfig =
-            strict_toml::parse(&text).map_err(|e| DistributionError::file(file, e))?;
+            strict_toml::parse(&text).map_err(|e| config_error(file, e.to_string()))?;
         config.file = file.to_path_buf();
         for (name, registry) in &config.registries {
             if !paracle_runtime::valid_name(name) {
-                return Err(DistributionError::file(
+                return Err(config_error(
                     file,
                     format!("registry `{name}`: names are 1 to 64 lowercase letters, digits, `-` or `_`"),
                 ));
@@ -73,7 +77,7 @@ impl UserConfig {
             let (host, _) = registry.split();
             if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost")
             {
-                return Err(DistributionError::file(
+                return Err(config_error(
                     file,
                     format!(
                         "registry `{name}`: location `{}` names no host; write HOST[:PORT][/NAMESPACE]",
@@ -87,6 +91,13 @@ impl UserConfig {
 
     pub fn is_insecure(&self, registry: &str) -> bool {
         self.insecure_registries.iter().any(|r| r == registry)
+    }
+}
+
+fn config_error(file: &Path, message: impl Into<String>) -> RegistryError {
+    RegistryError::Config {
+        file: file.to_path_buf(),
+        message: message.into(),
     }
 }
 

@@ -1,0 +1,379 @@
+//! Asking a person when a plugin is denied something it could be granted.
+//!
+//! [`Gatekeeper`] is the runtime's [`Person`]: it turns what a plugin wants
+//! into the grant that would allow it, refuses without asking what the
+//! operator's `[prompts]` policy forbids, asks through an [`Asker`] (a
+//! terminal, an MCP client's elicitation) one question at a time under the
+//! policy's timeout, saves an "always" answer as `plugin grant` would, and
+//! writes every decision to the audit log. A plugin or a model never reaches
+//! this: only the host's own refusals start a question, and only the person
+//! behind the asker answers it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use paracle_policy::{restricted, DirGrant, Grant, NetGrant};
+use paracle_runtime::{Answer, Asking, PermissionRequest, Person, Wanted};
+
+use crate::audit::{AuditAction, AuditRecord};
+use crate::paths::Paths;
+use crate::registry::Registry;
+use crate::secrets::SecretStore;
+use crate::AuditLog;
+
+/// Kinds of network destination a person may be asked to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetScope {
+    /// Host names, and addresses on the internet.
+    Public,
+    Loopback,
+    /// RFC 1918, fc00::/7, carrier-grade NAT.
+    Private,
+    LinkLocal,
+}
+
+/// Which directories may be asked for: only ever the project directory,
+/// mapped where the plugin declared it wants one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirScope {
+    None,
+    Read,
+    Write,
+}
+
+/// `[prompts]` in the per-user `config.toml`: what a person may be asked for
+/// at all. Everything else is denied without a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptPolicy {
+    /// Whether to ask at all.
+    pub ask: bool,
+    /// How long a question waits for its answer; unanswered, it is a denial.
+    pub timeout_secs: u64,
+    /// Destinations that may be asked for. Cloud metadata addresses,
+    /// multicast, broadcast and unspecified ones never are.
+    pub net: Vec<NetScope>,
+    pub dirs: DirScope,
+    /// Host environment variables a plugin declares.
+    pub env: bool,
+    /// The user's secrets, by the name a plugin declares.
+    pub secrets: bool,
+}
+
+impl Default for PromptPolicy {
+    fn default() -> Self {
+        PromptPolicy {
+            ask: true,
+            timeout_secs: 120,
+            net: vec![NetScope::Public],
+            dirs: DirScope::Read,
+            env: true,
+            secrets: true,
+        }
+    }
+}
+
+impl PromptPolicy {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.max(1))
+    }
+
+    /// Whether a person may be asked for `grant`; the reason when not.
+    fn allows_net(&self, grant: &NetGrant) -> Result<(), String> {
+        let scope = match grant.address() {
+            None => NetScope::Public,
+            Some(ip) => match restricted(ip) {
+                None => NetScope::Public,
+                Some("loopback") => NetScope::Loopback,
+                Some("private") | Some("shared (carrier-grade NAT)") => NetScope::Private,
+                Some("link-local") => NetScope::LinkLocal,
+                Some(other) => return Err(format!("{other} addresses are never asked for")),
+            },
+        };
+        if self.net.contains(&scope) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} destinations are not in `[prompts] net` of the per-user config",
+                scope_name(scope)
+            ))
+        }
+    }
+}
+
+fn scope_name(scope: NetScope) -> &'static str {
+    match scope {
+        NetScope::Public => "public",
+        NetScope::Loopback => "loopback",
+        NetScope::Private => "private",
+        NetScope::LinkLocal => "link-local",
+    }
+}
+
+/// A person's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Choice {
+    Once,
+    Always,
+    Deny,
+}
+
+/// One question, as the asker shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Question {
+    pub plugin: String,
+    pub digest: String,
+    pub signer: String,
+    /// What it wants, in words.
+    pub wants: String,
+    /// The grant an answer gives, as `plugin grant` takes it.
+    pub grant: String,
+    /// The plugin's own reason: its text, to be shown escaped.
+    pub reason: Option<String>,
+    /// Whether "always" can be saved: only for plugins the registry file
+    /// records.
+    pub can_save: bool,
+    pub timeout_secs: u64,
+}
+
+/// How a question reaches a person.
+pub trait Asker: Send + Sync {
+    /// Who answers, for the audit log: `terminal:USER`, `mcp:CLIENT`.
+    fn who(&self) -> String;
+    /// Put `question` to the person; `None` when they gave no answer.
+    fn ask(&self, question: Question) -> Asking<Option<Choice>>;
+}
+
+/// The runtime's [`Person`] for one project and one asker. Cheap to clone.
+#[derive(Clone)]
+pub struct Gatekeeper(Arc<Gate>);
+
+struct Gate {
+    asker: Arc<dyn Asker>,
+    policy: PromptPolicy,
+    paths: Paths,
+    audit: AuditLog,
+    secrets: Option<SecretStore>,
+    /// What a person refused in this process, not asked again.
+    refused: Mutex<HashSet<(String, String)>>,
+    /// One question at a time: a terminal has one person at it.
+    asking: tokio::sync::Mutex<()>,
+}
+
+impl Gatekeeper {
+    pub fn new(registry: &Registry, policy: PromptPolicy, asker: Arc<dyn Asker>) -> Self {
+        Gatekeeper(Arc::new(Gate {
+            asker,
+            policy,
+            paths: registry.paths().clone(),
+            audit: registry.audit().clone(),
+            secrets: registry.secrets().ok().cloned(),
+            refused: Mutex::default(),
+            asking: tokio::sync::Mutex::new(()),
+        }))
+    }
+}
+
+impl Gate {
+    fn record(&self, record: AuditRecord) {
+        if let Err(error) = self.audit.append(&record) {
+            tracing::warn!("{error}");
+        }
+    }
+
+    /// The grant that would give what is wanted, or why none may be
+    /// offered.
+    fn grant_for(&self, wanted: &Wanted) -> Result<Grant, String> {
+        match wanted {
+            Wanted::Net { grant } => {
+                self.policy.allows_net(grant)?;
+                Ok(Grant::Net(grant.clone()))
+            }
+            Wanted::Dir { guest, writable } => {
+                let allowed = match self.policy.dirs {
+                    DirScope::None => false,
+                    DirScope::Read => !writable,
+                    DirScope::Write => true,
+                };
+                if !allowed {
+                    return Err(format!(
+                        "{} directories are not offered under `[prompts] dirs`",
+                        if *writable { "writable" } else { "any" }
+                    ));
+                }
+                let project = std::fs::canonicalize(&self.paths.project)
+                    .map_err(|e| format!("the project directory cannot be opened: {e}"))?;
+                if too_wide(&project) {
+                    return Err(format!(
+                        "the project directory {} is the root or a home directory, which is never offered",
+                        project.display()
+                    ));
+                }
+                Ok(Grant::Dir(DirGrant {
+                    host: project,
+                    guest: guest.clone(),
+                    writable: *writable,
+                }))
+            }
+            Wanted::Variable { name } => {
+                let secret = self.secrets.as_ref().is_some_and(|s| s.contains(name));
+                if secret && self.policy.secrets {
+                    Ok(Grant::Secret(name.clone()))
+                } else if !secret && self.policy.env && std::env::var_os(name).is_some() {
+                    Ok(Grant::Env(name.clone()))
+                } else if secret {
+                    Err("secrets are not offered under `[prompts] secrets`".into())
+                } else {
+                    Err(format!(
+                        "there is no secret or environment variable `{name}` to give"
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn decide(&self, request: PermissionRequest) -> Answer {
+        let PermissionRequest {
+            plugin,
+            digest,
+            signer,
+            wanted,
+            reason,
+        } = request;
+        let audit = |action, who: &str, what: &str| {
+            AuditRecord::new(action, who, what).plugin(&plugin, Some(&digest))
+        };
+        let grant = match self.grant_for(&wanted) {
+            Ok(grant) => grant,
+            Err(why) => {
+                let what = wanted.describe();
+                if self.note_refusal(&plugin, &what) {
+                    self.record(
+                        audit(AuditAction::Denial, "policy", &what)
+                            .outcome("deny")
+                            .detail(why),
+                    );
+                }
+                return Answer::Deny;
+            }
+        };
+        let spec = grant.spec();
+        if !self.policy.ask {
+            if self.note_refusal(&plugin, &spec) {
+                self.record(
+                    audit(AuditAction::Denial, "policy", &spec)
+                        .outcome("deny")
+                        .detail("`[prompts] ask = false`"),
+                );
+            }
+            return Answer::Deny;
+        }
+        if self
+            .refused
+            .lock()
+            .unwrap()
+            .contains(&(plugin.clone(), spec.clone()))
+        {
+            return Answer::Deny;
+        }
+        let _one_at_a_time = self.asking.lock().await;
+        let can_save = registry_records(&self.paths, &plugin);
+        let question = Question {
+            plugin: plugin.clone(),
+            digest: digest.clone(),
+            signer: signer.unwrap_or_else(|| "unknown".into()),
+            wants: wanted.describe(),
+            grant: spec.clone(),
+            reason,
+            can_save,
+            timeout_secs: self.policy.timeout().as_secs(),
+        };
+        let who = self.asker.who();
+        let choice = tokio::time::timeout(self.policy.timeout(), self.asker.ask(question)).await;
+        let (answer, outcome) = match choice {
+            Ok(Some(Choice::Once)) => (Answer::Once(grant.clone()), "once"),
+            Ok(Some(Choice::Always)) if can_save => {
+                match Registry::save_grant(&self.paths, &plugin, grant.clone()) {
+                    Ok(_) => (Answer::Always(grant.clone()), "always"),
+                    Err(error) => {
+                        tracing::warn!(
+                            "the grant could not be saved, so it holds for this call only: {error}"
+                        );
+                        (Answer::Once(grant.clone()), "once")
+                    }
+                }
+            }
+            Ok(Some(Choice::Always)) => (Answer::Once(grant.clone()), "once"),
+            Ok(Some(Choice::Deny)) => (Answer::Deny, "deny"),
+            Ok(None) => (Answer::Deny, "no-answer"),
+            Err(_) => (Answer::Deny, "timeout"),
+        };
+        if answer == Answer::Deny {
+            self.refused
+                .lock()
+                .unwrap()
+                .insert((plugin.clone(), spec.clone()));
+        }
+        self.record(audit(AuditAction::Prompt, &who, &spec).outcome(outcome));
+        if outcome == "always" {
+            self.record(audit(AuditAction::Grant, &who, &spec).detail("saved from a prompt"));
+        }
+        if let (Grant::Secret(name), Answer::Once(_) | Answer::Always(_)) = (&grant, &answer) {
+            self.record(
+                audit(AuditAction::SecretUse, &who, &format!("secret:{name}"))
+                    .outcome("handed-over"),
+            );
+        }
+        answer
+    }
+
+    /// Remember a refusal; whether it is new.
+    fn note_refusal(&self, plugin: &str, what: &str) -> bool {
+        self.refused
+            .lock()
+            .unwrap()
+            .insert((plugin.to_string(), what.to_string()))
+    }
+}
+
+impl Person for Gatekeeper {
+    fn permit(&self, request: PermissionRequest) -> Asking<Answer> {
+        let gate = self.0.clone();
+        Box::pin(async move { gate.decide(request).await })
+    }
+}
+
+/// The root, and home directories, are never offered to a plugin by a
+/// question: too much for one keystroke.
+fn too_wide(dir: &Path) -> bool {
+    if dir.parent().is_none() {
+        return true;
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    home.as_deref()
+        .and_then(|h| std::fs::canonicalize(h).ok())
+        .is_some_and(|h| h == dir)
+}
+
+fn registry_records(paths: &Paths, plugin: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(paths.registry_file()) else {
+        return false;
+    };
+    let Ok(file) = toml::from_str::<toml::Value>(&text) else {
+        return false;
+    };
+    file.get("plugin")
+        .and_then(|p| p.as_array())
+        .is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|e| e.get("name").and_then(|n| n.as_str()) == Some(plugin))
+        })
+}

@@ -1,0 +1,166 @@
+//! A person who can be asked, at the moment a plugin needs something it was
+//! not granted.
+//!
+//! Only a person answers. The caller puts one at hand for a call with
+//! [`with_person`] around the call's future: the terminal's user for the
+//! CLI, an MCP client's user (through elicitation) for the server. Nothing a
+//! plugin or a model sends reaches this seam: the host asks when its own
+//! check refuses, and applies the answer itself. A call with no person at
+//! hand is denied, as it always was.
+//!
+//! The time spent waiting for an answer is not the plugin's: each call's
+//! deadline (the epoch deadline in wasm and the host's own) moves by what
+//! the person took, measured on a clock shared by the calls of one task, so
+//! an adapter waiting on a tool that waits on a person is not timed out
+//! either.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use paracle_policy::{Grant, NetGrant};
+use serde::Serialize;
+
+/// What a plugin wants and was not granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Wanted {
+    /// A network host and port, or an address (`net:`).
+    Net { grant: NetGrant },
+    /// A directory the plugin declared it needs, at `guest` in its sandbox.
+    /// The person (or the policy answering for them) picks the host
+    /// directory.
+    Dir { guest: String, writable: bool },
+    /// An environment variable the plugin declared it reads: the host's
+    /// variable (`env:`) or the user's secret of that name (`secret:`).
+    Variable { name: String },
+}
+
+impl Wanted {
+    /// What it is, for a question or a log line.
+    pub fn describe(&self) -> String {
+        match self {
+            Wanted::Net { grant } => format!("network access to {grant}"),
+            Wanted::Dir { guest, writable } => format!(
+                "a directory at {guest} ({})",
+                if *writable { "read-write" } else { "read-only" }
+            ),
+            Wanted::Variable { name } => format!("the variable {name}"),
+        }
+    }
+}
+
+/// One question for a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct PermissionRequest {
+    pub plugin: String,
+    pub digest: String,
+    /// Who signed it, as its loader verified (`unsigned`, `signed by
+    /// trusted key ...`).
+    pub signer: Option<String>,
+    pub wanted: Wanted,
+    /// The plugin's own reason, from its info: plugin text, to be shown
+    /// escaped.
+    pub reason: Option<String>,
+}
+
+/// A person's answer, with the grant it gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// For this call only.
+    Once(Grant),
+    /// For this plugin from now on; whoever answered saves it as
+    /// `plugin grant` would.
+    Always(Grant),
+    Deny,
+}
+
+pub type Asking<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Whoever answers a plugin's requests for this call.
+pub trait Person: Send + Sync {
+    fn permit(&self, request: PermissionRequest) -> Asking<Answer>;
+}
+
+tokio::task_local! {
+    static AT_HAND: AtHand;
+}
+
+/// The person at hand for the calls of one task, and the time they took.
+#[derive(Clone)]
+pub(crate) struct AtHand {
+    person: Arc<dyn Person>,
+    waited: PauseClock,
+}
+
+/// Run `future` with `person` at hand: the plugins it calls may ask them.
+pub async fn with_person<F: Future>(person: Arc<dyn Person>, future: F) -> F::Output {
+    AT_HAND
+        .scope(
+            AtHand {
+                person,
+                waited: PauseClock::default(),
+            },
+            future,
+        )
+        .await
+}
+
+impl AtHand {
+    /// The person at hand for the calling task, if any.
+    pub(crate) fn current() -> Option<AtHand> {
+        AT_HAND.try_with(Clone::clone).ok()
+    }
+
+    /// Ask, and count the wait as time every call of this task was paused.
+    pub(crate) async fn permit(&self, request: PermissionRequest) -> Answer {
+        let started = Instant::now();
+        let answer = self.person.permit(request).await;
+        self.waited.add(started.elapsed());
+        answer
+    }
+
+    pub(crate) fn clock(&self) -> PauseClock {
+        self.waited.clone()
+    }
+}
+
+/// How long a task's calls have waited on a person, in microseconds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PauseClock(Arc<AtomicU64>);
+
+impl PauseClock {
+    fn add(&self, waited: Duration) {
+        self.0
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A mark to measure later pauses from.
+    pub(crate) fn mark(&self) -> PauseMark {
+        PauseMark {
+            clock: self.clone(),
+            at: self.0.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The pause clock as one call found it when it started.
+#[derive(Debug, Clone)]
+pub(crate) struct PauseMark {
+    clock: PauseClock,
+    at: u64,
+}
+
+impl PauseMark {
+    /// How long the person was waited on since the mark.
+    pub(crate) fn paused(&self) -> Duration {
+        Duration::from_micros(self.clock.0.load(Ordering::Relaxed).saturating_sub(self.at))
+    }
+}
+
+/// The pause since the call started, or none when no person is at hand.
+pub(crate) fn paused_since(mark: Option<&PauseMark>) -> Duration {
+    mark.map_or(Duration::ZERO, PauseMark::paused)
+}
