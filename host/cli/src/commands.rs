@@ -1,5 +1,7 @@
 //! The `paracle` command line. Thin: it parses, calls the library, prints.
 
+mod asking;
+mod audit;
 mod author;
 mod compiling;
 mod git;
@@ -9,6 +11,7 @@ mod output;
 mod plugin;
 mod project;
 mod run;
+mod secret;
 mod share;
 mod template;
 mod trust;
@@ -28,6 +31,11 @@ struct Cli {
     /// The project directory (default: the current directory).
     #[arg(long, global = true, value_name = "DIR")]
     project: Option<PathBuf>,
+
+    /// Never ask at the terminal when a plugin is denied something: deny
+    /// it, and say how to grant it.
+    #[arg(long, global = true)]
+    no_prompt: bool,
 
     /// Log more: -v for info, -vv for debug (to stderr).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -62,11 +70,19 @@ enum Command {
     /// Serve the project's tools and workflows to MCP clients.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// Your secrets, granted to plugins as `secret:NAME`; kept outside every project.
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
+    /// Who granted, allowed, refused or approved what, from the project's audit log.
+    Audit(audit::AuditArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if cli.no_prompt {
+        asking::forbid_prompts();
+    }
     raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,6 +116,8 @@ pub(crate) fn main() -> ExitCode {
             Command::Template(command) => template::run(&project, command).await,
             Command::Git(command) => git::run(&project, command).await,
             Command::Mcp(command) => mcp::run(&project, command).await,
+            Command::Secret(command) => secret::run(&project, command),
+            Command::Audit(args) => audit::run(&project, args),
         }
     });
     match result {

@@ -53,12 +53,18 @@ struct LocalTasks {
 impl Running for LocalTasks {
     fn spawn(&mut self, job: Job) {
         let permits = self.permits.clone();
+        // The person at hand for the run (a terminal's user) is asked by
+        // its agents' plugins too, from their own tasks.
+        let person = paracle_runtime::person_at_hand();
         self.tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            job.run().await
+            match person {
+                Some(person) => paracle_runtime::with_person(person, job.run()).await,
+                None => job.run().await,
+            }
         });
     }
 

@@ -37,7 +37,7 @@ pub use error::{
     MAX_MESSAGE,
 };
 pub use paracle_policy::{Grants, Limit, Limits};
-pub use person::{with_person, Answer, Asking, PermissionRequest, Person, Wanted};
+pub use person::{person_at_hand, with_person, Answer, Asking, PermissionRequest, Person, Wanted};
 pub use plugin::{
     digest_of, schema_errors, valid_name, Inspected, Isolation, Plugin, PluginKind, PluginSettings,
     Runtime, ToolOutput, UnknownKind, World,

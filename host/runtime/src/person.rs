@@ -108,6 +108,12 @@ pub async fn with_person<F: Future>(person: Arc<dyn Person>, future: F) -> F::Ou
         .await
 }
 
+/// The person at hand for the calling task, to put at hand again in a task
+/// it spawns.
+pub fn person_at_hand() -> Option<Arc<dyn Person>> {
+    AT_HAND.try_with(|at_hand| at_hand.person.clone()).ok()
+}
+
 impl AtHand {
     /// The person at hand for the calling task, if any.
     pub(crate) fn current() -> Option<AtHand> {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::output::{plugin_json, print_json};
 use paracle_policy::Grant;
-use paracle_project::{Registry, RegistryError};
+use paracle_project::{AuditAction, AuditRecord, Registry, RegistryError};
 use paracle_runtime::Plugin;
 
 #[derive(Clone, Copy)]
@@ -38,19 +38,35 @@ pub(super) async fn change(
                 match change {
                     Change::Grant => {
                         let grant = Grant::parse(spec)?;
-                        let described = grant.describe();
+                        let described = (grant.describe(), grant.spec());
                         if grants.add(grant) {
                             changed.push(described);
                         }
                     }
-                    Change::Revoke => {
-                        changed.extend(grants.revoke(spec)?.iter().map(Grant::describe))
-                    }
+                    Change::Revoke => changed.extend(
+                        grants
+                            .revoke(spec)?
+                            .iter()
+                            .map(|g| (g.describe(), g.spec())),
+                    ),
                 }
             }
             Ok(changed)
         })
         .await?;
+    let action = match change {
+        Change::Grant => AuditAction::Grant,
+        Change::Revoke => AuditAction::Revoke,
+    };
+    for (_, spec) in &changed {
+        registry.audit_quietly(
+            AuditRecord::new(action, "operator", spec.as_str()).plugin(name, Some(plugin.digest())),
+        );
+    }
+    let changed: Vec<String> = changed
+        .into_iter()
+        .map(|(described, _)| described)
+        .collect();
     let verb = change.verb();
     if json {
         let source = registry.describe_source(name)?;

@@ -332,7 +332,9 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         | PluginCommand::Dev(_) => {
             unreachable!("handled before the registry opens")
         }
-        PluginCommand::Call(args) => call(registry, args).await,
+        PluginCommand::Call(args) => {
+            super::asking::with_terminal(registry, call(registry, args)).await?
+        }
     }
 }
 

@@ -189,7 +189,7 @@ pub(super) async fn run(project: &Path, command: RunCommand) -> Result<()> {
         | RunCommand::Metrics { json, .. } => *json,
     };
     let orchestrator = orchestrator(&registry, json)?;
-    let result = dispatch(&orchestrator, command).await;
+    let result = super::asking::with_terminal(&registry, dispatch(&orchestrator, command)).await?;
     if let Err(error) = registry.persist_stats() {
         eprintln!("warning: statistics not saved: {error}");
     }
