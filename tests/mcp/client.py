@@ -428,6 +428,66 @@ STDIO = {
 }
 
 
+async def elicitation():
+    """A plugin asks for a loopback host it was not granted (ELICIT_URL); the
+    client's user answers through elicitation: once (after longer than the
+    plugin's own time limit), decline, never (past the policy's timeout),
+    and always, after which no question is asked. A client without the
+    capability is never asked. The Rust test checks what was saved and
+    logged."""
+    url = os.environ["ELICIT_URL"]
+    arguments = {"url": url}
+    asked = []
+    script = []
+
+    async def answer(context, params):
+        asked.append(params.message)
+        expect("hostile" in params.message and "sha256:" in params.message, params.message)
+        expect("network access to 127.0.0.1" in params.message, params.message)
+        schema = params.requested_schema
+        expect(schema["properties"]["answer"]["enum"] == ["once", "always", "deny"], schema)
+        how = script.pop(0)
+        if how == "never":
+            await anyio.sleep(3600)
+        if how == "once-slowly":
+            await anyio.sleep(2.5)
+            how = "once"
+        if how == "decline":
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content={"answer": how})
+
+    # No elicitation capability: denied as before, nobody asked.
+    with open("server-stderr.log", "a") as errlog:
+        async with stdio_client(server(), errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=ANSWER_WITHIN) as session:
+                await session.initialize()
+                message = await call_failing(session, "hostile__http_get", arguments)
+                expect("denied network access" in message, message)
+                expect("paracle plugin grant hostile net:127.0.0.1" in message, message)
+
+        async with stdio_client(server(), errlog=errlog) as (read, write):
+            async with ClientSession(
+                read, write, read_timeout_seconds=ANSWER_WITHIN, elicitation_callback=answer
+            ) as session:
+                await session.initialize()
+                script.append("once-slowly")
+                result = await call_ok(session, "hostile__http_get", arguments)
+                expect(json.loads(text(result))["status"] == 200, text(result))
+                script.append("decline")
+                message = await call_failing(session, "hostile__http_get", arguments)
+                expect("denied network access" in message, message)
+                script.append("never")
+                message = await call_failing(session, "hostile__http_get", arguments)
+                expect("denied network access" in message, message)
+                script.append("always")
+                await call_ok(session, "hostile__http_get", arguments)
+                expect(len(asked) == 4, f"asked {len(asked)} times")
+                # Saved: the same server lets the next call through unasked.
+                await call_ok(session, "hostile__http_get", arguments)
+                expect(len(asked) == 4, f"asked again after always: {len(asked)}")
+    print(json.dumps({"asked": len(asked)}))
+
+
 def main():
     scenario = sys.argv[1]
     if scenario == "malformed":
@@ -436,6 +496,8 @@ def main():
         asyncio.run(http())
     elif scenario == "dev_loop":
         asyncio.run(dev_loop())
+    elif scenario == "elicitation":
+        asyncio.run(elicitation())
     else:
         asyncio.run(session_run(STDIO[scenario]))
 

@@ -213,3 +213,54 @@ fn the_policy_refuses_without_asking_and_no_terminal_means_no_question() {
         "{output}"
     );
 }
+
+#[test]
+fn an_mcp_client_user_answers_through_elicitation() {
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let server = tokio.block_on(FakeServer::start(|_| Reply::json(&json!({"via": "mcp"}))));
+    let port = server.addr.port();
+    let grant = format!("net:127.0.0.1:{port}");
+    let project = Project::new();
+    // A time limit shorter than the person takes to answer: waiting for
+    // them is not the plugin's time.
+    project.ok(&["plugin", "load", &hostile(), "--timeout-ms", "1500"]);
+    std::fs::create_dir_all(project.home()).unwrap();
+    std::fs::write(
+        project.home().join("config.toml"),
+        "[prompts]\nnet = [\"loopback\"]\ntimeout_secs = 4\n",
+    )
+    .unwrap();
+    let url = server.url("/");
+    let printed = crate::mcp::scenario_with(&project, "elicitation", &[("ELICIT_URL", &url)]);
+    assert!(printed.contains("\"asked\": 4"), "{printed}");
+    // once, then always: two requests before the saved grant, one after.
+    assert_eq!(server.requests().len(), 3);
+    let shown = project.json(&["plugin", "show", "hostile"]).to_string();
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port}")),
+        "saved: {shown}"
+    );
+
+    let records = audit(&project);
+    let answers: Vec<String> = records
+        .iter()
+        .filter(|r| r["action"] == "prompt")
+        .map(|r| {
+            assert_eq!(r["what"], grant.as_str(), "{r}");
+            format!(
+                "{} {}",
+                r["who"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let client = answers
+        .first()
+        .map(|a| a.split(' ').next().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(client.starts_with("mcp:"), "{answers:?}");
+    assert_eq!(
+        answers,
+        ["once", "deny", "timeout", "always"].map(|outcome| format!("{client} {outcome}"))
+    );
+}

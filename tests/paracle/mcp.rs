@@ -65,9 +65,15 @@ agents = ["slow-builder"]
 
 /// Run `scenario` of the client against `project`; returns what it printed.
 fn scenario(project: &Project, scenario: &str) -> String {
+    scenario_with(project, scenario, &[])
+}
+
+/// [`scenario`], with `env` set for the client.
+pub(crate) fn scenario_with(project: &Project, scenario: &str, env: &[(&str, &str)]) -> String {
     let out = std::process::Command::new(crate::python::mcp_python())
         .arg(CLIENT)
         .arg(scenario)
+        .envs(env.iter().copied())
         .current_dir(project.path())
         .env("PARACLE_BIN", env!("CARGO_BIN_EXE_paracle"))
         .envs(

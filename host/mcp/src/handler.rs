@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::calls::{Answer, Calls};
 use crate::catalog::{Catalog, Target};
+use crate::elicit::client_person;
 
 const INSTRUCTIONS: &str = "Paracle runs WebAssembly plugins and workflows of agents for one \
 project. Plugin tools are named PLUGIN__TOOL. workflow_list shows the workflows; workflow_run \
@@ -251,16 +252,26 @@ impl ServerHandler for Handler {
             })
             .into());
         }
+        // The client's user is asked, through elicitation, when a plugin
+        // this call reaches is denied something they could allow.
+        let person = client_person(&context.peer, &served.calls.registry, &served.calls.prompts);
         let answer = match &entry.target {
             Target::Plugin { plugin, tool } => {
-                served.calls.plugin_tool(plugin, tool, &arguments).await
+                let call = served.calls.plugin_tool(plugin, tool, &arguments);
+                match person {
+                    Some(person) => paracle_runtime::with_person(person, call).await,
+                    None => call.await,
+                }
             }
             Target::Builtin(builtin) => {
                 let (progress, forwarding) = Self::forward_progress(&context).unzip();
-                let answer = served
+                let call = served
                     .calls
-                    .builtin(*builtin, &arguments, progress, context.ct.clone())
-                    .await;
+                    .builtin(*builtin, &arguments, progress, context.ct.clone());
+                let answer = match person {
+                    Some(person) => paracle_runtime::with_person(person, call).await,
+                    None => call.await,
+                };
                 // Progress goes out before the result, which ends the
                 // request: clients drop notifications for finished requests.
                 // The bound only guards against a sender kept alive by mistake.

@@ -11,6 +11,7 @@
 
 mod calls;
 mod catalog;
+mod elicit;
 mod handler;
 pub mod names;
 mod server;

@@ -13,7 +13,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 
-use paracle_project::{Paths, Registry};
+use paracle_project::{Paths, PromptPolicy, Registry};
 
 use crate::calls::Calls;
 use crate::catalog::Catalog;
@@ -52,6 +52,9 @@ pub struct McpOptions {
     /// The longest the phases of a `workflow_run` may take; a client may ask
     /// for less.
     pub workflow_timeout: Duration,
+    /// What a client's user may be asked for, through elicitation, when a
+    /// plugin is denied: the per-user `[prompts]`.
+    pub prompts: PromptPolicy,
 }
 
 impl Default for McpOptions {
@@ -59,6 +62,7 @@ impl Default for McpOptions {
         McpOptions {
             memory: Some(paracle_project::defaults::DEFAULT_MEMORY.to_string()),
             workflow_timeout: DEFAULT_WORKFLOW_TIMEOUT,
+            prompts: PromptPolicy::default(),
         }
     }
 }
@@ -89,6 +93,7 @@ async fn served(registry: Arc<Registry>, options: &McpOptions) -> Served {
         registry,
         memory: options.memory.clone(),
         workflow_timeout: options.workflow_timeout,
+        prompts: options.prompts.clone(),
     };
     Served::new(catalog, calls)
 }

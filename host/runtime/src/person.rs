@@ -16,8 +16,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use paracle_policy::{Grant, NetGrant};
@@ -120,12 +119,11 @@ impl AtHand {
         AT_HAND.try_with(Clone::clone).ok()
     }
 
-    /// Ask, and count the wait as time every call of this task was paused.
+    /// Ask, and count the wait, as it goes, as time every call of this task
+    /// was paused.
     pub(crate) async fn permit(&self, request: PermissionRequest) -> Answer {
-        let started = Instant::now();
-        let answer = self.person.permit(request).await;
-        self.waited.add(started.elapsed());
-        answer
+        let _waiting = self.waited.begin();
+        self.person.permit(request).await
     }
 
     pub(crate) fn clock(&self) -> PauseClock {
@@ -133,21 +131,61 @@ impl AtHand {
     }
 }
 
-/// How long a task's calls have waited on a person, in microseconds.
+/// How long a task's calls have waited on a person, counting a wait still
+/// going on: a deadline that comes up while the person is thinking is
+/// moved, not hit.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PauseClock(Arc<AtomicU64>);
+pub(crate) struct PauseClock(Arc<Mutex<Waits>>);
+
+#[derive(Debug, Default)]
+struct Waits {
+    /// Waits that ended.
+    done: Duration,
+    /// When the waits going on now began, and how many there are: waits
+    /// that overlap count once.
+    ongoing: Option<(Instant, usize)>,
+}
 
 impl PauseClock {
-    fn add(&self, waited: Duration) {
-        self.0
-            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    fn begin(&self) -> Waiting {
+        let mut waits = self.0.lock().unwrap();
+        waits.ongoing = Some(match waits.ongoing {
+            Some((since, count)) => (since, count + 1),
+            None => (Instant::now(), 1),
+        });
+        Waiting(self.clone())
+    }
+
+    fn total(&self) -> Duration {
+        let waits = self.0.lock().unwrap();
+        waits.done
+            + waits
+                .ongoing
+                .map_or(Duration::ZERO, |(since, _)| since.elapsed())
     }
 
     /// A mark to measure later pauses from.
     pub(crate) fn mark(&self) -> PauseMark {
         PauseMark {
             clock: self.clone(),
-            at: self.0.load(Ordering::Relaxed),
+            at: self.total(),
+        }
+    }
+}
+
+/// A wait going on; ends when dropped, answered or not.
+struct Waiting(PauseClock);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut waits = self.0 .0.lock().unwrap();
+        if let Some((since, count)) = waits.ongoing {
+            if count > 1 {
+                waits.ongoing = Some((since, count - 1));
+            } else {
+                waits.done += since.elapsed();
+                waits.ongoing = None;
+            }
         }
     }
 }
@@ -156,13 +194,13 @@ impl PauseClock {
 #[derive(Debug, Clone)]
 pub(crate) struct PauseMark {
     clock: PauseClock,
-    at: u64,
+    at: Duration,
 }
 
 impl PauseMark {
     /// How long the person was waited on since the mark.
     pub(crate) fn paused(&self) -> Duration {
-        Duration::from_micros(self.clock.0.load(Ordering::Relaxed).saturating_sub(self.at))
+        self.clock.total().saturating_sub(self.at)
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::output::{print_json, print_table};
 use paracle_mcp::{McpOptions, McpServer, DEFAULT_WORKFLOW_TIMEOUT};
-use paracle_project::Registry;
+use paracle_project::{Registry, UserConfig};
 
 use super::project::{open, reopen};
 use super::run::parse_timeout;
@@ -63,6 +63,7 @@ impl ServeArgs {
         McpOptions {
             memory: (self.memory != "none").then(|| self.memory.clone()),
             workflow_timeout: self.workflow_timeout.unwrap_or(DEFAULT_WORKFLOW_TIMEOUT),
+            ..McpOptions::default()
         }
     }
 }
@@ -101,7 +102,9 @@ async fn serve(
     follow: Option<&Path>,
     json: bool,
 ) -> Result<()> {
-    let server = McpServer::new(registry.clone(), options.options()).await;
+    let mut options = options.options();
+    options.prompts = UserConfig::load(&registry.paths().user_config)?.prompts;
+    let server = McpServer::new(registry.clone(), options).await;
     if let Some(project) = follow {
         let (project, runtime) = (project.to_path_buf(), registry.shared_runtime());
         server.watch_project(registry.paths(), move || {

@@ -1,0 +1,119 @@
+//! Asking the client's user: a plugin's request for a grant becomes an
+//! `elicitation/create` form with one choice, sent to the client that made
+//! the call, if it declared the capability. Its user answers in the
+//! client's own UI; the model never sees the question.
+
+use std::sync::Arc;
+
+use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::service::{ElicitationMode, Peer, RoleServer};
+use serde_json::json;
+
+use paracle_project::{Asker, Choice, Gatekeeper, PromptPolicy, Question, Registry};
+use paracle_runtime::{Asking, Person};
+
+/// The person behind `peer`, when the client can be asked.
+pub(crate) fn client_person(
+    peer: &Peer<RoleServer>,
+    registry: &Registry,
+    policy: &PromptPolicy,
+) -> Option<Arc<dyn Person>> {
+    if !peer
+        .supported_elicitation_modes()
+        .contains(&ElicitationMode::Form)
+    {
+        return None;
+    }
+    let client = peer
+        .peer_info()
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_else(|| "unnamed".into());
+    let asker = Arc::new(ClientUser {
+        peer: peer.clone(),
+        client,
+    });
+    Some(Arc::new(Gatekeeper::new(registry, policy.clone(), asker)))
+}
+
+struct ClientUser {
+    peer: Peer<RoleServer>,
+    client: String,
+}
+
+impl Asker for ClientUser {
+    fn who(&self) -> String {
+        // The client names itself: kept short and on one line for the log.
+        format!(
+            "mcp:{}",
+            paracle_base::shown::clipped(&paracle_base::shown::line(&self.client), 128)
+        )
+    }
+
+    fn ask(&self, question: Question) -> Asking<Option<Choice>> {
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            let mut choices = vec!["once", "deny"];
+            if question.can_save {
+                choices.insert(1, "always");
+            }
+            let schema: ElicitationSchema = serde_json::from_value(json!({
+                "type": "object",
+                "properties": {
+                    "answer": {
+                        "type": "string",
+                        "title": "Allow?",
+                        "description": "once: for this call only; always: saved as a grant for this plugin; deny: refuse it",
+                        "enum": choices,
+                    }
+                },
+                "required": ["answer"],
+            }))
+            .expect("a fixed schema is valid");
+            let mut message = format!(
+                "Plugin `{}` ({}, {}) asks for {}; the grant is {}.",
+                paracle_base::shown::line(&question.plugin),
+                question.digest,
+                paracle_base::shown::line(&question.signer),
+                question.wants,
+                question.grant
+            );
+            if let Some(reason) = question.reason.as_deref().filter(|r| !r.is_empty()) {
+                message.push_str(&format!(
+                    " Its reason: {}",
+                    paracle_base::shown::clipped(&paracle_base::shown::line(reason), 256)
+                ));
+            }
+            let request = ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message,
+                requested_schema: schema,
+            };
+            // The gatekeeper bounds the wait; rmcp's own default would
+            // cut it shorter.
+            let timeout = std::time::Duration::from_secs(question.timeout_secs + 1);
+            let result = match peer
+                .create_elicitation_with_timeout(request, Some(timeout))
+                .await
+            {
+                Ok(result) => result,
+                Err(error) => {
+                    tracing::debug!("elicitation failed: {error}");
+                    return None;
+                }
+            };
+            match result.action {
+                ElicitationAction::Accept => {
+                    let answer = result.content.as_ref()?.get("answer")?.as_str()?;
+                    match answer {
+                        "once" => Some(Choice::Once),
+                        "always" if question.can_save => Some(Choice::Always),
+                        "deny" => Some(Choice::Deny),
+                        _ => None,
+                    }
+                }
+                ElicitationAction::Decline => Some(Choice::Deny),
+                _ => None,
+            }
+        })
+    }
+}
