@@ -416,6 +416,19 @@ async def dev_loop():
     print("dev loop ok")
 
 
+async def secret_leak(session, init):
+    """A plugin granted a secret puts its value in its answer and its error:
+    neither reaches the client (SECRET_VALUE is the value)."""
+    value = os.environ["SECRET_VALUE"]
+    arguments = {"name": "HOSTILE_SECRET"}
+    result = await call_ok(session, "hostile__leak_env", arguments)
+    shown = json.dumps([c.model_dump() for c in result.content]) + json.dumps(result.structured_content)
+    expect(value not in shown, f"the value reached the client: {shown}")
+    expect("[secret HOSTILE_SECRET]" in shown, shown)
+    message = await call_failing(session, "hostile__leak_env", {**arguments, "fail": True})
+    expect(value not in message and "[secret HOSTILE_SECRET]" in message, message)
+
+
 STDIO = {
     "initialize": initialize,
     "tools_list": tools_list,
@@ -425,6 +438,7 @@ STDIO = {
     "workflow": workflow,
     "workflow_timeout": workflow_timeout,
     "memory": memory,
+    "secret_leak": secret_leak,
 }
 
 

@@ -10,6 +10,7 @@ mod git;
 mod mcp;
 mod project;
 mod python;
+mod secrets;
 mod share;
 mod toolchains;
 mod workflows;
