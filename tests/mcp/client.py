@@ -502,6 +502,40 @@ async def elicitation():
     print(json.dumps({"asked": len(asked)}))
 
 
+async def approval():
+    """Tool calls of hostile's read_env need approval (paracle.toml): the
+    client's user approves one and refuses the next; a client without
+    elicitation cannot approve, so the call is refused."""
+    arguments = {"name": "HOME"}
+    asked = []
+
+    async def decide(context, params):
+        asked.append(params.message)
+        expect("read_env" in params.message and "hostile" in params.message, params.message)
+        expect("HOME" in params.message, f"the arguments are shown: {params.message}")
+        expect(params.requested_schema["properties"]["approve"]["type"] == "boolean", params.requested_schema)
+        return types.ElicitResult(action="accept", content={"approve": len(asked) == 1})
+
+    with open("server-stderr.log", "a") as errlog:
+        async with stdio_client(server(), errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=ANSWER_WITHIN) as session:
+                await session.initialize()
+                message = await call_failing(session, "hostile__read_env", arguments)
+                expect("no person is at hand" in message, message)
+        async with stdio_client(server(), errlog=errlog) as (read, write):
+            async with ClientSession(
+                read, write, read_timeout_seconds=ANSWER_WITHIN, elicitation_callback=decide
+            ) as session:
+                await session.initialize()
+                await call_ok(session, "hostile__read_env", arguments)
+                message = await call_failing(session, "hostile__read_env", arguments)
+                expect("a person refused this call" in message, message)
+                # Tools without the setting run unasked.
+                await call_ok(session, "hostile__leak_env", {"name": "NOTHING_HERE"})
+                expect(len(asked) == 2, f"asked {len(asked)} times")
+    print(json.dumps({"asked": len(asked)}))
+
+
 def main():
     scenario = sys.argv[1]
     if scenario == "malformed":
@@ -512,6 +546,8 @@ def main():
         asyncio.run(dev_loop())
     elif scenario == "elicitation":
         asyncio.run(elicitation())
+    elif scenario == "approval":
+        asyncio.run(approval())
     else:
         asyncio.run(session_run(STDIO[scenario]))
 

@@ -3,6 +3,7 @@
 //! and templates through a real OCI registry, and writing plugins in Rust,
 //! Python and JavaScript, each against a fresh project.
 
+mod approvals;
 mod asking;
 mod authoring;
 mod cli;

@@ -9,7 +9,7 @@ use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
 use rmcp::service::{ElicitationMode, Peer, RoleServer};
 use serde_json::json;
 
-use paracle_project::{Asker, Choice, Gatekeeper, PromptPolicy, Question, Registry};
+use paracle_project::{Asker, CallQuestion, Choice, Gatekeeper, PromptPolicy, Question, Registry};
 use paracle_runtime::{Asking, Person};
 
 /// The person behind `peer`, when the client can be asked.
@@ -83,24 +83,7 @@ impl Asker for ClientUser {
                     paracle_base::shown::clipped(&paracle_base::shown::line(reason), 256)
                 ));
             }
-            let request = ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message,
-                requested_schema: schema,
-            };
-            // The gatekeeper bounds the wait; rmcp's own default would
-            // cut it shorter.
-            let timeout = std::time::Duration::from_secs(question.timeout_secs + 1);
-            let result = match peer
-                .create_elicitation_with_timeout(request, Some(timeout))
-                .await
-            {
-                Ok(result) => result,
-                Err(error) => {
-                    tracing::debug!("elicitation failed: {error}");
-                    return None;
-                }
-            };
+            let result = elicit(&peer, message, schema, question.timeout_secs).await?;
             match result.action {
                 ElicitationAction::Accept => {
                     let answer = result.content.as_ref()?.get("answer")?.as_str()?;
@@ -115,5 +98,66 @@ impl Asker for ClientUser {
                 _ => None,
             }
         })
+    }
+
+    fn approve(&self, question: CallQuestion) -> Asking<Option<bool>> {
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            let schema: ElicitationSchema = serde_json::from_value(json!({
+                "type": "object",
+                "properties": {
+                    "approve": {
+                        "type": "boolean",
+                        "title": "Run this tool call?",
+                    }
+                },
+                "required": ["approve"],
+            }))
+            .expect("a fixed schema is valid");
+            let by = match &question.agent {
+                Some(agent) => format!("Agent `{}`", paracle_base::shown::line(agent)),
+                None => "This call".to_string(),
+            };
+            let message = format!(
+                "{by} runs tool `{}` of plugin `{}` ({}), whose calls need your approval. Arguments: {}",
+                paracle_base::shown::line(&question.tool),
+                paracle_base::shown::line(&question.plugin),
+                question.digest,
+                paracle_base::shown::clipped(&paracle_base::shown::line(&question.arguments), 1024),
+            );
+            let result = elicit(&peer, message, schema, question.timeout_secs).await?;
+            match result.action {
+                ElicitationAction::Accept => result.content.as_ref()?.get("approve")?.as_bool(),
+                ElicitationAction::Decline => Some(false),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// One `elicitation/create` round trip; `None` when it failed.
+async fn elicit(
+    peer: &Peer<RoleServer>,
+    message: String,
+    schema: ElicitationSchema,
+    timeout_secs: u64,
+) -> Option<rmcp::model::ElicitResult> {
+    let request = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema,
+    };
+    // The gatekeeper bounds the wait; rmcp's own default would cut it
+    // shorter.
+    let timeout = std::time::Duration::from_secs(timeout_secs + 1);
+    match peer
+        .create_elicitation_with_timeout(request, Some(timeout))
+        .await
+    {
+        Ok(result) => Some(result),
+        Err(error) => {
+            tracing::debug!("elicitation failed: {error}");
+            None
+        }
     }
 }

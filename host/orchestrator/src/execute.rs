@@ -21,12 +21,14 @@ use crate::clock;
 use crate::error::OrchestratorError;
 use crate::events::{observers, AgentCalls, EventBus, Listener, Scope};
 use crate::executor::Executor;
+use crate::gate::RunGate;
 use crate::job::{Finished, Job};
 use crate::report;
 use crate::run::{
-    AgentRun, AgentStatus, FailureKind, PhaseStatus, RunState, RunStatus, RunStore, Tokens,
+    AgentRun, AgentStatus, FailureKind, GatedCall, PhaseRun, PhaseStatus, RunState, RunStatus,
+    RunStore, Tokens,
 };
-use crate::spec::Agent;
+use crate::spec::{Agent, Phase};
 
 /// How `run next` and `run retry` run a phase.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +47,31 @@ const CONTEXT_OUTPUT_CHARS: usize = 4000;
 /// A run that `start` put in a git worktree runs only there: where the
 /// worktree was removed by hand, writing into a plain directory of that name
 /// would leave the agents' files off the execution's branch.
+/// Note the calls that waited at the gate, and put the agents that made
+/// them back to pending, to run again once the calls are decided. Whether
+/// any call is waiting.
+fn hold_at_gate(phase: &mut PhaseRun, waiting: Vec<GatedCall>) -> bool {
+    for call in waiting {
+        if !phase.calls.iter().any(|c| c.key == call.key) {
+            phase.calls.push(call);
+        }
+    }
+    let held: Vec<String> = phase.awaiting_calls().map(|c| c.agent.clone()).collect();
+    for agent in &mut phase.agents {
+        let count = held.iter().filter(|a| **a == agent.name).count();
+        if count > 0 {
+            agent.status = AgentStatus::Pending;
+            agent.failure = None;
+            agent.error = Some(format!(
+                "{count} tool call{} await{} a person's approval; it runs again once decided",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "s" } else { "" }
+            ));
+        }
+    }
+    !held.is_empty()
+}
+
 fn worktree_present(state: &RunState) -> Result<(), OrchestratorError> {
     match &state.workspace {
         Some(worktree) if !is_worktree(worktree) => Err(OrchestratorError::WorktreeGone {
@@ -141,6 +168,7 @@ impl PhaseRunner<'_> {
             tools.push(ToolChoice {
                 plugin: get(plugin.clone()).await?,
                 only: only.clone(),
+                approvals: agent.approvals_for(plugin),
             });
         }
         let phase = &state.workflow.phases[index];
@@ -243,11 +271,74 @@ impl PhaseRunner<'_> {
         bus.emit(started);
 
         let shared_context = context(state, index, &workspace);
+        // Nobody to ask: tool calls that need approval wait at a gate.
+        let gate = paracle_runtime::person_at_hand()
+            .is_none()
+            .then(|| Arc::new(RunGate::new(&state.phases[index].calls)));
+        let jobs = self.run_jobs(
+            state,
+            index,
+            &agents,
+            options,
+            &bus,
+            &shared_context,
+            workers,
+        );
+        let syncing = match &gate {
+            Some(gate) => {
+                paracle_runtime::with_person(gate.clone() as Arc<dyn paracle_runtime::Person>, jobs)
+                    .await?
+            }
+            None => jobs.await?,
+        };
+        for flushed in syncing {
+            let flushed = flushed
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            flushed.map_err(|source| OrchestratorError::Io {
+                path: workspace.clone(),
+                source,
+            })?;
+        }
+        for agent in &mut state.phases[index].agents {
+            if agent.status == AgentStatus::Running {
+                agent.status = AgentStatus::Failed;
+                agent.failure = Some(FailureKind::Error);
+                agent.error = Some("the host lost track of this agent".into());
+            }
+        }
+        let gated = gate.is_some_and(|gate| hold_at_gate(&mut state.phases[index], gate.waiting()));
+        self.settle_phase(
+            state,
+            index,
+            &spec,
+            &bus,
+            &scope,
+            phase_started,
+            &workspace,
+            gated,
+        )
+        .await
+    }
+
+    /// Start the jobs of `agents` and record each as it finishes. Returns
+    /// the artifact syncs still under way.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_jobs(
+        &self,
+        state: &mut RunState,
+        index: usize,
+        agents: &[String],
+        options: &RunOptions,
+        bus: &Arc<EventBus>,
+        shared_context: &str,
+        workers: usize,
+    ) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>, OrchestratorError> {
         let mut running = self.executor.start(workers);
-        for name in &agents {
+        for name in agents {
             let agent = state.workflow.agents[name].clone();
             match self
-                .job(&agent, state, index, options, &bus, &shared_context)
+                .job(&agent, state, index, options, bus, shared_context)
                 .await
             {
                 Ok(job) => running.spawn(job),
@@ -271,27 +362,27 @@ impl PhaseRunner<'_> {
             syncing.extend(finished.syncing.take());
             self.record(state, index, finished)?;
         }
-        for flushed in syncing {
-            let flushed = flushed
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            flushed.map_err(|source| OrchestratorError::Io {
-                path: workspace.clone(),
-                source,
-            })?;
-        }
-        for agent in &mut state.phases[index].agents {
-            if agent.status == AgentStatus::Running {
-                agent.status = AgentStatus::Failed;
-                agent.failure = Some(FailureKind::Error);
-                agent.error = Some("the host lost track of this agent".into());
-            }
-        }
+        Ok(syncing)
+    }
 
+    /// Validate, bundle and report a phase whose agents have finished, and
+    /// move the run on or stop it at its gate.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_phase(
+        &self,
+        state: &mut RunState,
+        index: usize,
+        spec: &Phase,
+        bus: &Arc<EventBus>,
+        scope: &Scope,
+        phase_started: Instant,
+        workspace: &Path,
+        gated: bool,
+    ) -> Result<(), OrchestratorError> {
         let phase = &mut state.phases[index];
         phase.finished_at = Some(clock::now_rfc3339());
         phase.duration_ms = phase_started.elapsed().as_millis() as u64;
-        let root = bundle::open(&workspace)?;
+        let root = bundle::open(workspace)?;
         let validation = bundle::validate(&root, &spec.artifacts);
         let passed = phase.failed() == 0
             && phase.succeeded() == phase.agents.len()
@@ -309,7 +400,7 @@ impl PhaseRunner<'_> {
             state.reset_phase(later);
         }
         let mut execution_finished = None;
-        if spec.requires_approval {
+        if spec.requires_approval || gated {
             let relative = format!("{}/REQUEST.md", spec.name);
             state.phases[index].status = PhaseStatus::AwaitingApproval;
             state.phases[index].request = Some(relative.clone());

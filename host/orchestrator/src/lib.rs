@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod execute;
 mod executor;
+mod gate;
 mod job;
 mod orchestrator;
 pub mod quickstart;

@@ -16,14 +16,16 @@ use std::sync::Arc;
 
 use paracle_base::atomic;
 use paracle_contract::EventKind;
-use paracle_project::{Registry, Settings};
+use paracle_project::{AuditAction, AuditRecord, Registry, Settings};
 use serde_json::{json, Value};
 
 use crate::error::OrchestratorError;
 use crate::events::{observers, EventBus, Listener, Scope};
 use crate::execute::{self, PhaseRunner, RunOptions};
 use crate::executor::{Executor, LocalPool};
-use crate::run::{self, AgentStatus, Decision, PhaseStatus, RunState, RunStatus, RunStore};
+use crate::run::{
+    self, AgentStatus, CallDecision, Decision, PhaseStatus, RunState, RunStatus, RunStore,
+};
 use crate::spec::{Specs, Workflow};
 use crate::{clock, report};
 
@@ -319,7 +321,20 @@ impl<'r> Orchestrator<'r> {
             }
             RunStatus::Ready => {
                 let index = state.cursor;
-                (index, state.workflow.phases[index].agents.clone())
+                let phase = &state.phases[index];
+                let held: Vec<String> = phase
+                    .agents
+                    .iter()
+                    .filter(|a| a.status == AgentStatus::Pending)
+                    .map(|a| a.name.clone())
+                    .collect();
+                if !phase.calls.is_empty() && !held.is_empty() && held.len() < phase.agents.len() {
+                    // Back from a gate on tool calls: the agents that made
+                    // them run again; the others' work is kept.
+                    (index, held)
+                } else {
+                    (index, state.workflow.phases[index].agents.clone())
+                }
             }
             _ => return Err(refused(state, None)),
         };
@@ -412,6 +427,9 @@ impl<'r> Orchestrator<'r> {
             return Err(refused(state, Some("no phase awaits approval")));
         }
         let index = state.cursor;
+        if state.phases[index].awaiting_calls().next().is_some() {
+            return self.decide_calls(state, index, approved, reason);
+        }
         let now = clock::now_ms();
         let at = clock::rfc3339(now);
         let name = state.phases[index].name.clone();
@@ -454,6 +472,77 @@ impl<'r> Orchestrator<'r> {
             state.status = RunStatus::Rejected;
             self.runs.save(&state)?;
         }
+        Ok((state, file))
+    }
+
+    /// Decide the tool calls waiting at phase `index`'s gate, all at once.
+    /// The agents that made them run again at the next `run next`, and
+    /// find their calls approved (they run) or rejected (refused to them).
+    fn decide_calls(
+        &self,
+        mut state: RunState,
+        index: usize,
+        approved: bool,
+        reason: &str,
+    ) -> Result<(RunState, PathBuf), OrchestratorError> {
+        let now = clock::now_ms();
+        let name = state.phases[index].name.clone();
+        let relative = format!("{name}/CALLS_{}.md", clock::stamp_ms(now));
+        let file = self.runs.run_dir(&state.id).join(&relative);
+        let decision = if approved {
+            CallDecision::Approved
+        } else {
+            CallDecision::Rejected
+        };
+        let verdict = if approved { "approved" } else { "rejected" };
+        let who = format!("run:{}", state.id);
+        let mut decided = Vec::new();
+        for call in &mut state.phases[index].calls {
+            if call.decision == CallDecision::Pending {
+                call.decision = decision;
+                decided.push(call.clone());
+            }
+        }
+        let text = report::calls_decision_md(
+            &state,
+            &name,
+            &decided,
+            approved,
+            reason,
+            &clock::rfc3339(now),
+        );
+        atomic::write(&file, text.as_bytes()).map_err(|source| OrchestratorError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        for call in &decided {
+            let mut record = AuditRecord::new(
+                AuditAction::Approval,
+                who.as_str(),
+                format!("tool {}/{}", call.plugin, call.tool),
+            )
+            .outcome(verdict)
+            .detail(format!("call {} by agent {}", call.key, call.agent));
+            record.plugin = Some(call.plugin.clone());
+            self.registry.audit_quietly(record);
+        }
+        state.note(
+            verdict,
+            format!(
+                "{} tool call{} of phase `{name}`{}; its agents run again at `paracle run next`",
+                decided.len(),
+                if decided.len() == 1 { "" } else { "s" },
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+        );
+        state.phases[index].status = PhaseStatus::Pending;
+        state.cursor = index;
+        state.status = RunStatus::Ready;
+        self.runs.save(&state)?;
         Ok((state, file))
     }
 

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use crate::bundle;
-use crate::run::{AgentRun, AgentStatus, PhaseRun, RunState};
+use crate::run::{AgentRun, AgentStatus, GatedCall, PhaseRun, RunState};
 use paracle_base::shown;
 
 /// A duration for people: `850 ms`, `12.3 s`.
@@ -94,6 +94,25 @@ pub(crate) fn request_md(run: &RunState, index: usize) -> String {
             format!(" Phase: {}", spec.description)
         }
     );
+    let waiting: Vec<&GatedCall> = phase.awaiting_calls().collect();
+    if !waiting.is_empty() {
+        let _ = writeln!(md, "## Tool calls awaiting approval\n");
+        let _ = writeln!(
+            md,
+            "Nobody was at hand to approve these calls, whose approval setting is `ask`. Approving runs the agents that made them again, and the calls go through; rejecting runs them again with the calls refused.\n"
+        );
+        for call in &waiting {
+            let _ = writeln!(
+                md,
+                "- agent `{}` calls `{}` of `{}` with `{}`",
+                code(&call.agent),
+                code(&call.tool),
+                code(&call.plugin),
+                code(&call.arguments)
+            );
+        }
+        md.push('\n');
+    }
     let _ = writeln!(md, "## Agents\n");
     for agent in &phase.agents {
         let _ = writeln!(md, "<details>\n<summary>{}</summary>\n", agent_line(agent));
@@ -168,6 +187,38 @@ pub(crate) fn request_md(run: &RunState, index: usize) -> String {
         "- reject: `paracle run reject --run {} --reason \"...\"`",
         run.id
     );
+    md
+}
+
+pub(crate) fn calls_decision_md(
+    run: &RunState,
+    phase: &str,
+    calls: &[GatedCall],
+    approved: bool,
+    reason: &str,
+    at: &str,
+) -> String {
+    let mut md = String::new();
+    let verdict = if approved { "APPROVED" } else { "REJECTED" };
+    let _ = writeln!(
+        md,
+        "# Tool calls of phase `{phase}` of run `{}`: {verdict}\n",
+        run.id
+    );
+    let _ = writeln!(md, "Decided at {at}.\n");
+    if !reason.is_empty() {
+        let _ = writeln!(md, "Reason: {}\n", inline(reason));
+    }
+    for call in calls {
+        let _ = writeln!(
+            md,
+            "- agent `{}`: `{}` of `{}` with `{}`",
+            code(&call.agent),
+            code(&call.tool),
+            code(&call.plugin),
+            code(&call.arguments)
+        );
+    }
     md
 }
 

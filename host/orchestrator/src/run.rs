@@ -199,6 +199,29 @@ pub struct Decision {
     pub file: String,
 }
 
+/// Where a tool call whose approval setting is `ask` stands, when nobody
+/// was at hand to decide it while the phase ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallDecision {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// A tool call that waited at the phase's gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatedCall {
+    /// The same agent making the same call again has the same key.
+    pub key: String,
+    pub agent: String,
+    pub plugin: String,
+    pub tool: String,
+    /// As the agent wrote them, cut to 4 KiB.
+    pub arguments: String,
+    pub decision: CallDecision,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRun {
     pub name: String,
@@ -215,6 +238,9 @@ pub struct PhaseRun {
     /// The reviewer's request, relative to the run directory.
     pub request: Option<String>,
     pub decision: Option<Decision>,
+    /// Tool calls that waited for a person at this phase's gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<GatedCall>,
 }
 
 impl PhaseRun {
@@ -231,7 +257,15 @@ impl PhaseRun {
             bundle: None,
             request: None,
             decision: None,
+            calls: Vec::new(),
         }
+    }
+
+    /// Calls still waiting for a decision.
+    pub fn awaiting_calls(&self) -> impl Iterator<Item = &GatedCall> {
+        self.calls
+            .iter()
+            .filter(|c| c.decision == CallDecision::Pending)
     }
 
     pub fn agent_mut(&mut self, name: &str) -> Option<&mut AgentRun> {

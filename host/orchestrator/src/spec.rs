@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use paracle_base::strict_toml;
+use paracle_policy::{Approvals, Approve};
 use paracle_project::defaults;
 use paracle_project::settings;
 use paracle_project::Registry;
@@ -77,6 +78,16 @@ struct AgentDecl {
     max_steps: Option<u32>,
     /// Settings for the adapter, merged key by key with the parent's.
     config: Option<toml::Table>,
+    /// Which of its tool calls need a person's approval: `"ask"` for all,
+    /// or a table keyed by `PLUGIN` or `PLUGIN/TOOL` (`*` for the rest).
+    approve: Option<Spanned<ApproveDecl>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ApproveDecl {
+    All(Approve),
+    Each(BTreeMap<String, Approve>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,9 +154,28 @@ pub struct Agent {
     pub max_tokens: Option<u32>,
     pub max_steps: u32,
     pub config: serde_json::Value,
+    /// Approval settings of its own, by `*`, `PLUGIN` or `PLUGIN/TOOL`; the
+    /// stricter of these and the plugin's own applies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approve: BTreeMap<String, Approve>,
 }
 
 impl Agent {
+    /// What the agent's own settings ask of `plugin`'s tools.
+    pub fn approvals_for(&self, plugin: &str) -> Approvals {
+        let everything = self.approve.get("*").copied().unwrap_or_default();
+        let all = everything.max(self.approve.get(plugin).copied().unwrap_or_default());
+        let mut approvals = Approvals::all(all);
+        for (key, approve) in &self.approve {
+            if let Some((p, tool)) = key.split_once('/') {
+                if p == plugin {
+                    approvals.set(Some(tool), all.max(*approve));
+                }
+            }
+        }
+        approvals
+    }
+
     /// The agent as its adapter receives it. Its memory namespace is its
     /// name, so that what it notes carries over from run to run.
     pub fn spec(&self) -> paracle_contract::AgentSpec {
@@ -537,6 +567,7 @@ impl Specs {
             merged.temperature = d.temperature.or(merged.temperature);
             merged.max_tokens = d.max_tokens.or(merged.max_tokens);
             merged.max_steps = d.max_steps.or(merged.max_steps);
+            merged.approve = d.approve.or(merged.approve);
             for tool in d.tools.unwrap_or_default() {
                 if !tools.iter().any(|(t, _)| t == tool.get_ref()) {
                     tools.push((tool.get_ref().clone(), declared.origin_of(tool.span())));
@@ -575,6 +606,32 @@ impl Specs {
         }
         let config = serde_json::to_value(config)
             .map_err(|e| spec_error(&own.at, format!("config: {e}")))?;
+        let approve = match merged.approve {
+            None => BTreeMap::new(),
+            Some(decl) => {
+                let span = decl.span();
+                let approve = match decl.into_inner() {
+                    ApproveDecl::All(all) => BTreeMap::from([("*".to_string(), all)]),
+                    ApproveDecl::Each(each) => each,
+                };
+                for key in approve.keys() {
+                    let plugin = key.split_once('/').map_or(key.as_str(), |(p, _)| p);
+                    if key != "*" && !tool_map.contains_key(plugin) {
+                        let at = chain
+                            .iter()
+                            .find(|d| d.decl.approve.as_ref().is_some_and(|a| a.span() == span))
+                            .map_or(own.at.clone(), |d| d.origin_of(span.clone()));
+                        return Err(spec_error(
+                            &at,
+                            format!(
+                                "agent `{name}`: `approve` names `{key}`, which is not among its tools; use `*`, PLUGIN or PLUGIN/TOOL of its tools"
+                            ),
+                        ));
+                    }
+                }
+                approve
+            }
+        };
         let memory = match merged.memory.as_ref().map(|m| m.get_ref().as_str()) {
             Some("none") => None,
             Some(memory) => Some(memory.to_string()),
@@ -599,6 +656,7 @@ impl Specs {
             max_tokens: merged.max_tokens,
             max_steps: merged.max_steps.unwrap_or(8).max(1),
             config,
+            approve,
         };
         Ok((agent, tools.into_iter().collect()))
     }

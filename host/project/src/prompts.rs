@@ -17,7 +17,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use paracle_policy::{restricted, DirGrant, Grant, NetGrant};
-use paracle_runtime::{Answer, Asking, PermissionRequest, Person, Wanted};
+use paracle_runtime::{
+    Answer, Approval, ApprovalRequest, Asking, PermissionRequest, Person, Wanted,
+};
 
 use crate::audit::{AuditAction, AuditRecord};
 use crate::paths::Paths;
@@ -143,12 +145,29 @@ pub struct Question {
     pub timeout_secs: u64,
 }
 
+/// A tool call for a person to approve, as the asker shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallQuestion {
+    pub plugin: String,
+    pub digest: String,
+    pub tool: String,
+    /// The arguments, as the caller (perhaps a model) wrote them: shown
+    /// escaped.
+    pub arguments: String,
+    pub caller: String,
+    pub agent: Option<String>,
+    pub run: Option<String>,
+    pub timeout_secs: u64,
+}
+
 /// How a question reaches a person.
 pub trait Asker: Send + Sync {
     /// Who answers, for the audit log: `terminal:USER`, `mcp:CLIENT`.
     fn who(&self) -> String;
     /// Put `question` to the person; `None` when they gave no answer.
     fn ask(&self, question: Question) -> Asking<Option<Choice>>;
+    /// Whether the tool call may run; `None` when they gave no answer.
+    fn approve(&self, question: CallQuestion) -> Asking<Option<bool>>;
 }
 
 /// The runtime's [`Person`] for one project and one asker. Cheap to clone.
@@ -334,6 +353,42 @@ impl Gate {
         answer
     }
 
+    async fn decide_call(&self, request: ApprovalRequest) -> Approval {
+        let question = CallQuestion {
+            plugin: request.plugin.clone(),
+            digest: request.digest.clone(),
+            tool: request.tool.clone(),
+            arguments: request.arguments.clone(),
+            caller: request.caller.clone(),
+            agent: request.agent.clone(),
+            run: request.run.clone(),
+            timeout_secs: self.policy.timeout().as_secs(),
+        };
+        let _one_at_a_time = self.asking.lock().await;
+        let who = self.asker.who();
+        let decided =
+            tokio::time::timeout(self.policy.timeout(), self.asker.approve(question)).await;
+        let (approval, outcome) = match decided {
+            Ok(Some(true)) => (Approval::Approved, "approved"),
+            Ok(Some(false)) => (Approval::Refused, "refused"),
+            Ok(None) => (Approval::Refused, "no-answer"),
+            Err(_) => (Approval::Refused, "timeout"),
+        };
+        let mut record = AuditRecord::new(
+            AuditAction::Approval,
+            who,
+            format!("tool {}/{}", request.plugin, request.tool),
+        )
+        .plugin(&request.plugin, Some(&request.digest))
+        .outcome(outcome)
+        .detail(format!("call {}", request.key));
+        if let Some(agent) = &request.agent {
+            record = record.detail(format!("call {} by agent {agent}", request.key));
+        }
+        self.record(record);
+        approval
+    }
+
     /// Remember a refusal; whether it is new.
     fn note_refusal(&self, plugin: &str, what: &str) -> bool {
         self.refused
@@ -347,6 +402,11 @@ impl Person for Gatekeeper {
     fn permit(&self, request: PermissionRequest) -> Asking<Answer> {
         let gate = self.0.clone();
         Box::pin(async move { gate.decide(request).await })
+    }
+
+    fn approve(&self, request: ApprovalRequest) -> Asking<Approval> {
+        let gate = self.0.clone();
+        Box::pin(async move { gate.decide_call(request).await })
     }
 }
 

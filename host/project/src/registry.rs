@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use paracle_base::{atomic, shown, strict_toml};
 use paracle_contract::PluginInfo;
-use paracle_policy::{DirGrant, Grant, Grants, Limits, NetGrant};
+use paracle_policy::{Approvals, DirGrant, Grant, Grants, Limits, NetGrant};
 use paracle_runtime::{
     digest_of, valid_name, CallStats, GitBackend, Isolation, LoadError, Plugin, PluginKind,
     PluginSettings, Runtime,
@@ -87,6 +87,9 @@ pub struct Entry {
     pub grants: Grants,
     #[serde(default)]
     pub limits: Limits,
+    /// Which of its tool calls need a person's approval.
+    #[serde(default, skip_serializing_if = "Approvals::is_always")]
+    pub approve: Approvals,
     /// What this version asked for, so that loading a new version can say
     /// what it asks for that this one did not.
     #[serde(default)]
@@ -105,6 +108,7 @@ impl Entry {
             grants: self.grants.clone(),
             limits: self.limits.clone(),
             isolation: self.isolation,
+            approvals: self.approve.clone(),
             git: None,
             secrets: None,
             signer: None,
@@ -226,6 +230,9 @@ struct PluginDecl {
     grants: GrantDecl,
     #[serde(default)]
     limits: Limits,
+    /// `always`, `ask` or `never`, for all its tools or per tool.
+    #[serde(default)]
+    approve: Approvals,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -888,6 +895,7 @@ impl Registry {
             isolation: plugin.isolation(),
             grants: plugin.grants().clone(),
             limits: plugin.limits().clone(),
+            approve: plugin.approvals().clone(),
             requests: Requests::of(plugin.info()),
             origin,
         };
@@ -1091,6 +1099,19 @@ impl Registry {
         .await
     }
 
+    /// Change which tool calls of an explicitly loaded plugin need a
+    /// person's approval, as `update_grants` does its grants.
+    pub async fn update_approvals<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut Approvals) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        self.update_settings(name, "approvals", "given other approvals", |settings| {
+            edit(&mut settings.approvals)
+        })
+        .await
+    }
+
     async fn update_settings<T>(
         &mut self,
         name: &str,
@@ -1119,6 +1140,7 @@ impl Registry {
         let entry = &mut self.file.plugin[position];
         entry.grants = known.settings.grants;
         entry.limits = known.settings.limits;
+        entry.approve = known.settings.approvals;
         self.save()?;
         self.discover()?;
         self.loaded
@@ -1352,6 +1374,7 @@ fn read_project_config(paths: &Paths) -> Result<Vec<Known>, RegistryError> {
                 grants,
                 limits: declared.limits,
                 isolation: declared.isolation,
+                approvals: declared.approve,
                 git: None,
                 secrets: None,
                 signer: None,
@@ -1410,6 +1433,7 @@ mod tests {
             isolation: Isolation::Warm,
             grants: Grants::default(),
             limits: Limits::default(),
+            approve: Approvals::default(),
             requests: Requests::default(),
             origin: Some(origin.clone()),
         }

@@ -36,8 +36,11 @@ pub use error::{
     cut_message, CallError, CallResult, EngineError, LoadError, PluginError, PluginErrorKind,
     MAX_MESSAGE,
 };
-pub use paracle_policy::{Grants, Limit, Limits};
-pub use person::{person_at_hand, with_person, Answer, Asking, PermissionRequest, Person, Wanted};
+pub use paracle_policy::{Approvals, Approve, Grants, Limit, Limits};
+pub use person::{
+    person_at_hand, with_person, Answer, Approval, ApprovalRequest, Asking, PermissionRequest,
+    Person, Wanted,
+};
 pub use plugin::{
     digest_of, schema_errors, valid_name, Inspected, Isolation, Plugin, PluginKind, PluginSettings,
     Runtime, ToolOutput, UnknownKind, World,

@@ -76,11 +76,41 @@ pub enum Answer {
     Deny,
 }
 
+/// A tool call whose approval setting is `ask`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRequest {
+    pub plugin: String,
+    pub digest: String,
+    pub tool: String,
+    /// The arguments as the caller sent them (already checked against the
+    /// tool's schema), cut to 4 KiB for showing.
+    pub arguments: String,
+    /// Who calls: `cli`, `mcp`, or the adapter running an agent.
+    pub caller: String,
+    pub agent: Option<String>,
+    pub run: Option<String>,
+    /// sha256 over the agent, plugin, tool and the whole arguments: the
+    /// same call made again has the same key.
+    pub key: String,
+}
+
+/// A person's decision on a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    Approved,
+    Refused,
+    /// Nobody can decide now: the call is refused, and the decision comes
+    /// later (a workflow's gate).
+    Pending,
+}
+
 pub type Asking<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Whoever answers a plugin's requests for this call.
 pub trait Person: Send + Sync {
     fn permit(&self, request: PermissionRequest) -> Asking<Answer>;
+    fn approve(&self, request: ApprovalRequest) -> Asking<Approval>;
 }
 
 tokio::task_local! {
@@ -124,6 +154,12 @@ impl AtHand {
     pub(crate) async fn permit(&self, request: PermissionRequest) -> Answer {
         let _waiting = self.waited.begin();
         self.person.permit(request).await
+    }
+
+    /// Ask whether a tool call may run, counting the wait as a pause.
+    pub(crate) async fn approve(&self, request: ApprovalRequest) -> Approval {
+        let _waiting = self.waited.begin();
+        self.person.approve(request).await
     }
 
     pub(crate) fn clock(&self) -> PauseClock {

@@ -11,6 +11,8 @@ use paracle_contract::{
     ChatRequest, ChatResponse, InvocationContext, ModelInfo, SearchHit, ToolSpec, WitError,
 };
 
+use paracle_policy::{Approvals, Approve};
+
 use crate::capability::agent::{no_route, AgentRouter, Routed};
 use crate::error::{CallError, PluginError};
 use crate::plugin::{Plugin, PluginKind, ToolOutput};
@@ -19,14 +21,18 @@ struct ToolRoute {
     plugin: Arc<Plugin>,
     /// The tool's name inside its plugin.
     tool: String,
+    /// The agent's own approval setting for it.
+    at_least: Approve,
     /// The tool as the adapter sees it (renamed when two plugins clash).
     spec: ToolSpec,
 }
 
-/// A tool plugin an agent may use, and which of its tools (none listed: all).
+/// A tool plugin an agent may use, which of its tools (none listed: all),
+/// and which calls of them the agent's spec wants approved.
 pub struct ToolChoice {
     pub plugin: Arc<Plugin>,
     pub only: BTreeSet<String>,
+    pub approvals: Approvals,
 }
 
 impl From<Arc<Plugin>> for ToolChoice {
@@ -34,6 +40,7 @@ impl From<Arc<Plugin>> for ToolChoice {
         ToolChoice {
             plugin,
             only: BTreeSet::new(),
+            approvals: Approvals::default(),
         }
     }
 }
@@ -91,7 +98,12 @@ impl AgentRoutes {
         }
         let mut routes = Vec::new();
         let mut by_name = HashMap::new();
-        for ToolChoice { plugin, only } in &tools {
+        for ToolChoice {
+            plugin,
+            only,
+            approvals,
+        } in &tools
+        {
             check(plugin, PluginKind::Tool)?;
             if let Some(missing) = only
                 .iter()
@@ -117,6 +129,7 @@ impl AgentRoutes {
                 routes.push(ToolRoute {
                     plugin: plugin.clone(),
                     tool: spec.name.clone(),
+                    at_least: approvals.for_tool(&spec.name),
                     spec: exposed,
                 });
             }
@@ -221,13 +234,18 @@ impl AgentRouter for AgentRoutes {
         };
         let plugin = route.plugin.clone();
         let tool = route.tool.clone();
+        let at_least = route.at_least;
         // The context is the host's, not the adapter's: an adapter cannot
         // claim to be another caller or run.
         let context = self.context.clone();
         let observer = self.observer.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let result = routed(plugin.invoke_tool_json(&tool, &arguments, &context).await);
+            let result = routed(
+                plugin
+                    .invoke_tool_json_approved(&tool, &arguments, &context, at_least)
+                    .await,
+            );
             if let Some(observer) = observer {
                 observer.tool_call(plugin.name(), &tool, started.elapsed(), result.is_ok());
             }

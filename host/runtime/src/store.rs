@@ -489,12 +489,18 @@ mod memory_tests {
         };
         new_store(
             engine,
-            &Arc::from("multi"),
-            &Arc::from("{}"),
-            &Grants::default(),
-            &limits,
-            &Arc::new(NetPolicy::new(Vec::new(), 0)),
-            None,
+            super::Sandbox {
+                plugin: &Arc::from("multi"),
+                digest: &Arc::from("sha256:00"),
+                config: &Arc::from("{}"),
+                grants: &Grants::default(),
+                secrets: &[],
+                limits: &limits,
+                network: &Arc::new(NetPolicy::new(Vec::new(), 0)),
+                git: None,
+                signer: None,
+                redactor: &Arc::default(),
+            },
         )
         .unwrap()
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use paracle_base::shown;
-use paracle_project::{Asker, Choice, Gatekeeper, Question, Registry, UserConfig};
+use paracle_project::{Asker, CallQuestion, Choice, Gatekeeper, Question, Registry, UserConfig};
 use paracle_runtime::{Asking, Person};
 
 static NO_PROMPT: AtomicBool = AtomicBool::new(false);
@@ -64,6 +64,54 @@ impl Asker for Terminal {
             let _ = answered.send(prompt(&question));
         });
         Box::pin(async move { answer.await.ok().flatten() })
+    }
+
+    fn approve(&self, question: CallQuestion) -> Asking<Option<bool>> {
+        let (answered, answer) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = answered.send(prompt_call(&question));
+        });
+        Box::pin(async move { answer.await.ok().flatten() })
+    }
+}
+
+fn prompt_call(question: &CallQuestion) -> Option<bool> {
+    let mut err = std::io::stderr().lock();
+    let by = match (&question.agent, &question.run) {
+        (Some(agent), Some(run)) => {
+            format!("agent `{}` of run {}", shown::line(agent), shown::line(run))
+        }
+        (Some(agent), None) => format!("agent `{}`", shown::line(agent)),
+        _ => shown::line(&question.caller).into_owned(),
+    };
+    let _ = writeln!(
+        err,
+        "\n{by} calls tool `{}` of plugin `{}` ({}), whose calls need your approval",
+        shown::line(&question.tool),
+        shown::line(&question.plugin),
+        question.digest
+    );
+    let _ = writeln!(err, "  arguments: {}", shown::line(&question.arguments));
+    let stdin = std::io::stdin();
+    loop {
+        let _ = write!(
+            err,
+            "Run it? [y]es, [n]o ({} s to answer): ",
+            question.timeout_secs
+        );
+        let _ = err.flush();
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Some(true),
+            "n" | "no" => return Some(false),
+            _ => {
+                let _ = writeln!(err, "  answer y or n");
+            }
+        }
     }
 }
 

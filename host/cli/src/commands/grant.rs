@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::output::{plugin_json, print_json};
-use paracle_policy::Grant;
+use paracle_policy::{Approve, Grant};
 use paracle_project::{AuditAction, AuditRecord, Registry, RegistryError};
 use paracle_runtime::Plugin;
 
@@ -124,6 +124,64 @@ pub(super) async fn limit(
     Ok(())
 }
 
+/// `plugin approve NAME [TOOL] SETTING`.
+pub(super) async fn approve(
+    registry: &mut Registry,
+    name: &str,
+    words: &[String],
+    json: bool,
+) -> Result<()> {
+    let (tool, setting) = match words {
+        [setting] => (None, setting),
+        [tool, setting] => (Some(tool.as_str()), setting),
+        _ => anyhow::bail!("give a setting, and a tool first if it is for one tool: `paracle plugin approve {name} [TOOL] always|ask|never`"),
+    };
+    let Some(setting) = Approve::parse(setting) else {
+        anyhow::bail!("`{setting}` is not a setting: use always (run without asking), ask (wait for a person) or never (refuse)");
+    };
+    if let Some(tool) = tool {
+        let plugin = registry.get(name).await?;
+        if !plugin.tools().iter().any(|t| t.name == tool) {
+            anyhow::bail!(
+                "plugin `{name}` has no tool `{tool}`; its tools are: {}",
+                plugin
+                    .tools()
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let (plugin, changed) = registry
+        .update_approvals(name, |approvals| Ok(approvals.set(tool, setting)))
+        .await?;
+    if changed {
+        registry.audit_quietly(
+            AuditRecord::new(
+                AuditAction::Approval,
+                "operator",
+                format!("tool {name}/{}", tool.unwrap_or("*")),
+            )
+            .plugin(name, Some(plugin.digest()))
+            .outcome(format!("set {setting}")),
+        );
+    }
+    if json {
+        let source = registry.describe_source(name)?;
+        let mut value = plugin_json(&plugin, &source);
+        value["changed"] = json!(changed);
+        print_json(&value);
+        return Ok(());
+    }
+    println!(
+        "Tool calls of `{name}` need approval: {}{}",
+        plugin.approvals().describe(),
+        if changed { "" } else { " (unchanged)" }
+    );
+    Ok(())
+}
+
 fn capitalized(word: &str) -> String {
     let mut chars = word.chars();
     chars
@@ -167,6 +225,8 @@ pub(super) fn requests_vs_grants(plugin: &Plugin) -> Vec<String> {
     for var in &requests.env {
         lines.push(if grants.env.contains(var) {
             format!("  env {var}: granted")
+        } else if grants.secrets.contains(var) {
+            format!("  env {var}: granted as the secret {var}")
         } else {
             format!(
                 "  env {var}: NOT granted; grant with `paracle plugin grant {} env:{var}`",

@@ -87,6 +87,7 @@ pub(super) fn plugin_json(plugin: &Plugin, source: &str) -> Value {
         "config": serde_json::from_str::<Value>(plugin.config()).unwrap_or(Value::Null),
         "isolation": plugin.isolation(),
         "grants": grants,
+        "approve": plugin.approvals(),
         "limits": plugin.limits(),
         "compiled": plugin.cache_use(),
     })

@@ -98,7 +98,7 @@ pub(super) enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME or git.
+    /// Grant a loaded plugin more: dir:HOST_DIR[:GUEST_PATH][:ro|rw], net:HOST[:PORT], env:NAME, secret:NAME or git.
     Grant {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
@@ -106,11 +106,22 @@ pub(super) enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Take grants back from a loaded plugin: dir:PATH (guest or host path), net:HOST[:PORT], env:NAME or git.
+    /// Take grants back from a loaded plugin: dir:PATH (guest or host path), net:HOST[:PORT], env:NAME, secret:NAME or git.
     Revoke {
         name: String,
         #[arg(required = true, value_name = "GRANT")]
         grants: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which tool calls of a loaded plugin need a person's approval:
+    /// `always` (run), `ask` (wait for a person at the terminal or MCP
+    /// client; a workflow stops at a gate) or `never` (refuse), for all its
+    /// tools or for TOOL.
+    Approve {
+        name: String,
+        #[arg(required = true, num_args = 1..=2, value_name = "[TOOL] always|ask|never")]
+        setting: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -323,6 +334,11 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
         PluginCommand::Limit { name, limits, json } => {
             grant::limit(registry, &name, &limits, json).await
         }
+        PluginCommand::Approve {
+            name,
+            setting,
+            json,
+        } => grant::approve(registry, &name, &setting, json).await,
         PluginCommand::Unload { name, json } => unload(registry, &name, json),
         PluginCommand::Keygen { .. }
         | PluginCommand::Sign { .. }

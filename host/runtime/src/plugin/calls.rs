@@ -18,7 +18,10 @@ use paracle_contract::{
     InvocationContext, MergeOutcome, ModelInfo, Outcome, PullRequest, SearchHit, SettingsRequest,
     Task, ToolSpec, WitError,
 };
-use paracle_policy::Limit;
+use paracle_policy::{Approve, Limit};
+use sha2::{Digest, Sha256};
+
+use crate::person::{Approval, ApprovalRequest, AtHand};
 
 /// Lease an instance of the plugin's kind, make one call on it under the
 /// deadline, and settle the outcome.
@@ -201,7 +204,8 @@ impl Plugin {
         result
     }
 
-    /// Invoke one tool, after checking `arguments` against its schema.
+    /// Invoke one tool, after checking `arguments` against its schema and
+    /// getting a person's approval if its setting asks for one.
     pub async fn invoke_tool(
         &self,
         tool: &str,
@@ -214,6 +218,8 @@ impl Plugin {
             // formatting machinery, which costs more than the guest call.
             let arguments =
                 serde_json::to_string(arguments).expect("a JSON value always serializes");
+            self.approved(tool, &arguments, context, Approve::Always)
+                .await?;
             self.invoke_checked(tool, &arguments, context).await
         })
         .await
@@ -227,6 +233,19 @@ impl Plugin {
         arguments: &str,
         context: &InvocationContext,
     ) -> CallResult<ToolOutput> {
+        self.invoke_tool_json_approved(tool, arguments, context, Approve::Always)
+            .await
+    }
+
+    /// [`Self::invoke_tool_json`] for a caller with an approval setting of
+    /// its own (an agent's): the stricter of it and the plugin's applies.
+    pub async fn invoke_tool_json_approved(
+        &self,
+        tool: &str,
+        arguments: &str,
+        context: &InvocationContext,
+        at_least: Approve,
+    ) -> CallResult<ToolOutput> {
         self.counted(async {
             let value: Value =
                 serde_json::from_str(arguments).map_err(|e| CallError::InvalidRequest {
@@ -234,10 +253,62 @@ impl Plugin {
                     message: format!("the arguments of tool `{tool}` are not valid JSON: {e}"),
                 })?;
             self.check_arguments(tool, &value)?;
+            self.approved(tool, arguments, context, at_least).await?;
             self.invoke_checked(tool, &arguments.to_owned(), context)
                 .await
         })
         .await
+    }
+
+    /// Whether the call may run: its approval setting (the plugin's for the
+    /// tool, or the caller's if stricter), and for `ask`, the person at
+    /// hand's decision.
+    async fn approved(
+        &self,
+        tool: &str,
+        arguments: &str,
+        context: &InvocationContext,
+        at_least: Approve,
+    ) -> Result<(), CallError> {
+        let needed = self.approvals.for_tool(tool).max(at_least);
+        if needed == Approve::Always {
+            return Ok(());
+        }
+        let refused = |reason: String| CallError::Denied {
+            plugin: self.name.to_string(),
+            function: "invoke".into(),
+            capability: format!("running tool `{tool}`"),
+            reason,
+        };
+        if needed == Approve::Never {
+            return Err(refused(format!(
+                "its approval setting is `never`; change it with `paracle plugin approve {} {tool} ask` (or `always`)",
+                self.name
+            )));
+        }
+        let Some(person) = AtHand::current() else {
+            return Err(refused(format!(
+                "its approval setting is `ask`, and no person is at hand to approve it; call it from a terminal or an MCP client that supports elicitation, or change the setting with `paracle plugin approve {} {tool} always`",
+                self.name
+            )));
+        };
+        let request = ApprovalRequest {
+            plugin: self.name.to_string(),
+            digest: self.digest.to_string(),
+            tool: tool.to_string(),
+            arguments: paracle_base::shown::clipped(arguments, 4096),
+            caller: context.caller.clone(),
+            agent: context.agent.clone(),
+            run: context.run_id.clone(),
+            key: call_key(context.agent.as_deref(), &self.name, tool, arguments),
+        };
+        match person.approve(request).await {
+            Approval::Approved => Ok(()),
+            Approval::Refused => Err(refused("a person refused this call".into())),
+            Approval::Pending => Err(refused(
+                "it awaits a person's approval: the run stops at a gate, and `paracle run approve` or `paracle run reject` decides it".into(),
+            )),
+        }
     }
 
     fn check_arguments(&self, tool: &str, arguments: &Value) -> Result<(), CallError> {
@@ -600,4 +671,15 @@ impl Plugin {
         })
         .await
     }
+}
+
+/// The key of a tool call for approvals: the same agent making the same
+/// call again gets the same key.
+fn call_key(agent: Option<&str>, plugin: &str, tool: &str, arguments: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [agent.unwrap_or(""), plugin, tool, arguments] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(hash.finalize()))
 }

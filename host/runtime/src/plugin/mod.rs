@@ -24,7 +24,7 @@ use paracle_contract::{
     AdapterPlugin, GitWorkflowPlugin, HealthStatus, MemoryPlugin, ObserverPlugin, PluginInfo,
     ProviderPlugin, ToolPlugin, ToolSpec,
 };
-use paracle_policy::{DirGrant, Grant, Grants, Limit, Limits};
+use paracle_policy::{Approvals, DirGrant, Grant, Grants, Limit, Limits};
 
 use crate::capability::git::GitBackend;
 use crate::capability::network::NetPolicy;
@@ -76,6 +76,8 @@ pub struct PluginSettings {
     /// Who signed it, as the loader verified, for the questions a person is
     /// asked about it.
     pub signer: Option<String>,
+    /// Which of its tool calls need a person's approval.
+    pub approvals: Approvals,
 }
 
 /// A component inspected without running `init`: see [`Runtime::inspect`].
@@ -391,6 +393,7 @@ impl Runtime {
             may_ask: AtomicBool::new(false),
             secrets: settings.secrets.clone(),
             signer: settings.signer.clone(),
+            approvals: settings.approvals.clone(),
             redactor: Arc::default(),
             limits: settings.limits.clone(),
             isolation: settings.isolation,
@@ -663,6 +666,7 @@ pub struct Plugin {
     may_ask: AtomicBool,
     secrets: Option<Arc<dyn SecretSource>>,
     signer: Option<String>,
+    approvals: Approvals,
     /// The values of the secrets it holds, by name.
     secret_values: RwLock<Vec<(String, String)>>,
     /// Hides those values in what it returns, logs and fails with.
@@ -714,6 +718,11 @@ impl Plugin {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Which of its tool calls need a person's approval.
+    pub fn approvals(&self) -> &Approvals {
+        &self.approvals
     }
 
     pub fn isolation(&self) -> Isolation {
