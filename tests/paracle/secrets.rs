@@ -172,3 +172,107 @@ fn a_secret_reaches_only_its_grantee_and_never_leaves_through_it() {
     let error = project.fails(&["secret", "list"]);
     assert!(error.contains("chmod 600"), "{error}");
 }
+
+#[test]
+fn a_phase_that_writes_a_secret_is_flagged_without_showing_it() {
+    let project = Project::new();
+    set_secret(&project, "DEPLOY_TOKEN", VALUE);
+    project.write(
+        "paracle.toml",
+        &format!(
+            r#"[plugins.scripted]
+path = {:?}
+config = {{ responses = [{{ tool_calls = [{{ name = "write_file", arguments = {{ path = "notes/a.txt", content = "deploy with {VALUE}" }} }}] }}, "I wrote {VALUE} into the notes"] }}
+"#,
+            Path::new(GUESTS).join("mock_provider.wasm")
+        ),
+    );
+    project.write(
+        ".paracle/agents/a.toml",
+        "[agents.scribe]\nprovider = \"scripted\"\ntools = [\"fs-tools/write_file\"]\nmemory = \"none\"\n\n\
+         [agents.planner]\nmemory = \"none\"\nconfig = { output_file = \"plan.md\" }\n",
+    );
+    project.write(
+        ".paracle/workflows/leaky.toml",
+        "task = \"Write notes.\"\n[[phases]]\nname = \"p\"\nagents = [\"scribe\"]\nartifacts = [\"notes/*.txt\"]\nrequires_approval = true\n",
+    );
+    project.write(
+        ".paracle/workflows/clean.toml",
+        "task = \"Plan.\"\n[[phases]]\nname = \"p\"\nagents = [\"planner\"]\nartifacts = [\"plan.md\"]\nrequires_approval = true\n",
+    );
+
+    let clean = project.json(&["run", "start", "clean"]);
+    let clean_id = clean["id"].as_str().unwrap().to_string();
+    let done = project.json(&["run", "next"]);
+    assert_eq!(done["phases"][0]["hygiene"]["score"], 100, "{done}");
+    assert_eq!(done["phases"][0]["hygiene"]["grade"], "A", "{done}");
+
+    let leaky = project.json(&["run", "start", "leaky"]);
+    let id = leaky["id"].as_str().unwrap().to_string();
+    let held = project.json(&["run", "next"]);
+    assert_eq!(held["status"], "awaiting-approval", "{held}");
+    let hygiene = &held["phases"][0]["hygiene"];
+    assert!(hygiene["score"].as_u64().unwrap() < 100, "{hygiene}");
+    let kinds: Vec<&str> = hygiene["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["secret"], "{hygiene}");
+    assert_eq!(hygiene["findings"][0]["path"], "notes/a.txt");
+    assert!(hygiene["findings"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("DEPLOY_TOKEN"));
+
+    let run_dir = project.path().join(".paracle/runs").join(&id);
+    let request = std::fs::read_to_string(run_dir.join("p/REQUEST.md")).unwrap();
+    assert!(
+        request.contains(&format!("## Hygiene: {}/100", hygiene["score"])),
+        "{request}"
+    );
+    assert!(request.contains("notes/a.txt"), "{request}");
+    let report = std::fs::read_to_string(run_dir.join("p/hygiene.json")).unwrap();
+    assert!(report.contains("\"secret\""), "{report}");
+    let metrics = project.json(&["run", "metrics", "--run", &id]);
+    assert_eq!(
+        metrics["phases"][0]["hygiene"]["score"], hygiene["score"],
+        "{metrics}"
+    );
+    // The artifact itself still holds what the agent wrote, for the
+    // reviewer to judge; nothing the host wrote about it does.
+    let artifact = std::fs::read_to_string(run_dir.join("workspace/notes/a.txt")).unwrap();
+    assert!(artifact.contains(VALUE));
+    let bundle = project
+        .path()
+        .join(format!(".paracle/artifacts/{id}/p.zip"));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&bundle).unwrap()).unwrap();
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("MANIFEST.json").unwrap(), &mut manifest)
+        .unwrap();
+    assert!(!manifest.contains(VALUE), "{manifest}");
+    let holding: Vec<String> = files_holding(project.path(), VALUE)
+        .into_iter()
+        // paracle.toml is the test's stand-in for a model that leaks.
+        .filter(|f| {
+            !f.ends_with("notes/a.txt") && !f.ends_with("p.zip") && !f.ends_with("paracle.toml")
+        })
+        .collect();
+    assert_eq!(
+        holding,
+        Vec::<String>::new(),
+        "only the artifact and its bundle hold it"
+    );
+    let state = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
+    assert!(
+        state.contains("I wrote [secret DEPLOY_TOKEN] into the notes"),
+        "what the agent said is kept, hidden"
+    );
+    assert!(project
+        .path()
+        .join(".paracle/runs")
+        .join(&clean_id)
+        .join("p/hygiene.json")
+        .exists());
+}

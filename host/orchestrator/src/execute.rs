@@ -22,6 +22,7 @@ use crate::error::OrchestratorError;
 use crate::events::{observers, AgentCalls, EventBus, Listener, Scope};
 use crate::executor::Executor;
 use crate::gate::RunGate;
+use crate::hygiene::{self, Rules, Snapshot};
 use crate::job::{Finished, Job};
 use crate::report;
 use crate::run::{
@@ -224,6 +225,9 @@ impl PhaseRunner<'_> {
         worktree_present(state)?;
         let workspace = self.runs.workspace(state);
         let spec = state.workflow.phases[index].clone();
+        // What the workspace held before, so that the hygiene report looks
+        // at what this phase wrote.
+        let before = Snapshot::take(&bundle::open(&workspace)?);
         let bus = Arc::new(EventBus::new(
             observers(self.registry).await,
             self.listener.clone(),
@@ -317,6 +321,7 @@ impl PhaseRunner<'_> {
             phase_started,
             &workspace,
             gated,
+            &before,
         )
         .await
     }
@@ -378,6 +383,7 @@ impl PhaseRunner<'_> {
         phase_started: Instant,
         workspace: &Path,
         gated: bool,
+        before: &Snapshot,
     ) -> Result<(), OrchestratorError> {
         let phase = &mut state.phases[index];
         phase.finished_at = Some(clock::now_rfc3339());
@@ -388,6 +394,30 @@ impl PhaseRunner<'_> {
             && phase.succeeded() == phase.agents.len()
             && validation.missing.is_empty();
         phase.validation = Some(validation);
+        let secrets = self.secret_values();
+        let hygiene = hygiene::scan(
+            &root,
+            before,
+            &Rules {
+                secrets: &secrets,
+                max_file_bytes: self.settings.hygiene_max_file_kib.saturating_mul(1024),
+                patterns: &spec.artifacts,
+            },
+        );
+        let hygiene_file = self
+            .runs
+            .run_dir(&state.id)
+            .join(&spec.name)
+            .join("hygiene.json");
+        atomic::write(
+            &hygiene_file,
+            &serde_json::to_vec_pretty(&hygiene).expect("a report serialises"),
+        )
+        .map_err(|source| OrchestratorError::Io {
+            path: hygiene_file.clone(),
+            source,
+        })?;
+        phase.hygiene = Some(hygiene);
         let bundle_file = bundle::write(&self.registry.paths().state, &root, state, index)?;
         state.phases[index].bundle = Some(
             bundle_file
@@ -470,10 +500,12 @@ impl PhaseRunner<'_> {
             total_ms: record.total_ms + finished.total.as_millis() as u64,
             ..AgentRun::pending(&finished.name)
         };
+        let secrets = self.secret_values();
         match finished.result {
             Ok((outcome, written)) => {
                 record.status = AgentStatus::Succeeded;
                 record.output = outcome.output;
+                hygiene::hide_secrets(&mut record.output, &secrets);
                 record.tokens = Tokens {
                     prompt: outcome.usage.prompt_tokens as u64,
                     completion: outcome.usage.completion_tokens as u64,
@@ -483,13 +515,24 @@ impl PhaseRunner<'_> {
                 record.artifacts = written.keys().cloned().collect();
                 record.artifact_sha256 = written;
             }
-            Err((kind, message)) => {
+            Err((kind, mut message)) => {
+                hygiene::hide_secrets(&mut message, &secrets);
                 record.status = AgentStatus::Failed;
                 record.failure = Some(kind);
                 record.error = Some(message);
             }
         }
         self.runs.save(state)
+    }
+
+    /// The user's secrets, to keep their values out of the run's state and
+    /// reports; none when the secrets file cannot be read (a load of a
+    /// plugin granted one says why).
+    fn secret_values(&self) -> Vec<(String, String)> {
+        self.registry
+            .secrets()
+            .map(|store| store.values())
+            .unwrap_or_default()
     }
 }
 

@@ -19,6 +19,7 @@ mod events;
 mod execute;
 mod executor;
 mod gate;
+pub mod hygiene;
 mod job;
 mod orchestrator;
 pub mod quickstart;

@@ -133,6 +133,30 @@ pub(crate) fn request_md(run: &RunState, index: usize) -> String {
             agent.tokens.prompt, agent.tokens.completion, agent.steps, agent.tool_calls
         );
     }
+    if let Some(hygiene) = &phase.hygiene {
+        let _ = writeln!(md, "## Hygiene: {}\n", hygiene.summary());
+        let _ = writeln!(
+            md,
+            "{} new or changed file{} scanned for your secrets, key formats, size, binary content and files outside the artifact patterns. What was found is never quoted here.\n",
+            hygiene.scanned,
+            if hygiene.scanned == 1 { "" } else { "s" }
+        );
+        for finding in &hygiene.findings {
+            let _ = writeln!(
+                md,
+                "- ⚠️ `{}` ({}): {}",
+                code(&finding.path),
+                serde_json::to_value(finding.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                inline(&finding.detail)
+            );
+        }
+        if !hygiene.findings.is_empty() {
+            md.push('\n');
+        }
+    }
     let _ = writeln!(md, "## Artifacts\n");
     match &phase.validation {
         Some(v) if spec.artifacts.is_empty() && v.found.is_empty() && v.links.is_empty() => {
@@ -309,6 +333,12 @@ pub fn metrics_json(run: &RunState) -> Value {
             "attempts": phase.agents.iter().map(|a| a.attempts).sum::<u32>(),
             "artifacts_found": phase.validation.as_ref().map(|v| v.found.len()).unwrap_or(0),
             "artifacts_missing": phase.validation.as_ref().map(|v| v.missing.len()).unwrap_or(0),
+            "hygiene": phase.hygiene.as_ref().map(|h| json!({
+                "score": h.score,
+                "grade": h.grade,
+                "summary": h.summary(),
+                "findings": h.findings.len(),
+            })),
         }));
     }
     json!({

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::hygiene::Hygiene;
+
 use paracle_base::atomic;
 
 use crate::clock;
@@ -241,6 +243,9 @@ pub struct PhaseRun {
     /// Tool calls that waited for a person at this phase's gate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<GatedCall>,
+    /// What the phase wrote, scanned for the reviewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hygiene: Option<Hygiene>,
 }
 
 impl PhaseRun {
@@ -258,6 +263,7 @@ impl PhaseRun {
             request: None,
             decision: None,
             calls: Vec::new(),
+            hygiene: None,
         }
     }
 

@@ -82,6 +82,9 @@ struct OrchestratorDecl {
     max_parallel_agents: Option<Spanned<usize>>,
     /// For phases that set no timeout.
     agent_timeout: Option<Spanned<String>>,
+    /// A file a phase writes that is larger than this is flagged in its
+    /// hygiene report.
+    hygiene_max_file_kib: Option<Spanned<u64>>,
 }
 
 pub const DEFAULT_MAX_PARALLEL_AGENTS: usize = 4;
@@ -91,11 +94,20 @@ pub const DEFAULT_MAX_PARALLEL_AGENTS: usize = 4;
 pub struct Settings {
     pub max_parallel_agents: usize,
     pub agent_timeout: Duration,
+    /// Files a phase writes larger than this are flagged by its hygiene
+    /// report.
+    #[serde(default = "default_hygiene_max_file_kib")]
+    pub hygiene_max_file_kib: u64,
     /// None until `paracle git init-workflow` writes a `[git]` table.
     pub git: Option<GitSettings>,
 }
 
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);
+pub const DEFAULT_HYGIENE_MAX_FILE_KIB: u64 = 1024;
+
+fn default_hygiene_max_file_kib() -> u64 {
+    DEFAULT_HYGIENE_MAX_FILE_KIB
+}
 
 impl Default for Settings {
     /// The settings of a project without `.paracle/config.toml`.
@@ -103,6 +115,7 @@ impl Default for Settings {
         Settings {
             max_parallel_agents: DEFAULT_MAX_PARALLEL_AGENTS,
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
+            hygiene_max_file_kib: DEFAULT_HYGIENE_MAX_FILE_KIB,
             git: None,
         }
     }
@@ -159,6 +172,18 @@ pub fn read_settings(state: &Path) -> Result<Settings, SettingsError> {
             .map_err(|e| invalid(&file, &text, written.span(), e.to_string()))?,
         None => DEFAULT_AGENT_TIMEOUT,
     };
+    let hygiene_max_file_kib = match &decl.hygiene_max_file_kib {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(invalid(
+                &file,
+                &text,
+                n.span(),
+                "hygiene_max_file_kib must be at least 1",
+            ))
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_HYGIENE_MAX_FILE_KIB,
+    };
     let git = match config.git {
         None => None,
         Some(git) => {
@@ -194,6 +219,7 @@ pub fn read_settings(state: &Path) -> Result<Settings, SettingsError> {
     Ok(Settings {
         max_parallel_agents,
         agent_timeout,
+        hygiene_max_file_kib,
         git,
     })
 }
