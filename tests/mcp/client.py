@@ -457,7 +457,7 @@ async def elicitation():
     async def answer(context, params):
         asked.append(params.message)
         expect("hostile" in params.message and "sha256:" in params.message, params.message)
-        expect("network access to 127.0.0.1" in params.message, params.message)
+        expect("network access to" in params.message, params.message)
         schema = params.requested_schema
         expect(schema["properties"]["answer"]["enum"] == ["once", "always", "deny"], schema)
         how = script.pop(0)
@@ -487,18 +487,24 @@ async def elicitation():
                 script.append("once-slowly")
                 result = await call_ok(session, "hostile__http_get", arguments)
                 expect(json.loads(text(result))["status"] == 200, text(result))
-                script.append("decline")
-                message = await call_failing(session, "hostile__http_get", arguments)
-                expect("denied network access" in message, message)
                 script.append("never")
                 message = await call_failing(session, "hostile__http_get", arguments)
                 expect("denied network access" in message, message)
+                # Unanswered is not refused: asked again.
                 script.append("always")
                 await call_ok(session, "hostile__http_get", arguments)
-                expect(len(asked) == 4, f"asked {len(asked)} times")
+                expect(len(asked) == 3, f"asked {len(asked)} times")
                 # Saved: the same server lets the next call through unasked.
                 await call_ok(session, "hostile__http_get", arguments)
-                expect(len(asked) == 4, f"asked again after always: {len(asked)}")
+                expect(len(asked) == 3, f"asked again after always: {len(asked)}")
+                # A refusal is remembered for this client: not asked again.
+                by_name = {"url": url.replace("127.0.0.1", "localhost")}
+                script.append("decline")
+                message = await call_failing(session, "hostile__http_get", by_name)
+                expect("denied network access to localhost" in message, message)
+                message = await call_failing(session, "hostile__http_get", by_name)
+                expect("denied network access to localhost" in message, message)
+                expect(len(asked) == 4, f"asked again after a refusal: {len(asked)}")
     print(json.dumps({"asked": len(asked)}))
 
 

@@ -227,7 +227,7 @@ fn an_mcp_client_user_answers_through_elicitation() {
     std::fs::create_dir_all(project.home()).unwrap();
     std::fs::write(
         project.home().join("config.toml"),
-        "[prompts]\nnet = [\"loopback\"]\ntimeout_secs = 4\n",
+        "[prompts]\nnet = [\"public\", \"loopback\"]\ntimeout_secs = 4\n",
     )
     .unwrap();
     let url = server.url("/");
@@ -235,6 +235,7 @@ fn an_mcp_client_user_answers_through_elicitation() {
     assert!(printed.contains("\"asked\": 4"), "{printed}");
     // once, then always: two requests before the saved grant, one after.
     assert_eq!(server.requests().len(), 3);
+    let by_name = format!("net:localhost:{port}");
     let shown = project.json(&["plugin", "show", "hostile"]).to_string();
     assert!(
         shown.contains(&format!("127.0.0.1:{port}")),
@@ -246,9 +247,10 @@ fn an_mcp_client_user_answers_through_elicitation() {
         .iter()
         .filter(|r| r["action"] == "prompt")
         .map(|r| {
-            assert_eq!(r["what"], grant.as_str(), "{r}");
+            let what = r["what"].as_str().unwrap();
+            assert!(what == grant || what == by_name, "{r}");
             format!(
-                "{} {}",
+                "{} {what} {}",
                 r["who"].as_str().unwrap(),
                 r["outcome"].as_str().unwrap()
             )
@@ -261,6 +263,11 @@ fn an_mcp_client_user_answers_through_elicitation() {
     assert!(client.starts_with("mcp:"), "{answers:?}");
     assert_eq!(
         answers,
-        ["once", "deny", "timeout", "always"].map(|outcome| format!("{client} {outcome}"))
+        vec![
+            format!("{client} {grant} once"),
+            format!("{client} {grant} timeout"),
+            format!("{client} {grant} always"),
+            format!("{client} {by_name} deny"),
+        ]
     );
 }

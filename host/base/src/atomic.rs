@@ -9,10 +9,25 @@ pub fn write(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     write_with(path, |file| file.write_all(contents))
 }
 
+/// [`write`] for a file only its owner may read: the temporary file is
+/// made with mode 0600, so no moment exists when another user could open
+/// it, and it is made new, never an existing file or a link put in its way.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_opened(path, true, |file| file.write_all(contents))
+}
+
 /// Replace `path` whole with what `fill` writes into a new file, as
 /// [`write`] does: for contents too large to hold in memory.
 pub fn write_with(
     path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_opened(path, false, fill)
+}
+
+fn write_opened(
+    path: &Path,
+    private: bool,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let dir = path
@@ -30,7 +45,16 @@ pub fn write_with(
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)?
+        } else {
+            std::fs::File::create(&temp)?
+        };
         fill(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)?;

@@ -14,7 +14,7 @@ use paracle_contract::{Event, EventKind, InvocationContext};
 use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::RunStatus;
 use paracle_orchestrator::{Orchestrator, OrchestratorError, RunOptions};
-use paracle_project::{PromptPolicy, Registry};
+use paracle_project::{PromptPolicy, Refusals, Registry};
 use paracle_runtime::{CallResult, Plugin, ToolOutput};
 
 /// The memory namespace a call uses when it names none.
@@ -64,6 +64,8 @@ pub(crate) struct Calls {
     pub workflow_timeout: Duration,
     /// What a client's user may be asked for.
     pub prompts: PromptPolicy,
+    /// What clients' users refused, not asked again.
+    pub refused: Arc<Refusals>,
 }
 
 impl Calls {

@@ -9,7 +9,9 @@ use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
 use rmcp::service::{ElicitationMode, Peer, RoleServer};
 use serde_json::json;
 
-use paracle_project::{Asker, CallQuestion, Choice, Gatekeeper, PromptPolicy, Question, Registry};
+use paracle_project::{
+    Asker, CallQuestion, Choice, Gatekeeper, PromptPolicy, Question, Refusals, Registry,
+};
 use paracle_runtime::{Asking, Person};
 
 /// The person behind `peer`, when the client can be asked.
@@ -17,10 +19,12 @@ pub(crate) fn client_person(
     peer: &Peer<RoleServer>,
     registry: &Registry,
     policy: &PromptPolicy,
+    refused: &Arc<Refusals>,
 ) -> Option<Arc<dyn Person>> {
-    if !peer
-        .supported_elicitation_modes()
-        .contains(&ElicitationMode::Form)
+    if !policy.mcp
+        || !peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
     {
         return None;
     }
@@ -32,7 +36,12 @@ pub(crate) fn client_person(
         peer: peer.clone(),
         client,
     });
-    Some(Arc::new(Gatekeeper::new(registry, policy.clone(), asker)))
+    Some(Arc::new(Gatekeeper::remembering(
+        registry,
+        policy.clone(),
+        asker,
+        refused.clone(),
+    )))
 }
 
 struct ClientUser {
@@ -74,8 +83,8 @@ impl Asker for ClientUser {
                 paracle_base::shown::line(&question.plugin),
                 question.digest,
                 paracle_base::shown::line(&question.signer),
-                question.wants,
-                question.grant
+                paracle_base::shown::line(&question.wants),
+                paracle_base::shown::line(&question.grant)
             );
             if let Some(reason) = question.reason.as_deref().filter(|r| !r.is_empty()) {
                 message.push_str(&format!(
@@ -123,8 +132,17 @@ impl Asker for ClientUser {
                 paracle_base::shown::line(&question.tool),
                 paracle_base::shown::line(&question.plugin),
                 question.digest,
-                paracle_base::shown::clipped(&paracle_base::shown::line(&question.arguments), 1024),
+                paracle_base::shown::line(&question.arguments),
             );
+            let message = if question.arguments_bytes > question.arguments.len() {
+                format!(
+                    "{message} (the first {} of {} bytes: decline if you cannot judge it from these)",
+                    question.arguments.len(),
+                    question.arguments_bytes
+                )
+            } else {
+                message
+            };
             let result = elicit(&peer, message, schema, question.timeout_secs).await?;
             match result.action {
                 ElicitationAction::Accept => result.content.as_ref()?.get("approve")?.as_bool(),

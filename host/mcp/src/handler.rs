@@ -254,7 +254,12 @@ impl ServerHandler for Handler {
         }
         // The client's user is asked, through elicitation, when a plugin
         // this call reaches is denied something they could allow.
-        let person = client_person(&context.peer, &served.calls.registry, &served.calls.prompts);
+        let person = client_person(
+            &context.peer,
+            &served.calls.registry,
+            &served.calls.prompts,
+            &served.calls.refused,
+        );
         let answer = match &entry.target {
             Target::Plugin { plugin, tool } => {
                 let call = served.calls.plugin_tool(plugin, tool, &arguments);

@@ -94,6 +94,7 @@ async fn served(registry: Arc<Registry>, options: &McpOptions) -> Served {
         memory: options.memory.clone(),
         workflow_timeout: options.workflow_timeout,
         prompts: options.prompts.clone(),
+        refused: Arc::default(),
     };
     Served::new(catalog, calls)
 }

@@ -51,8 +51,14 @@ const CONTEXT_OUTPUT_CHARS: usize = 4000;
 /// Note the calls that waited at the gate, and put the agents that made
 /// them back to pending, to run again once the calls are decided. Whether
 /// any call is waiting.
-fn hold_at_gate(phase: &mut PhaseRun, waiting: Vec<GatedCall>) -> bool {
-    for call in waiting {
+fn hold_at_gate(
+    phase: &mut PhaseRun,
+    waiting: Vec<GatedCall>,
+    secrets: &[(String, String)],
+) -> bool {
+    for mut call in waiting {
+        // The arguments are kept and shown to reviewers.
+        hygiene::hide_secrets(&mut call.arguments, secrets);
         if !phase.calls.iter().any(|c| c.key == call.key) {
             phase.calls.push(call);
         }
@@ -225,9 +231,7 @@ impl PhaseRunner<'_> {
         worktree_present(state)?;
         let workspace = self.runs.workspace(state);
         let spec = state.workflow.phases[index].clone();
-        // What the workspace held before, so that the hygiene report looks
-        // at what this phase wrote.
-        let before = Snapshot::take(&bundle::open(&workspace)?);
+        let before = self.snapshot_before(state, index, &workspace)?;
         let bus = Arc::new(EventBus::new(
             observers(self.registry).await,
             self.listener.clone(),
@@ -311,7 +315,9 @@ impl PhaseRunner<'_> {
                 agent.error = Some("the host lost track of this agent".into());
             }
         }
-        let gated = gate.is_some_and(|gate| hold_at_gate(&mut state.phases[index], gate.waiting()));
+        let secrets = self.secret_values();
+        let gated = gate
+            .is_some_and(|gate| hold_at_gate(&mut state.phases[index], gate.waiting(), &secrets));
         self.settle_phase(
             state,
             index,
@@ -324,6 +330,39 @@ impl PhaseRunner<'_> {
             &before,
         )
         .await
+    }
+
+    /// What the workspace held before the phase, so that its hygiene
+    /// report looks at what it wrote: taken as a phase starts afresh, and
+    /// kept for a phase that goes on (resumed, or back from a gate).
+    fn snapshot_before(
+        &self,
+        state: &RunState,
+        index: usize,
+        workspace: &Path,
+    ) -> Result<Snapshot, OrchestratorError> {
+        let phase = &state.phases[index];
+        let file = self
+            .runs
+            .run_dir(&state.id)
+            .join(&phase.name)
+            .join("before.json");
+        let going_on = !phase.calls.is_empty() || phase.status == PhaseStatus::Running;
+        if going_on {
+            if let Some(kept) = std::fs::read(&file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            {
+                return Ok(kept);
+            }
+        }
+        let snapshot = Snapshot::take(&bundle::open(workspace)?);
+        atomic::write(
+            &file,
+            &serde_json::to_vec(&snapshot).expect("a snapshot serialises"),
+        )
+        .map_err(|source| OrchestratorError::Io { path: file, source })?;
+        Ok(snapshot)
     }
 
     /// Start the jobs of `agents` and record each as it finishes. Returns

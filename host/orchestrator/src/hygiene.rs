@@ -19,16 +19,18 @@ use sha2::{Digest, Sha256};
 
 use paracle_base::beneath::{Beneath, MAX_FILE_BYTES};
 
-/// The workspace's files and their digests, as a phase found them.
-#[derive(Debug, Default)]
-pub(crate) struct Snapshot(BTreeMap<String, [u8; 32]>);
+/// The workspace's files and their digests, as a phase found them. Kept
+/// beside the phase's report, so that a phase that goes on later (resumed,
+/// or back from a gate) is judged on all it wrote.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Snapshot(BTreeMap<String, String>);
 
 impl Snapshot {
     pub(crate) fn take(root: &Beneath) -> Snapshot {
         let mut files = BTreeMap::new();
         for path in root.files().files {
             if let Some(digest) = digest_of(root, &path) {
-                files.insert(path, digest);
+                files.insert(path, hex::encode(digest));
             }
         }
         Snapshot(files)
@@ -93,6 +95,10 @@ pub struct Hygiene {
     /// New or changed files scanned.
     pub scanned: usize,
     pub findings: Vec<Finding>,
+    /// The workspace held more files than a scan lists: some were not
+    /// looked at, which costs the score as a finding would.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 impl Hygiene {
@@ -145,6 +151,11 @@ fn key_formats() -> &'static [(&'static str, Regex)] {
     })
 }
 
+/// Findings kept in one report; past them the report is incomplete.
+const MAX_FINDINGS: usize = 1000;
+/// What a scan that could not look at everything costs.
+const INCOMPLETE_COST: u32 = 25;
+
 /// Names that say a file is text.
 const TEXT_EXTENSIONS: &[&str] = &[
     "md", "markdown", "txt", "text", "rst", "adoc", "json", "jsonl", "toml", "yaml", "yml", "ini",
@@ -177,11 +188,16 @@ pub(crate) fn scan(root: &Beneath, before: &Snapshot, rules: &Rules<'_>) -> Hygi
         .collect();
     let mut findings = Vec::new();
     let mut scanned = 0;
+    let mut incomplete = listing.truncated;
     for path in &listing.files {
+        if findings.len() >= MAX_FINDINGS {
+            incomplete = true;
+            break;
+        }
         let Some(digest) = digest_of(root, path) else {
             continue;
         };
-        if before.0.get(path) == Some(&digest) {
+        if before.0.get(path) == Some(&hex::encode(digest)) {
             continue;
         }
         scanned += 1;
@@ -243,13 +259,15 @@ pub(crate) fn scan(root: &Beneath, before: &Snapshot, rules: &Rules<'_>) -> Hygi
             }
         }
     }
-    let cost: u32 = findings.iter().map(|f| f.kind.cost()).sum();
+    let cost: u32 = findings.iter().map(|f| f.kind.cost()).sum::<u32>()
+        + if incomplete { INCOMPLETE_COST } else { 0 };
     let score = 100u32.saturating_sub(cost);
     Hygiene {
         score,
         grade: grade(score).to_string(),
         scanned,
         findings,
+        incomplete,
     }
 }
 

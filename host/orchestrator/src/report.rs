@@ -153,7 +153,13 @@ pub(crate) fn request_md(run: &RunState, index: usize) -> String {
                 inline(&finding.detail)
             );
         }
-        if !hygiene.findings.is_empty() {
+        if hygiene.incomplete {
+            let _ = writeln!(
+                md,
+                "- ⚠️ not every file was scanned: the workspace holds more files, or more findings, than one report takes"
+            );
+        }
+        if !hygiene.findings.is_empty() || hygiene.incomplete {
             md.push('\n');
         }
     }

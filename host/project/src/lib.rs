@@ -18,7 +18,7 @@ mod user_config;
 pub use audit::{AuditAction, AuditLog, AuditRecord};
 pub use error::RegistryError;
 pub use paths::Paths;
-pub use prompts::{Asker, CallQuestion, Choice, Gatekeeper, PromptPolicy, Question};
+pub use prompts::{Asker, CallQuestion, Choice, Gatekeeper, PromptPolicy, Question, Refusals};
 pub use registry::{Entry, Known, Origin, Registry, RequestedDir, Requests, Source};
 pub use secrets::SecretStore;
 pub use settings::{GitSettings, Settings, SettingsError};

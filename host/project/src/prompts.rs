@@ -40,13 +40,15 @@ pub enum NetScope {
 }
 
 /// Which directories may be asked for: only ever the project directory,
-/// mapped where the plugin declared it wants one.
+/// read-only, mapped where the plugin declared it wants one. A writable
+/// directory is never offered by a question: the project holds `.paracle/`,
+/// whose files say what every plugin is granted; the operator grants one
+/// with `plugin grant`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DirScope {
     None,
     Read,
-    Write,
 }
 
 /// `[prompts]` in the per-user `config.toml`: what a person may be asked for
@@ -66,6 +68,10 @@ pub struct PromptPolicy {
     pub env: bool,
     /// The user's secrets, by the name a plugin declares.
     pub secrets: bool,
+    /// Whether MCP clients' users are asked, through elicitation. The
+    /// client passes the question on and the answer back: turn this off
+    /// where clients are not trusted to do that faithfully.
+    pub mcp: bool,
 }
 
 impl Default for PromptPolicy {
@@ -77,6 +83,7 @@ impl Default for PromptPolicy {
             dirs: DirScope::Read,
             env: true,
             secrets: true,
+            mcp: true,
         }
     }
 }
@@ -152,8 +159,10 @@ pub struct CallQuestion {
     pub digest: String,
     pub tool: String,
     /// The arguments, as the caller (perhaps a model) wrote them: shown
-    /// escaped.
+    /// escaped. Cut to 4 KiB.
     pub arguments: String,
+    /// Their whole length: more than `arguments` when they were cut.
+    pub arguments_bytes: usize,
     pub caller: String,
     pub agent: Option<String>,
     pub run: Option<String>,
@@ -170,6 +179,10 @@ pub trait Asker: Send + Sync {
     fn approve(&self, question: CallQuestion) -> Asking<Option<bool>>;
 }
 
+/// Refusals remembered across questions: who refused, which plugin, what.
+#[derive(Debug, Default)]
+pub struct Refusals(Mutex<HashSet<(String, String, String)>>);
+
 /// The runtime's [`Person`] for one project and one asker. Cheap to clone.
 #[derive(Clone)]
 pub struct Gatekeeper(Arc<Gate>);
@@ -180,21 +193,33 @@ struct Gate {
     paths: Paths,
     audit: AuditLog,
     secrets: Option<SecretStore>,
-    /// What a person refused in this process, not asked again.
-    refused: Mutex<HashSet<(String, String)>>,
+    /// What a person refused, not asked again: in this process, or across
+    /// the gatekeepers that share it (an MCP server's calls).
+    refused: Arc<Refusals>,
     /// One question at a time: a terminal has one person at it.
     asking: tokio::sync::Mutex<()>,
 }
 
 impl Gatekeeper {
     pub fn new(registry: &Registry, policy: PromptPolicy, asker: Arc<dyn Asker>) -> Self {
+        Gatekeeper::remembering(registry, policy, asker, Arc::default())
+    }
+
+    /// The same, remembering refusals in `refused`, which other
+    /// gatekeepers share (an MCP server makes one per call).
+    pub fn remembering(
+        registry: &Registry,
+        policy: PromptPolicy,
+        asker: Arc<dyn Asker>,
+        refused: Arc<Refusals>,
+    ) -> Self {
         Gatekeeper(Arc::new(Gate {
             asker,
             policy,
             paths: registry.paths().clone(),
             audit: registry.audit().clone(),
             secrets: registry.secrets().ok().cloned(),
-            refused: Mutex::default(),
+            refused,
             asking: tokio::sync::Mutex::new(()),
         }))
     }
@@ -216,22 +241,17 @@ impl Gate {
                 Ok(Grant::Net(grant.clone()))
             }
             Wanted::Dir { guest, writable } => {
-                let allowed = match self.policy.dirs {
-                    DirScope::None => false,
-                    DirScope::Read => !writable,
-                    DirScope::Write => true,
-                };
-                if !allowed {
-                    return Err(format!(
-                        "{} directories are not offered under `[prompts] dirs`",
-                        if *writable { "writable" } else { "any" }
-                    ));
+                if *writable {
+                    return Err("a writable directory is never offered by a question; grant one with `paracle plugin grant`".into());
+                }
+                if self.policy.dirs == DirScope::None {
+                    return Err("directories are not offered under `[prompts] dirs`".into());
                 }
                 let project = std::fs::canonicalize(&self.paths.project)
                     .map_err(|e| format!("the project directory cannot be opened: {e}"))?;
-                if too_wide(&project) {
+                if let Some(why) = too_wide(&project, &self.paths) {
                     return Err(format!(
-                        "the project directory {} is the root or a home directory, which is never offered",
+                        "the project directory {} {why}, so it is never offered",
                         project.display()
                     ));
                 }
@@ -284,6 +304,7 @@ impl Gate {
             }
         };
         let spec = grant.spec();
+        let who = self.asker.who();
         if !self.policy.ask {
             if self.note_refusal(&plugin, &spec) {
                 self.record(
@@ -294,15 +315,16 @@ impl Gate {
             }
             return Answer::Deny;
         }
-        if self
-            .refused
-            .lock()
-            .unwrap()
-            .contains(&(plugin.clone(), spec.clone()))
-        {
+        let key = (who.clone(), plugin.clone(), spec.clone());
+        let refused = || self.refused.0.lock().unwrap().contains(&key);
+        if refused() {
             return Answer::Deny;
         }
         let _one_at_a_time = self.asking.lock().await;
+        // Refused while this question waited its turn.
+        if refused() {
+            return Answer::Deny;
+        }
         let can_save = registry_records(&self.paths, &plugin);
         let question = Question {
             plugin: plugin.clone(),
@@ -314,12 +336,11 @@ impl Gate {
             can_save,
             timeout_secs: self.policy.timeout().as_secs(),
         };
-        let who = self.asker.who();
         let choice = tokio::time::timeout(self.policy.timeout(), self.asker.ask(question)).await;
         let (answer, outcome) = match choice {
             Ok(Some(Choice::Once)) => (Answer::Once(grant.clone()), "once"),
             Ok(Some(Choice::Always)) if can_save => {
-                match Registry::save_grant(&self.paths, &plugin, grant.clone()) {
+                match Registry::save_grant(&self.paths, &plugin, &digest, grant.clone()) {
                     Ok(_) => (Answer::Always(grant.clone()), "always"),
                     Err(error) => {
                         tracing::warn!(
@@ -334,11 +355,10 @@ impl Gate {
             Ok(None) => (Answer::Deny, "no-answer"),
             Err(_) => (Answer::Deny, "timeout"),
         };
-        if answer == Answer::Deny {
-            self.refused
-                .lock()
-                .unwrap()
-                .insert((plugin.clone(), spec.clone()));
+        // Only a person's no is remembered: a question nobody answered is
+        // asked again next time.
+        if outcome == "deny" {
+            self.refused.0.lock().unwrap().insert(key.clone());
         }
         self.record(audit(AuditAction::Prompt, &who, &spec).outcome(outcome));
         if outcome == "always" {
@@ -359,6 +379,7 @@ impl Gate {
             digest: request.digest.clone(),
             tool: request.tool.clone(),
             arguments: request.arguments.clone(),
+            arguments_bytes: request.arguments_bytes,
             caller: request.caller.clone(),
             agent: request.agent.clone(),
             run: request.run.clone(),
@@ -389,12 +410,13 @@ impl Gate {
         approval
     }
 
-    /// Remember a refusal; whether it is new.
+    /// Remember a refusal by the policy; whether it is new.
     fn note_refusal(&self, plugin: &str, what: &str) -> bool {
-        self.refused
-            .lock()
-            .unwrap()
-            .insert((plugin.to_string(), what.to_string()))
+        self.refused.0.lock().unwrap().insert((
+            "policy".to_string(),
+            plugin.to_string(),
+            what.to_string(),
+        ))
     }
 }
 
@@ -410,16 +432,26 @@ impl Person for Gatekeeper {
     }
 }
 
-/// The root, and home directories, are never offered to a plugin by a
-/// question: too much for one keystroke.
-fn too_wide(dir: &Path) -> bool {
+/// Why `dir` is too much for one keystroke, if it is: the root, or a
+/// directory that holds the user's home or Paracle's per-user files (the
+/// secrets and the trust list).
+fn too_wide(dir: &Path, paths: &Paths) -> Option<&'static str> {
     if dir.parent().is_none() {
-        return true;
+        return Some("is the root");
     }
+    let holds = |inside: Option<&Path>| {
+        inside
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| p.starts_with(dir))
+    };
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    home.as_deref()
-        .and_then(|h| std::fs::canonicalize(h).ok())
-        .is_some_and(|h| h == dir)
+    if holds(home.as_deref()) {
+        return Some("holds your home directory");
+    }
+    if holds(paths.user_config.parent()) {
+        return Some("holds Paracle's per-user files");
+    }
+    None
 }
 
 fn registry_records(paths: &Paths, plugin: &str) -> bool {

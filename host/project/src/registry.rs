@@ -1190,8 +1190,25 @@ impl Registry {
     /// a plugin that is running. The file is read again and rewritten
     /// whole, so that what another process saved since is kept. Returns
     /// whether anything changed.
-    pub fn save_grant(paths: &Paths, name: &str, grant: Grant) -> Result<bool, RegistryError> {
+    pub fn save_grant(
+        paths: &Paths,
+        name: &str,
+        digest: &str,
+        grant: Grant,
+    ) -> Result<bool, RegistryError> {
         let file = paths.registry_file();
+        // Two processes saving at once must not lose one another's grant.
+        let lock_file = paths.state.join("registry.lock");
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_file)
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(|source| RegistryError::Write {
+                file: lock_file,
+                source,
+            })?;
         let mut registry = read_registry(&file)?;
         let Some(entry) = registry.plugin.iter_mut().find(|e| e.name == name) else {
             return Err(RegistryError::Invalid {
@@ -1199,10 +1216,20 @@ impl Registry {
                 message: "it is not recorded in .paracle/registry.toml, so its grants cannot be saved there".into(),
             });
         };
+        if entry.digest != digest {
+            return Err(RegistryError::Invalid {
+                name: name.to_string(),
+                message: format!(
+                    "the project now pins {} where the question was about {digest}; nothing was saved",
+                    entry.digest
+                ),
+            });
+        }
         if !entry.grants.add(grant) {
             return Ok(false);
         }
         write_registry(&file, registry.plugin)?;
+        drop(lock);
         Ok(true)
     }
 

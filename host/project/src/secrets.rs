@@ -7,8 +7,7 @@
 //! plugins granted them, as an environment variable of the secret's name.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -44,7 +43,7 @@ pub enum SecretError {
     },
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SecretsFile {
     #[serde(default)]
@@ -52,10 +51,31 @@ struct SecretsFile {
 }
 
 /// The user's secrets file, read once; a shared, cheap handle.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretStore {
     file: PathBuf,
     values: Arc<RwLock<BTreeMap<String, String>>>,
+}
+
+/// Names only: a value must never reach a log through `{:?}`.
+impl std::fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretStore")
+            .field("file", &self.file)
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+/// The per-user directory, made owner-only when it is made here.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 impl SecretStore {
@@ -148,13 +168,13 @@ impl SecretStore {
             secrets: values.clone(),
         })
         .expect("names and values serialize");
-        // Owner-only before the first byte is written, so no moment exists
-        // when the temporary file is readable by others.
-        atomic::write_with(&self.file, |file| {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(text.as_bytes())
-        })
-        .map_err(|source| SecretError::Write {
+        if let Some(dir) = self.file.parent() {
+            create_private_dir(dir).map_err(|source| SecretError::Write {
+                file: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        atomic::write_private(&self.file, text.as_bytes()).map_err(|source| SecretError::Write {
             file: self.file.clone(),
             source,
         })
@@ -185,6 +205,7 @@ fn file_error(file: &Path, message: String) -> SecretError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn secrets_are_kept_owner_only_and_checked() {
@@ -208,6 +229,10 @@ mod tests {
         assert_eq!(again.value("API_KEY").as_deref(), Some("sk-test-654321"));
         assert_eq!(again.names(), vec!["API_KEY".to_string()]);
         assert!(matches!(again.remove("NOPE"), Err(SecretError::Unknown(_))));
+        assert!(
+            !format!("{again:?}").contains("sk-test"),
+            "Debug shows names only"
+        );
         again.remove("API_KEY").unwrap();
         assert!(SecretStore::open(&file).unwrap().names().is_empty());
 

@@ -85,6 +85,8 @@ pub struct ApprovalRequest {
     /// The arguments as the caller sent them (already checked against the
     /// tool's schema), cut to 4 KiB for showing.
     pub arguments: String,
+    /// How long they are in all: more than `arguments` when cut.
+    pub arguments_bytes: usize,
     /// Who calls: `cli`, `mcp`, or the adapter running an agent.
     pub caller: String,
     pub agent: Option<String>,
@@ -234,13 +236,30 @@ pub(crate) struct PauseMark {
 }
 
 impl PauseMark {
-    /// How long the person was waited on since the mark.
+    /// How long the person was waited on since the mark, a wait still going
+    /// on included: for the host's own deadline, which must not fire on a
+    /// call that waits for an answer.
     pub(crate) fn paused(&self) -> Duration {
         self.clock.total().saturating_sub(self.at)
+    }
+
+    /// The waits since the mark that have ended: for the epoch deadline,
+    /// which fires only while wasm runs. A guest that runs while its
+    /// question is pending (an HTTP request it did not wait on) is held to
+    /// its own time; it gets the person's time only once they answered.
+    pub(crate) fn paused_and_answered(&self) -> Duration {
+        let done = self.clock.0.lock().unwrap().done;
+        done.saturating_sub(self.at)
     }
 }
 
 /// The pause since the call started, or none when no person is at hand.
 pub(crate) fn paused_since(mark: Option<&PauseMark>) -> Duration {
     mark.map_or(Duration::ZERO, PauseMark::paused)
+}
+
+/// The answered waits since the call started; see
+/// [`PauseMark::paused_and_answered`].
+pub(crate) fn answered_since(mark: Option<&PauseMark>) -> Duration {
+    mark.map_or(Duration::ZERO, PauseMark::paused_and_answered)
 }

@@ -17,13 +17,21 @@ pub trait SecretSource: Send + Sync + std::fmt::Debug {
 
 /// The values of the secrets one plugin holds, hidden wherever they appear
 /// in what it produces.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Redactor {
     any: AtomicBool,
     hidden: RwLock<Vec<Hidden>>,
 }
 
-#[derive(Debug)]
+/// Nothing of what it hides: a value must never reach a log through `{:?}`.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("hidden", &self.hidden.read().unwrap().len())
+            .finish()
+    }
+}
+
 struct Hidden {
     value: String,
     /// The value as it appears inside a JSON string, when that differs.

@@ -28,7 +28,7 @@ use crate::capability::network::{
 use crate::descriptors::Held;
 use crate::engine::EPOCH_TICK;
 use crate::incident::{Incident, Incidents};
-use crate::person::{paused_since, AtHand, PauseMark};
+use crate::person::{answered_since, AtHand, PauseMark};
 use crate::secrets::Redactor;
 
 /// The data of one plugin instance's store.
@@ -262,7 +262,7 @@ pub(crate) fn new_store(
     store.set_max_component_handles(MAX_HANDLES);
     store.epoch_deadline_callback(|store| {
         let state = store.data();
-        let deadline = state.call_deadline + paused_since(state.pause.as_ref());
+        let deadline = state.call_deadline + answered_since(state.pause.as_ref());
         let left = deadline.saturating_duration_since(Instant::now());
         Ok(if left.is_zero() {
             UpdateDeadline::Interrupt

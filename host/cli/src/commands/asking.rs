@@ -3,7 +3,7 @@
 //! when both are a terminal and `--no-prompt` was not given; otherwise a
 //! denial stays a denial, with the command that grants it.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -57,61 +57,70 @@ impl Asker for Terminal {
     }
 
     fn ask(&self, question: Question) -> Asking<Option<Choice>> {
-        let (answered, answer) = tokio::sync::oneshot::channel();
-        // A thread of its own, not a blocking task: a question left
-        // unanswered past its timeout must not hold the runtime's shutdown.
-        std::thread::spawn(move || {
-            let _ = answered.send(prompt(&question));
-        });
-        Box::pin(async move { answer.await.ok().flatten() })
+        let can_save = question.can_save;
+        let choices = if can_save {
+            "[o]nce, [a]lways for this plugin, [d]eny"
+        } else {
+            "[o]nce, [d]eny (not recorded in .paracle/registry.toml, so it cannot be saved)"
+        };
+        // Every part a plugin chose (its name, a path or host it wants, its
+        // reason) is escaped: it must not draw lines of its own.
+        let mut text = format!(
+            "\nplugin `{}` ({}, {}) asks for {}\n",
+            shown::line(&question.plugin),
+            question.digest,
+            shown::line(&question.signer),
+            shown::line(&question.wants)
+        );
+        if let Some(reason) = question.reason.as_deref().filter(|r| !r.is_empty()) {
+            text.push_str(&format!("  its reason: {}\n", shown::line(reason)));
+        }
+        text.push_str(&format!("  the grant: {}\n", shown::line(&question.grant)));
+        let prompt = format!("Allow? {choices} ({} s to answer): ", question.timeout_secs);
+        let hint = if can_save {
+            "  answer o, a or d"
+        } else {
+            "  answer o or d"
+        };
+        ask_terminal(text, prompt, hint, move |answer| match answer {
+            "o" | "once" => Some(Choice::Once),
+            "a" | "always" if can_save => Some(Choice::Always),
+            "d" | "deny" | "n" | "no" => Some(Choice::Deny),
+            _ => None,
+        })
     }
 
     fn approve(&self, question: CallQuestion) -> Asking<Option<bool>> {
-        let (answered, answer) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = answered.send(prompt_call(&question));
-        });
-        Box::pin(async move { answer.await.ok().flatten() })
-    }
-}
-
-fn prompt_call(question: &CallQuestion) -> Option<bool> {
-    let mut err = std::io::stderr().lock();
-    let by = match (&question.agent, &question.run) {
-        (Some(agent), Some(run)) => {
-            format!("agent `{}` of run {}", shown::line(agent), shown::line(run))
+        let by = match (&question.agent, &question.run) {
+            (Some(agent), Some(run)) => {
+                format!("agent `{}` of run {}", shown::line(agent), shown::line(run))
+            }
+            (Some(agent), None) => format!("agent `{}`", shown::line(agent)),
+            _ => shown::line(&question.caller).into_owned(),
+        };
+        let mut text = format!(
+            "\n{by} calls tool `{}` of plugin `{}` ({}), whose calls need your approval\n  arguments: {}\n",
+            shown::line(&question.tool),
+            shown::line(&question.plugin),
+            question.digest,
+            shown::line(&question.arguments)
+        );
+        if question.arguments_bytes > question.arguments.len() {
+            text.push_str(&format!(
+                "  (the first {} of {} bytes: deny it if you cannot judge it from these)\n",
+                question.arguments.len(),
+                question.arguments_bytes
+            ));
         }
-        (Some(agent), None) => format!("agent `{}`", shown::line(agent)),
-        _ => shown::line(&question.caller).into_owned(),
-    };
-    let _ = writeln!(
-        err,
-        "\n{by} calls tool `{}` of plugin `{}` ({}), whose calls need your approval",
-        shown::line(&question.tool),
-        shown::line(&question.plugin),
-        question.digest
-    );
-    let _ = writeln!(err, "  arguments: {}", shown::line(&question.arguments));
-    let stdin = std::io::stdin();
-    loop {
-        let _ = write!(
-            err,
+        let prompt = format!(
             "Run it? [y]es, [n]o ({} s to answer): ",
             question.timeout_secs
         );
-        let _ = err.flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "y" | "yes" => return Some(true),
-            "n" | "no" => return Some(false),
-            _ => {
-                let _ = writeln!(err, "  answer y or n");
-            }
-        }
+        ask_terminal(text, prompt, "  answer y or n", |answer| match answer {
+            "y" | "yes" => Some(true),
+            "n" | "no" => Some(false),
+            _ => None,
+        })
     }
 }
 
@@ -121,49 +130,88 @@ fn own_uid() -> u32 {
         .unwrap_or(0)
 }
 
-fn prompt(question: &Question) -> Option<Choice> {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "\nplugin `{}` ({}, {}) asks for {}",
-        shown::line(&question.plugin),
-        question.digest,
-        shown::line(&question.signer),
-        question.wants
-    );
-    if let Some(reason) = question.reason.as_deref().filter(|r| !r.is_empty()) {
-        let _ = writeln!(err, "  its reason: {}", shown::line(reason));
-    }
-    let _ = writeln!(err, "  the grant: {}", question.grant);
-    let choices = if question.can_save {
-        "[o]nce, [a]lways for this plugin, [d]eny"
-    } else {
-        "[o]nce, [d]eny (not recorded in .paracle/registry.toml, so it cannot be saved)"
-    };
-    let stdin = std::io::stdin();
-    loop {
-        let _ = write!(
-            err,
-            "Allow? {choices} ({} s to answer): ",
-            question.timeout_secs
-        );
-        let _ = err.flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
+/// Show `text` and `prompt`, and read lines until `choose` takes one. On a
+/// thread of its own, not a blocking task, and waiting on stdin in short
+/// polls: a question whose asker gave up (its timeout) stops reading, so
+/// the next question gets the next line, and the runtime's shutdown never
+/// waits on a person.
+fn ask_terminal<T: Send + 'static>(
+    text: String,
+    prompt: String,
+    hint: &'static str,
+    choose: impl Fn(&str) -> Option<T> + Send + 'static,
+) -> Asking<Option<T>> {
+    let (answered, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        // One question on the terminal at a time (the gatekeeper asks
+        // them in turn); stderr is locked only to write, so the host's own
+        // log lines never wait on the person.
+        {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
         }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "o" | "once" => return Some(Choice::Once),
-            "a" | "always" if question.can_save => return Some(Choice::Always),
-            "d" | "deny" | "n" | "no" => return Some(Choice::Deny),
-            _ => {
-                let _ = writeln!(
-                    err,
-                    "  answer o, {}d",
-                    if question.can_save { "a or " } else { "" }
-                );
+        loop {
+            {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(prompt.as_bytes());
+                let _ = err.flush();
             }
+            let Some(line) = read_line_unless(|| answered.is_closed()) else {
+                if answered.is_closed() {
+                    eprintln!("\n  no answer in time: denied");
+                }
+                return;
+            };
+            if let Some(chosen) = choose(line.trim().to_ascii_lowercase().as_str()) {
+                let _ = answered.send(chosen);
+                return;
+            }
+            eprintln!("{hint}");
+        }
+    });
+    Box::pin(async move { answer.await.ok() })
+}
+
+/// A line from stdin, or `None` at its end or once `given_up` says so.
+fn read_line_unless(given_up: impl Fn() -> bool) -> Option<String> {
+    let mut line = Vec::new();
+    loop {
+        if given_up() {
+            return None;
+        }
+        let mut poll = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll, 1, 200) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return None;
+        }
+        if ready == 0 {
+            continue;
+        }
+        // Straight from the descriptor: std's buffered stdin would keep
+        // the rest of the line where `poll` cannot see it.
+        let mut byte = 0u8;
+        // SAFETY: reads at most one byte into `byte`.
+        let read = unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+        match read {
+            0 => return None,
+            n if n < 0 => {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return None;
+            }
+            _ if byte == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
+            // A line longer than any answer is not one.
+            _ if line.len() < 256 => line.push(byte),
+            _ => {}
         }
     }
 }

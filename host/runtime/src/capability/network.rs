@@ -46,22 +46,53 @@ pub(crate) struct NetPolicy {
     response_limit: u64,
 }
 
-/// Hosts a person allowed for the current call only; emptied as each call
-/// begins.
+/// Hosts a person allowed for the current call only, and the questions the
+/// call has asked; both start over as each call begins. An answer to a
+/// question of an earlier call (a request the guest left pending across
+/// calls) is not applied to a later one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AllowedOnce(Arc<Mutex<Vec<NetGrant>>>);
+pub(crate) struct AllowedOnce(Arc<Mutex<OnceState>>);
+
+#[derive(Debug, Default)]
+struct OnceState {
+    call: u64,
+    grants: Vec<NetGrant>,
+    questions: usize,
+}
+
+/// Questions one call may ask about the network: a plugin that fires
+/// requests at many hosts is refused the rest without a question.
+const MOST_QUESTIONS_PER_CALL: usize = 4;
 
 impl AllowedOnce {
     pub(crate) fn clear(&self) {
-        self.0.lock().unwrap().clear();
+        let mut state = self.0.lock().unwrap();
+        state.call += 1;
+        state.grants.clear();
+        state.questions = 0;
     }
 
-    fn add(&self, grant: NetGrant) {
-        self.0.lock().unwrap().push(grant);
+    /// Take a question from the call's allowance; the call it belongs to.
+    fn take_question(&self) -> Option<u64> {
+        let mut state = self.0.lock().unwrap();
+        if state.questions >= MOST_QUESTIONS_PER_CALL {
+            return None;
+        }
+        state.questions += 1;
+        Some(state.call)
+    }
+
+    fn add(&self, call: u64, grant: NetGrant) -> bool {
+        let mut state = self.0.lock().unwrap();
+        if state.call != call {
+            return false;
+        }
+        state.grants.push(grant);
+        true
     }
 
     fn snapshot(&self) -> Vec<NetGrant> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap().grants.clone()
     }
 }
 
@@ -95,6 +126,9 @@ impl Asker {
         else {
             return false;
         };
+        let Some(call) = once.take_question() else {
+            return false;
+        };
         let request = PermissionRequest {
             plugin: self.plugin.to_string(),
             digest: self.digest.to_string(),
@@ -105,11 +139,13 @@ impl Asker {
             reason: None,
         };
         match person.permit(request).await {
-            Answer::Once(Grant::Net(grant)) if grant == asked => once.add(grant),
-            Answer::Always(Grant::Net(grant)) if grant == asked => policy.add(grant),
-            _ => return false,
+            Answer::Once(Grant::Net(grant)) if grant == asked => once.add(call, grant),
+            Answer::Always(Grant::Net(grant)) if grant == asked => {
+                policy.add(grant);
+                true
+            }
+            _ => false,
         }
-        true
     }
 }
 

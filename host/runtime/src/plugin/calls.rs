@@ -297,6 +297,7 @@ impl Plugin {
             digest: self.digest.to_string(),
             tool: tool.to_string(),
             arguments: paracle_base::shown::clipped(arguments, 4096),
+            arguments_bytes: arguments.len(),
             caller: context.caller.clone(),
             agent: context.agent.clone(),
             run: context.run_id.clone(),
@@ -381,11 +382,12 @@ impl Plugin {
     pub async fn memory_get(&self, namespace: &str, key: &str) -> CallResult<Option<String>> {
         self.counted(async {
             self.expect_kind(PluginKind::Memory)?;
-            let answer = guest_call!(self, "get", Memory, |b, store| b
+            let mut answer = guest_call!(self, "get", Memory, |b, store| b
                 .paracle_plugin_memory()
                 .call_get(&mut *store, namespace, key))?;
-            if let Ok(Some(value)) = &answer {
+            if let Ok(Some(value)) = &mut answer {
                 self.check_output("get", value.len())?;
+                self.redactor.scrub_in_place(value);
             }
             Ok(self.answer(answer))
         })
@@ -428,7 +430,7 @@ impl Plugin {
     ) -> CallResult<Vec<SearchHit>> {
         self.counted(async {
             self.expect_kind(PluginKind::Memory)?;
-            let answer = guest_call!(self, "search", Memory, |b, store| b
+            let mut answer = guest_call!(self, "search", Memory, |b, store| b
                 .paracle_plugin_memory()
                 .call_search(&mut *store, namespace, query, limit))?;
             if let Ok(hits) = &answer {
@@ -448,6 +450,12 @@ impl Plugin {
                         .map(|h| h.key.len() + h.value.len() + ITEM_BYTES)
                         .sum(),
                 )?;
+            }
+            if let Ok(hits) = &mut answer {
+                for hit in hits {
+                    self.redactor.scrub_in_place(&mut hit.key);
+                    self.redactor.scrub_in_place(&mut hit.value);
+                }
             }
             Ok(self.answer(answer))
         })

@@ -772,9 +772,14 @@ impl Plugin {
     fn declared_and_missing(&self) -> Vec<Wanted> {
         let (grants, _) = self.in_force(&Grants::default());
         let requests = &self.info.requests;
+        // Only what can be shown plainly and granted as declared is ever
+        // asked for: a path or name with control characters, or a relative
+        // path, is the plugin's to fix, not a person's to read.
+        let plain = |text: &str| !text.chars().any(char::is_control);
         let dirs = requests
             .paths
             .iter()
+            .filter(|asked| asked.guest_path.starts_with('/') && plain(&asked.guest_path))
             .filter(|asked| {
                 !grants
                     .dirs
@@ -788,6 +793,7 @@ impl Plugin {
         let variables = requests
             .env
             .iter()
+            .filter(|name| paracle_policy::valid_variable_name(name))
             .filter(|name| !grants.env.contains(name) && !grants.secrets.contains(name))
             .map(|name| Wanted::Variable { name: name.clone() });
         dirs.chain(variables).collect()
