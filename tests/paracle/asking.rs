@@ -197,7 +197,38 @@ fn the_policy_refuses_without_asking_and_no_terminal_means_no_question() {
         "{error}"
     );
     assert!(server.requests().is_empty());
-    assert!(prompts_of(&audit(&project)).is_empty());
+    let records = audit(&project);
+    assert!(prompts_of(&records).is_empty());
+    // Refused by the sandbox with nobody to ask: recorded all the same.
+    assert!(
+        records.iter().any(|r| r["action"] == "denial"
+            && r["who"] == "sandbox"
+            && r["what"]
+                .as_str()
+                .unwrap()
+                .starts_with("network access to 127.0.0.1")),
+        "{records:?}"
+    );
+
+    // A write torn by a crash is skipped and reported, and the next one is
+    // a line of its own.
+    let log = project.path().join(".paracle/audit.jsonl");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"at\":\"2026-").unwrap();
+    drop(file);
+    project.fails(&call);
+    let read = project.json(&["audit"]);
+    assert_eq!(read["torn"].as_array().unwrap().len(), 1, "{read}");
+    let after_tear = read["records"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(after_tear["action"], "denial", "{read}");
+    let out = project.run(&["audit"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut short by a crash"));
+    let recent = project.json(&["audit", "--since", "1h", "--plugin", "hostile"]);
+    assert_eq!(recent["records"], read["records"]);
+    let none = project.json(&["audit", "--since", "2999-01-01T00:00:00Z"]);
+    assert_eq!(none["records"].as_array().unwrap().len(), 0);
+    let error = project.fails(&["audit", "--since", "yesterday-ish"]);
+    assert!(error.contains("--since"), "{error}");
 
     // A key the policy never lets anyone ask for.
     std::fs::write(

@@ -80,10 +80,11 @@ impl Calls {
             run_id: None,
             agent: None,
         };
-        Answer::settle(
-            plugin.invoke_tool(tool, arguments, &context).await,
-            Answer::Output,
-        )
+        let result = plugin.invoke_tool(tool, arguments, &context).await;
+        if let Err(error) = &result {
+            self.registry.audit_denial(error);
+        }
+        Answer::settle(result, Answer::Output)
     }
 
     /// A built-in tool. `arguments` fit its schema (the handler checked).

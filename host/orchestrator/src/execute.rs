@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use paracle_base::atomic;
 use paracle_base::beneath::{Beneath, MAX_FILE_BYTES};
 use paracle_contract::{Event, EventKind, Task};
-use paracle_project::{Registry, Settings};
+use paracle_project::{AuditAction, AuditRecord, Registry, Settings};
 use paracle_runtime::{AgentRoutes, ToolChoice};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -556,6 +556,13 @@ impl PhaseRunner<'_> {
             }
             Err((kind, mut message)) => {
                 hygiene::hide_secrets(&mut message, &secrets);
+                if kind == FailureKind::Denied {
+                    self.registry.audit_quietly(
+                        AuditRecord::new(AuditAction::Denial, "sandbox", message.as_str())
+                            .outcome("deny")
+                            .detail(format!("agent {} of run {}", finished.name, state.id)),
+                    );
+                }
                 record.status = AgentStatus::Failed;
                 record.failure = Some(kind);
                 record.error = Some(message);

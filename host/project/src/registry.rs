@@ -777,6 +777,31 @@ impl Registry {
         &self.audit
     }
 
+    /// Record a call the sandbox refused (a capability not granted, a tool
+    /// call not approved), when `error` is one.
+    pub fn audit_denial(&self, error: &paracle_runtime::CallError) {
+        if let paracle_runtime::CallError::Denied {
+            plugin,
+            capability,
+            reason,
+            ..
+        } = error
+        {
+            let digest = self
+                .loaded
+                .lock()
+                .unwrap()
+                .get(plugin)
+                .map(|p| p.digest().to_string());
+            self.audit_quietly(
+                AuditRecord::new(AuditAction::Denial, "sandbox", capability.as_str())
+                    .plugin(plugin, digest.as_deref())
+                    .outcome("deny")
+                    .detail(shown::clipped(reason, 1024)),
+            );
+        }
+    }
+
     /// Append to the audit log; a log that cannot be written is reported
     /// on stderr's log, and does not stop the work it records.
     pub fn audit_quietly(&self, record: AuditRecord) {

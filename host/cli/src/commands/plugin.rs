@@ -177,7 +177,7 @@ pub(super) struct LoadArgs {
     name: Option<String>,
     /// Grant a capability (repeatable): dir:HOST_DIR[:GUEST_PATH][:ro|rw]
     /// (read-only at /data by default), net:HOST[:PORT] (outbound HTTP; an IP
-    /// address also for sockets), env:NAME, or git (the `git` interface on the
+    /// address also for sockets), env:NAME, secret:NAME, or git (the `git` interface on the
     /// project's repository). Nothing is granted otherwise.
     #[arg(long = "grant", value_name = "GRANT")]
     grants: Vec<String>,
@@ -349,7 +349,13 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
             unreachable!("handled before the registry opens")
         }
         PluginCommand::Call(args) => {
-            super::asking::with_terminal(registry, call(registry, args)).await?
+            let result = super::asking::with_terminal(registry, call(registry, args)).await?;
+            if let Err(error) = &result {
+                if let Some(error) = error.downcast_ref::<paracle_runtime::CallError>() {
+                    registry.audit_denial(error);
+                }
+            }
+            result
         }
     }
 }
@@ -691,6 +697,18 @@ async fn show(registry: &Registry, name: &str, as_json: bool) -> Result<()> {
         for var in &grants.env {
             println!("    env {var}");
         }
+        for name in &grants.secrets {
+            println!("    secret {name}");
+        }
+        if grants.git {
+            println!("    git");
+        }
+    }
+    if !plugin.approvals().is_always() {
+        println!(
+            "  tool calls need approval: {}",
+            plugin.approvals().describe()
+        );
     }
     let requests = requests_vs_grants(&plugin);
     if !requests.is_empty() {

@@ -550,11 +550,23 @@ fn print_metrics(state: &RunState) {
                     .as_ref()
                     .map(|v| format!("{} found, {} missing", v.found.len(), v.missing.len()))
                     .unwrap_or_else(|| "-".into()),
+                p.hygiene
+                    .as_ref()
+                    .map(|h| h.summary())
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     print_table(
-        &["phase", "status", "ok", "attempts", "duration", "artifacts"],
+        &[
+            "phase",
+            "status",
+            "ok",
+            "attempts",
+            "duration",
+            "artifacts",
+            "hygiene",
+        ],
         &phases,
     );
     println!();
