@@ -21,11 +21,10 @@ use paracle_runtime::{
     Answer, Approval, ApprovalRequest, Asking, PermissionRequest, Person, Wanted,
 };
 
-use crate::audit::{AuditAction, AuditRecord};
+use crate::audit::{AuditAction, AuditLog, AuditRecord};
 use crate::paths::Paths;
 use crate::registry::Registry;
 use crate::secrets::SecretStore;
-use crate::AuditLog;
 
 /// Kinds of network destination a person may be asked to allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
