@@ -6,46 +6,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::project::Project;
+use crate::project::{audited, exit_code, on_terminal, Project};
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;
 
 fn approvals_in_audit(project: &Project) -> Vec<String> {
-    let audit = project.json(&["audit"]);
-    audit["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == "approval")
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r["who"].as_str().unwrap(),
-                r["what"].as_str().unwrap(),
-                r["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-fn on_terminal(project: &Project, args: &[&str]) -> rexpect::session::PtySession {
-    let mut command = project.command(args);
-    command.env("USER", "alice").env("TERM", "dumb");
-    rexpect::session::spawn_with_options(
-        command,
-        rexpect::session::Options {
-            timeout_ms: Some(60_000),
-            strip_ansi_escape_codes: true,
-        },
-    )
-    .unwrap()
-}
-
-fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
-    match session.process.wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("paracle did not exit normally: {other:?}"),
-    }
+    audited(project, "approval")
 }
 
 #[test]

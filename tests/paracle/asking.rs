@@ -3,12 +3,10 @@
 //! and what the audit log says; the operator's policy refusing to ask; and
 //! no terminal (or `--no-prompt`) keeping today's denial.
 
-use std::process::Command;
-
 use paracle_testing::http::{FakeServer, Reply};
 use serde_json::{json, Value};
 
-use crate::project::Project;
+use crate::project::{audited, exit_code, on_terminal, Project};
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;
 
@@ -16,47 +14,11 @@ fn hostile() -> String {
     format!("{GUESTS}/hostile.wasm")
 }
 
-/// `paracle ARGS` on a pseudo-terminal, as a person at a shell runs it.
-fn on_terminal(project: &Project, args: &[&str]) -> rexpect::session::PtySession {
-    let mut command: Command = project.command(args);
-    command.env("USER", "alice").env("TERM", "dumb");
-    rexpect::session::spawn_with_options(
-        command,
-        rexpect::session::Options {
-            timeout_ms: Some(60_000),
-            strip_ansi_escape_codes: true,
-        },
-    )
-    .expect("paracle starts on a pseudo-terminal")
-}
-
-fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
-    match session.process.wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("paracle did not exit normally: {other:?}"),
-    }
-}
-
 fn audit(project: &Project) -> Vec<Value> {
     project.json(&["audit"])["records"]
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn prompts_of(records: &[Value]) -> Vec<String> {
-    records
-        .iter()
-        .filter(|r| r["action"] == "prompt")
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r["who"].as_str().unwrap(),
-                r["what"].as_str().unwrap(),
-                r["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -130,7 +92,7 @@ fn a_person_at_the_terminal_answers_once_deny_and_always() {
 
     let records = audit(&project);
     assert_eq!(
-        prompts_of(&records),
+        audited(&project, "prompt"),
         vec![
             format!("terminal:alice {grant} once"),
             format!("terminal:alice {grant} deny"),
@@ -198,7 +160,7 @@ fn the_policy_refuses_without_asking_and_no_terminal_means_no_question() {
     );
     assert!(server.requests().is_empty());
     let records = audit(&project);
-    assert!(prompts_of(&records).is_empty());
+    assert!(audited(&project, "prompt").is_empty());
     // Refused by the sandbox with nobody to ask: recorded all the same.
     assert!(
         records.iter().any(|r| r["action"] == "denial"

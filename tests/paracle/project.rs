@@ -96,3 +96,45 @@ impl Project {
         std::fs::write(path, text).unwrap();
     }
 }
+
+/// `paracle ARGS` on a pseudo-terminal, as a person at a shell runs it
+/// (user `alice`).
+pub(crate) fn on_terminal(project: &Project, args: &[&str]) -> rexpect::session::PtySession {
+    let mut command = project.command(args);
+    command.env("USER", "alice").env("TERM", "dumb");
+    rexpect::session::spawn_with_options(
+        command,
+        rexpect::session::Options {
+            timeout_ms: Some(60_000),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("paracle starts on a pseudo-terminal")
+}
+
+/// How a command run with [`on_terminal`] exited.
+pub(crate) fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
+    match session.process.wait().unwrap() {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("paracle did not exit normally: {other:?}"),
+    }
+}
+
+/// The records of `action` in the project's audit log, as `WHO WHAT
+/// OUTCOME` lines.
+pub(crate) fn audited(project: &Project, action: &str) -> Vec<String> {
+    project.json(&["audit"])["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == action)
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["who"].as_str().unwrap(),
+                r["what"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
