@@ -282,6 +282,15 @@ fn specs_are_strict_and_errors_point_at_the_line() {
     );
     project.write(
         ".paracle/config.toml",
+        "[orchestrator]\nagent_timeout = \"1m\"\nhygiene_max_file_kib = 0\n",
+    );
+    let error = project.fails(&["run", "list"]);
+    assert!(
+        error.contains("config.toml:3:") && error.contains("hygiene_max_file_kib"),
+        "{error}"
+    );
+    project.write(
+        ".paracle/config.toml",
         "[orchestrator]\nagent_timeout = \"soon\"\n",
     );
     let error = project.fails(&["run", "list"]);
@@ -480,7 +489,11 @@ artifacts = ["out/slow-*.md"]
     }
     // While it runs, nobody else may advance the run.
     let busy = project.fails(&["run", "next", "--json"]);
-    assert!(busy.contains("another paracle process"), "{busy}");
+    assert!(
+        busy.contains("another paracle process"),
+        "{busy}\nthe run as it stands: {}",
+        read_state(&project, &id)
+    );
     let live = project.json(&["run", "status"]);
     assert_eq!(live["busy"], true);
     assert_eq!(live["status"], "running");

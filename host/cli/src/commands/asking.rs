@@ -13,6 +13,13 @@ use paracle_project::{Asker, CallQuestion, Choice, Gatekeeper, Question, Registr
 use paracle_runtime::{Asking, Person};
 
 static NO_PROMPT: AtomicBool = AtomicBool::new(false);
+/// A question is on the terminal now.
+static QUESTION_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether a question is on the terminal: live status lines wait.
+pub(crate) fn question_open() -> bool {
+    QUESTION_OPEN.load(Ordering::Relaxed)
+}
 
 /// `--no-prompt`: never ask, for this process.
 pub(crate) fn forbid_prompts() {
@@ -143,11 +150,15 @@ fn ask_terminal<T: Send + 'static>(
 ) -> Asking<Option<T>> {
     let (answered, answer) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
+        QUESTION_OPEN.store(true, Ordering::Relaxed);
+        let _closed = CloseQuestion;
         // One question on the terminal at a time (the gatekeeper asks
         // them in turn); stderr is locked only to write, so the host's own
         // log lines never wait on the person.
         {
             let mut err = std::io::stderr().lock();
+            // Below whatever status line was being drawn.
+            let _ = err.write_all(b"\r\x1b[2K");
             let _ = err.write_all(text.as_bytes());
         }
         loop {
@@ -170,6 +181,15 @@ fn ask_terminal<T: Send + 'static>(
         }
     });
     Box::pin(async move { answer.await.ok() })
+}
+
+/// Marks the question closed when its thread ends, answered or not.
+struct CloseQuestion;
+
+impl Drop for CloseQuestion {
+    fn drop(&mut self) {
+        QUESTION_OPEN.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A line from stdin, or `None` at its end or once `given_up` says so.

@@ -864,6 +864,11 @@ impl Progress {
     }
 
     fn redraw(&self) {
+        // A question is on the terminal: the live line must not write over
+        // it while the person reads and answers.
+        if super::asking::question_open() {
+            return;
+        }
         let state = self.state.lock().unwrap();
         if state.started.is_some() {
             self.draw(&state, None);
@@ -879,7 +884,7 @@ impl Progress {
         if let Some(line) = line {
             let _ = writeln!(err, "{line}");
         }
-        if self.terminal {
+        if self.terminal && !super::asking::question_open() {
             if let Some(started) = state.started {
                 let _ = write!(
                     err,

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,11 +52,20 @@ pub(crate) struct NetPolicy {
 /// question of an earlier call (a request the guest left pending across
 /// calls) is not applied to a later one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AllowedOnce(Arc<Mutex<OnceState>>);
+pub(crate) struct AllowedOnce(Arc<OnceShared>);
+
+#[derive(Debug, Default)]
+struct OnceShared {
+    /// Which call of the instance is under way.
+    call: AtomicU64,
+    /// Whether the call asked anything: only then is there anything to
+    /// forget as the next begins, and every call begins here.
+    asked: AtomicBool,
+    state: Mutex<OnceState>,
+}
 
 #[derive(Debug, Default)]
 struct OnceState {
-    call: u64,
     grants: Vec<NetGrant>,
     questions: usize,
 }
@@ -66,25 +76,28 @@ const MOST_QUESTIONS_PER_CALL: usize = 4;
 
 impl AllowedOnce {
     pub(crate) fn clear(&self) {
-        let mut state = self.0.lock().unwrap();
-        state.call += 1;
-        state.grants.clear();
-        state.questions = 0;
+        self.0.call.fetch_add(1, Ordering::AcqRel);
+        if self.0.asked.swap(false, Ordering::AcqRel) {
+            let mut state = self.0.state.lock().unwrap();
+            state.grants.clear();
+            state.questions = 0;
+        }
     }
 
     /// Take a question from the call's allowance; the call it belongs to.
     fn take_question(&self) -> Option<u64> {
-        let mut state = self.0.lock().unwrap();
+        let mut state = self.0.state.lock().unwrap();
+        self.0.asked.store(true, Ordering::Release);
         if state.questions >= MOST_QUESTIONS_PER_CALL {
             return None;
         }
         state.questions += 1;
-        Some(state.call)
+        Some(self.0.call.load(Ordering::Acquire))
     }
 
     fn add(&self, call: u64, grant: NetGrant) -> bool {
-        let mut state = self.0.lock().unwrap();
-        if state.call != call {
+        let mut state = self.0.state.lock().unwrap();
+        if self.0.call.load(Ordering::Acquire) != call {
             return false;
         }
         state.grants.push(grant);
@@ -92,7 +105,10 @@ impl AllowedOnce {
     }
 
     fn snapshot(&self) -> Vec<NetGrant> {
-        self.0.lock().unwrap().grants.clone()
+        if !self.0.asked.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.0.state.lock().unwrap().grants.clone()
     }
 }
 

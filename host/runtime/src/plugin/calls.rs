@@ -218,8 +218,9 @@ impl Plugin {
             // formatting machinery, which costs more than the guest call.
             let arguments =
                 serde_json::to_string(arguments).expect("a JSON value always serializes");
-            self.approved(tool, &arguments, context, Approve::Always)
-                .await?;
+            if self.needs_approval(tool, Approve::Always) {
+                Box::pin(self.approved(tool, &arguments, context, Approve::Always)).await?;
+            }
             self.invoke_checked(tool, &arguments, context).await
         })
         .await
@@ -253,11 +254,19 @@ impl Plugin {
                     message: format!("the arguments of tool `{tool}` are not valid JSON: {e}"),
                 })?;
             self.check_arguments(tool, &value)?;
-            self.approved(tool, arguments, context, at_least).await?;
+            if self.needs_approval(tool, at_least) {
+                Box::pin(self.approved(tool, arguments, context, at_least)).await?;
+            }
             self.invoke_checked(tool, &arguments.to_owned(), context)
                 .await
         })
         .await
+    }
+
+    /// Whether a call of `tool` needs more than its setting's `always`: the
+    /// rare path, kept out of every call's future.
+    fn needs_approval(&self, tool: &str, at_least: Approve) -> bool {
+        self.approvals.for_tool(tool).max(at_least) != Approve::Always
     }
 
     /// Whether the call may run: its approval setting (the plugin's for the

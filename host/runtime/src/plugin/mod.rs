@@ -11,7 +11,7 @@ mod tool_output;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -390,6 +390,7 @@ impl Runtime {
             )?),
             grants: settings.grants,
             added: RwLock::default(),
+            generation: AtomicU64::new(0),
             may_ask: AtomicBool::new(false),
             secrets: settings.secrets.clone(),
             signer: settings.signer.clone(),
@@ -637,6 +638,7 @@ pub(crate) struct Instance {
 
 /// Grants a person allowed for a plugin while it ran. Each one starts a new
 /// generation: instances made before it do not have it, and are replaced.
+/// The generation is also kept in an atomic, which every call reads.
 #[derive(Debug, Default)]
 struct Added {
     grants: Grants,
@@ -661,6 +663,8 @@ pub struct Plugin {
     grants: Grants,
     /// Directories, variables and secrets a person allowed since the load.
     added: RwLock<Added>,
+    /// `added`'s generation, read by every call without the lock.
+    generation: AtomicU64,
     /// Whether the plugin declares a directory or variable it has not been
     /// granted, which a person at hand is asked for when a call starts.
     may_ask: AtomicBool,
@@ -857,6 +861,7 @@ impl Plugin {
                 let mut added = self.added.write().unwrap();
                 if added.grants.add(grant) {
                     added.generation += 1;
+                    self.generation.store(added.generation, Ordering::Release);
                 }
                 drop(added);
                 self.note_what_may_be_asked();
@@ -971,22 +976,22 @@ impl Plugin {
     /// Check out an instance for a call, after asking the person at hand
     /// for what the plugin declares and lacks.
     pub(crate) async fn lease(&self) -> Result<Lease<'_>, CallError> {
-        let once = if self.may_ask.load(Ordering::Relaxed) {
-            match AtHand::current() {
-                Some(person) => Box::pin(self.ask_for_declared(&person)).await,
-                None => Grants::default(),
+        // Asking is the rare path: boxed, so that it adds nothing to the
+        // size of every call's future.
+        if self.may_ask.load(Ordering::Relaxed) {
+            if let Some(person) = AtHand::current() {
+                let once = Box::pin(self.ask_for_declared(&person)).await;
+                return Box::pin(self.check_out(once)).await;
             }
-        } else {
-            Grants::default()
-        };
-        self.check_out(once).await
+        }
+        self.check_out(Grants::default()).await
     }
 
     /// Check out an instance: a warm one from the pool, or a new one when
     /// there is none, the warm one predates a grant, or the call has grants
     /// of its own.
     async fn check_out(&self, once: Grants) -> Result<Lease<'_>, CallError> {
-        let generation = self.added.read().unwrap().generation;
+        let generation = self.generation.load(Ordering::Acquire);
         let (mut instance, place) = match self.pool.check_out().await {
             Checkout::Warm(instance, place)
                 if instance.generation == generation && once == Grants::default() =>
