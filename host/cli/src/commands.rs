@@ -15,6 +15,7 @@ mod secret;
 mod share;
 mod template;
 mod trust;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,8 @@ enum Command {
     Secret(secret::SecretCommand),
     /// Who granted, allowed, refused or approved what, from the project's audit log.
     Audit(audit::AuditArgs),
+    /// Take agent tasks from a NATS server and run them on this machine.
+    Worker(worker::WorkerArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -118,6 +121,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Mcp(command) => mcp::run(&project, command).await,
             Command::Secret(command) => secret::run(&project, command),
             Command::Audit(args) => audit::run(&project, args),
+            Command::Worker(args) => worker::run(&project, args).await,
         }
     });
     match result {

@@ -128,6 +128,27 @@ impl Scope {
 }
 
 /// Turns an agent's provider and tool calls into events.
+/// What an `llm-call` event says of a provider's answer.
+pub fn llm_call_data(provider: &str, result: Result<&ChatResponse, &WitError>) -> Value {
+    match result {
+        Ok(response) => json!({
+            "model": response.model,
+            "prompt_tokens": response.usage.prompt_tokens,
+            "completion_tokens": response.usage.completion_tokens,
+            "tool_calls": response.message.tool_calls.len(),
+        }),
+        Err(error) => {
+            let error = PluginError::from_wit(provider, error.clone());
+            json!({ "error": error.kind.to_string(), "message": error.message })
+        }
+    }
+}
+
+/// What a `tool-call` event says of a call.
+pub fn tool_call_data(tool: &str) -> Value {
+    json!({ "tool": tool })
+}
+
 pub(crate) struct AgentCalls {
     pub bus: Arc<EventBus>,
     pub scope: Scope,
@@ -140,18 +161,7 @@ impl CallObserver for AgentCalls {
         elapsed: Duration,
         result: Result<&ChatResponse, &WitError>,
     ) {
-        let data = match result {
-            Ok(response) => json!({
-                "model": response.model,
-                "prompt_tokens": response.usage.prompt_tokens,
-                "completion_tokens": response.usage.completion_tokens,
-                "tool_calls": response.message.tool_calls.len(),
-            }),
-            Err(error) => {
-                let error = PluginError::from_wit(provider, error.clone());
-                json!({ "error": error.kind.to_string(), "message": error.message })
-            }
-        };
+        let data = llm_call_data(provider, result);
         let mut event = self
             .scope
             .finished(EventKind::LlmCall, elapsed, result.is_ok(), data);
@@ -160,9 +170,9 @@ impl CallObserver for AgentCalls {
     }
 
     fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool) {
-        let mut event =
-            self.scope
-                .finished(EventKind::ToolCall, elapsed, ok, json!({ "tool": tool }));
+        let mut event = self
+            .scope
+            .finished(EventKind::ToolCall, elapsed, ok, tool_call_data(tool));
         event.plugin = Some(plugin.to_string());
         self.bus.emit(event);
     }

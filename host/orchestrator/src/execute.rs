@@ -4,6 +4,7 @@
 //! run's state before the next is recorded, so a process that dies loses
 //! only the agents still running.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,11 +24,11 @@ use crate::events::{observers, AgentCalls, EventBus, Listener, Scope};
 use crate::executor::Executor;
 use crate::gate::RunGate;
 use crate::hygiene::{self, Rules, Snapshot};
-use crate::job::{Finished, Job};
+use crate::job::{Finished, Job, Reaches};
 use crate::report;
 use crate::run::{
-    AgentRun, AgentStatus, FailureKind, GatedCall, PhaseRun, PhaseStatus, RunState, RunStatus,
-    RunStore, Tokens,
+    AgentRun, AgentStatus, CallDecision, FailureKind, GatedCall, PhaseRun, PhaseStatus, RunState,
+    RunStatus, RunStore, Tokens,
 };
 use crate::spec::{Agent, Phase};
 
@@ -145,6 +146,7 @@ pub(crate) struct PhaseRunner<'a> {
 
 impl PhaseRunner<'_> {
     /// The plugins `agent` runs on, as this run sees them.
+    #[allow(clippy::too_many_arguments)]
     async fn job(
         &self,
         agent: &Agent,
@@ -153,6 +155,7 @@ impl PhaseRunner<'_> {
         options: &RunOptions,
         bus: &Arc<EventBus>,
         shared_context: &str,
+        resumed: bool,
     ) -> Result<Job, String> {
         let workspace = self.runs.workspace(state);
         let get = |name: String| {
@@ -178,6 +181,11 @@ impl PhaseRunner<'_> {
                 approvals: agent.approvals_for(plugin),
             });
         }
+        let reaches = Reaches {
+            provider: provider.clone(),
+            memory: memory.clone(),
+            tools: tools.clone(),
+        };
         let phase = &state.workflow.phases[index];
         let scope = Scope {
             execution: Some(state.id.clone()),
@@ -201,6 +209,14 @@ impl PhaseRunner<'_> {
         Ok(Job {
             name: agent.name.clone(),
             adapter,
+            reaches,
+            resumed,
+            decided: state.phases[index]
+                .calls
+                .iter()
+                .filter(|c| c.agent == agent.name && c.decision != CallDecision::Pending)
+                .cloned()
+                .collect(),
             routes: Arc::new(routes),
             spec: agent.spec(),
             task: Task {
@@ -237,6 +253,14 @@ impl PhaseRunner<'_> {
             self.listener.clone(),
         ));
         let phase_started = Instant::now();
+        // Agents a process that died left running; an executor that keeps
+        // attempts elsewhere picks theirs up.
+        let resumed: HashSet<String> = state.phases[index]
+            .agents
+            .iter()
+            .filter(|a| a.status == AgentStatus::Running)
+            .map(|a| a.name.clone())
+            .collect();
         {
             let phase = &mut state.phases[index];
             phase.status = PhaseStatus::Running;
@@ -280,8 +304,7 @@ impl PhaseRunner<'_> {
 
         let shared_context = context(state, index, &workspace);
         // Nobody to ask: tool calls that need approval wait at a gate.
-        let gate = paracle_runtime::person_at_hand()
-            .is_none()
+        let gate = (paracle_runtime::person_at_hand().is_none() || !self.executor.reaches_person())
             .then(|| Arc::new(RunGate::new(&state.phases[index].calls)));
         let jobs = self.run_jobs(
             state,
@@ -291,6 +314,7 @@ impl PhaseRunner<'_> {
             &bus,
             &shared_context,
             workers,
+            &resumed,
         );
         let syncing = match &gate {
             Some(gate) => {
@@ -377,25 +401,30 @@ impl PhaseRunner<'_> {
         bus: &Arc<EventBus>,
         shared_context: &str,
         workers: usize,
+        resumed: &HashSet<String>,
     ) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>, OrchestratorError> {
-        let mut running = self.executor.start(workers);
+        let mut running = self.executor.start(workers, self.registry);
         for name in agents {
             let agent = state.workflow.agents[name].clone();
             match self
-                .job(&agent, state, index, options, bus, shared_context)
+                .job(
+                    &agent,
+                    state,
+                    index,
+                    options,
+                    bus,
+                    shared_context,
+                    resumed.contains(name),
+                )
                 .await
             {
                 Ok(job) => running.spawn(job),
                 Err(message) => {
-                    let finished = Finished {
-                        name: name.clone(),
-                        attempts: 0,
-                        last: Duration::ZERO,
-                        total: Duration::ZERO,
-                        result: Err((FailureKind::Setup, message)),
-                        syncing: None,
-                    };
-                    self.record(state, index, finished)?;
+                    self.record(
+                        state,
+                        index,
+                        Finished::lost(name, FailureKind::Setup, message),
+                    )?;
                 }
             }
         }
@@ -532,8 +561,11 @@ impl PhaseRunner<'_> {
         };
         let previous_attempts = record.attempts;
         let started_at = record.started_at.clone();
+        let mut placements = std::mem::take(&mut record.placements);
+        placements.extend(finished.placements);
         *record = AgentRun {
             attempts: previous_attempts + finished.attempts,
+            placements,
             started_at,
             duration_ms: finished.last.as_millis() as u64,
             total_ms: record.total_ms + finished.total.as_millis() as u64,

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use paracle_project::Registry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -16,8 +17,16 @@ use crate::job::{Finished, Job};
 
 /// Runs a phase's jobs.
 pub trait Executor: Send + Sync {
-    /// Get ready to run a phase's jobs, at most `workers` at once.
-    fn start(&self, workers: usize) -> Box<dyn Running>;
+    /// Get ready to run a phase's jobs, at most `workers` at once, with the
+    /// plugins of `registry`.
+    fn start<'a>(&'a self, workers: usize, registry: &'a Registry) -> Box<dyn Running + 'a>;
+
+    /// Whether the person at hand for the run (a terminal's user) can be
+    /// asked by the agents' plugins. Where they run elsewhere they cannot:
+    /// tool calls that need approval wait at the phase's gate instead.
+    fn reaches_person(&self) -> bool {
+        true
+    }
 }
 
 /// A phase's jobs on an [`Executor`]. Dropping it stops those still running.
@@ -37,7 +46,7 @@ pub trait Running: Send {
 pub struct LocalPool;
 
 impl Executor for LocalPool {
-    fn start(&self, workers: usize) -> Box<dyn Running> {
+    fn start<'a>(&'a self, workers: usize, _registry: &'a Registry) -> Box<dyn Running + 'a> {
         Box::new(LocalTasks {
             permits: Arc::new(Semaphore::new(workers.max(1))),
             tasks: JoinSet::new(),

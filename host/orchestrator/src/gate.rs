@@ -12,14 +12,14 @@ use paracle_runtime::{Answer, Approval, ApprovalRequest, Asking, PermissionReque
 
 use crate::run::{CallDecision, GatedCall};
 
-pub(crate) struct RunGate {
+pub struct RunGate {
     decided: HashMap<String, bool>,
     waiting: Mutex<Vec<GatedCall>>,
 }
 
 impl RunGate {
     /// A gate that knows the decisions already taken on `calls`.
-    pub(crate) fn new(calls: &[GatedCall]) -> Self {
+    pub fn new(calls: &[GatedCall]) -> Self {
         RunGate {
             decided: calls
                 .iter()
@@ -34,7 +34,7 @@ impl RunGate {
     }
 
     /// The calls that were refused for want of a decision, once each.
-    pub(crate) fn waiting(&self) -> Vec<GatedCall> {
+    pub fn waiting(&self) -> Vec<GatedCall> {
         std::mem::take(&mut *self.waiting.lock().unwrap())
     }
 }

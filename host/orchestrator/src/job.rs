@@ -2,24 +2,29 @@
 //! and timeout, and what became of it. An [`crate::Executor`] runs jobs.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paracle_base::beneath::{Beneath, BeneathError};
 use paracle_contract::{AgentSpec, EventKind, Outcome, Task};
-use paracle_runtime::{AgentRoutes, CallError, Plugin};
-use serde_json::json;
+use paracle_runtime::{AgentRoutes, CallError, Plugin, ToolChoice};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::events::{EventBus, Scope};
-use crate::run::FailureKind;
+use crate::run::{FailureKind, GatedCall, Placement};
 use crate::spec::Retry;
 
 /// One agent, ready to run on its own task.
 pub struct Job {
     pub(crate) name: String,
     pub(crate) adapter: Arc<Plugin>,
+    /// The plugins its routes reach, for an executor that runs the agent
+    /// elsewhere and makes its routes there.
+    pub(crate) reaches: Reaches,
     pub(crate) routes: Arc<AgentRoutes>,
     pub(crate) spec: AgentSpec,
     pub(crate) task: Task,
@@ -28,12 +33,121 @@ pub struct Job {
     pub(crate) workspace: PathBuf,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) scope: Scope,
+    /// Whether it was running when the process that ran its phase died.
+    pub(crate) resumed: bool,
+    /// Its tool calls a person decided at the phase's gate.
+    pub(crate) decided: Vec<GatedCall>,
+}
+
+/// The plugins an agent's adapter reaches.
+#[derive(Clone)]
+pub struct Reaches {
+    pub provider: Arc<Plugin>,
+    pub memory: Option<Arc<Plugin>>,
+    pub tools: Vec<ToolChoice>,
 }
 
 impl Job {
     /// The agent's name in its phase.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn adapter(&self) -> &Arc<Plugin> {
+        &self.adapter
+    }
+
+    /// The provider, memory and tool plugins the agent reaches.
+    pub fn reaches(&self) -> &Reaches {
+        &self.reaches
+    }
+
+    pub fn spec(&self) -> &AgentSpec {
+        &self.spec
+    }
+
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// How long one attempt may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The run this agent belongs to.
+    pub fn run_id(&self) -> &str {
+        self.scope.execution.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the agent was running when the process that ran its phase
+    /// died: an executor that kept its attempts elsewhere picks them up.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// Its tool calls a person has decided at the phase's gate, for a
+    /// gate where it runs elsewhere.
+    pub fn decided_calls(&self) -> &[GatedCall] {
+        &self.decided
+    }
+
+    /// The phase this agent runs in.
+    pub fn phase(&self) -> &str {
+        self.scope.phase.as_deref().unwrap_or_default()
+    }
+
+    /// Tell the run's observers of a provider or tool call the agent made
+    /// elsewhere, as its routes would have here.
+    pub fn emit_call(
+        &self,
+        kind: CallEventKind,
+        plugin: &str,
+        elapsed: Duration,
+        ok: bool,
+        data: Value,
+    ) {
+        let kind = match kind {
+            CallEventKind::Llm => EventKind::LlmCall,
+            CallEventKind::Tool => EventKind::ToolCall,
+        };
+        let mut event = self.scope.finished(kind, elapsed, ok, data);
+        event.plugin = Some(plugin.to_string());
+        self.bus.emit(event);
+    }
+}
+
+/// Which call an agent made, for [`Job::emit_call`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEventKind {
+    Llm,
+    Tool,
+}
+
+/// What one attempt of an agent came to, before its artifacts are written.
+pub type Attempted = Result<Outcome, (FailureKind, String)>;
+
+/// Runs the attempts of one job: here ([`Job::run`]), or elsewhere (an
+/// executor that sends each attempt to a worker). The retries, the events
+/// and the writing of artifacts are the job's, wherever it ran.
+pub trait Attempts: Send {
+    /// How many attempts had started before this process took the job up
+    /// (a coordinator that died while one ran): the last of them is picked
+    /// up again rather than made anew. Zero for a job never started.
+    fn started(&mut self, _job: &Job) -> Pin<Box<dyn Future<Output = u32> + Send + '_>> {
+        Box::pin(std::future::ready(0))
+    }
+
+    /// Make attempt `attempt` (1-based), or pick it up where it was made.
+    fn attempt<'a>(
+        &'a mut self,
+        job: &'a Job,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>>;
+
+    /// Where the attempts ran, for the run's state.
+    fn placements(&mut self) -> Vec<Placement> {
+        Vec::new()
     }
 }
 
@@ -46,9 +160,55 @@ pub struct Finished {
     pub(crate) result: Result<(Outcome, Written), (FailureKind, String)>,
     /// Flushing the artifacts to the disk.
     pub(crate) syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub(crate) placements: Vec<Placement>,
 }
 
-fn classify(error: CallError) -> (FailureKind, String) {
+impl Finished {
+    /// A job that could not be run at all: the executor lost it.
+    pub fn lost(name: &str, kind: FailureKind, message: String) -> Self {
+        Finished {
+            name: name.to_string(),
+            attempts: 0,
+            last: Duration::ZERO,
+            total: Duration::ZERO,
+            result: Err((kind, message)),
+            syncing: None,
+            placements: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Attempts in this process, through the adapter plugin loaded here.
+struct Here;
+
+impl Attempts for Here {
+    fn attempt<'a>(
+        &'a mut self,
+        job: &'a Job,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>> {
+        Box::pin(async move {
+            let task = Task {
+                id: format!("{}-{attempt}", job.task.id),
+                ..job.task.clone()
+            };
+            let call = job.adapter.run_agent(&job.spec, &task, job.routes.clone());
+            match tokio::time::timeout(job.timeout, call).await {
+                Err(_) => Err(job.timed_out()),
+                Ok(Err(error)) => Err(classify(error)),
+                Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
+                Ok(Ok(Ok(outcome))) => Ok(outcome),
+            }
+        })
+    }
+}
+
+/// How the host's own errors from a call are told apart in a run.
+pub fn classify(error: CallError) -> (FailureKind, String) {
     let kind = match &error {
         CallError::Trap { .. } => FailureKind::Trap,
         CallError::Limit { .. } => FailureKind::Limit,
@@ -92,39 +252,45 @@ pub(crate) fn write_artifacts(workspace: &Path, outcome: &Outcome) -> Result<Wri
 pub(crate) type Written = BTreeMap<String, String>;
 
 impl Job {
-    /// Run the agent, with its retries, and write its artifacts.
+    /// The failure of an attempt that ran past the job's timeout.
+    pub fn timed_out(&self) -> (FailureKind, String) {
+        (
+            FailureKind::Timeout,
+            format!(
+                "agent `{}` ran past its timeout of {}",
+                self.name,
+                humantime::format_duration(self.timeout)
+            ),
+        )
+    }
+
+    /// Run the agent here, with its retries, and write its artifacts.
     pub async fn run(self) -> Finished {
-        let mut attempts = 0;
+        self.run_with(Here).await
+    }
+
+    /// Run the agent's attempts through `attempts`, with the job's retries,
+    /// and write the artifacts of the one that succeeds.
+    pub async fn run_with(self, mut attempts_by: impl Attempts) -> Finished {
+        let mut attempts = attempts_by.started(&self).await.saturating_sub(1);
+        // The attempt picked up again waited its delay before it first ran.
+        let mut picked_up = attempts > 0;
         let mut total = Duration::ZERO;
         let mut last = Duration::ZERO;
         let mut result = Err((FailureKind::Error, "not run".to_string()));
         while attempts < self.retry.attempts {
             attempts += 1;
-            tokio::time::sleep(self.retry.delay_before(attempts)).await;
+            if !std::mem::take(&mut picked_up) {
+                tokio::time::sleep(self.retry.delay_before(attempts)).await;
+            }
             let mut started_event = self.scope.event(EventKind::AgentStarted);
             started_event.plugin = Some(self.adapter.name().to_string());
             started_event.data = json!({ "attempt": attempts }).to_string();
             self.bus.emit(started_event);
             let started = Instant::now();
-            let task = Task {
-                id: format!("{}-{attempts}", self.task.id),
-                ..self.task.clone()
-            };
-            let call = self
-                .adapter
-                .run_agent(&self.spec, &task, self.routes.clone());
-            result = match tokio::time::timeout(self.timeout, call).await {
-                Err(_) => Err((
-                    FailureKind::Timeout,
-                    format!(
-                        "agent `{}` ran past its timeout of {}",
-                        self.name,
-                        humantime::format_duration(self.timeout)
-                    ),
-                )),
-                Ok(Err(error)) => Err(classify(error)),
-                Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
-                Ok(Ok(Ok(outcome))) => match write_artifacts(&self.workspace, &outcome) {
+            result = match attempts_by.attempt(&self, attempts).await {
+                Err(failure) => Err(failure),
+                Ok(outcome) => match write_artifacts(&self.workspace, &outcome) {
                     Ok(written) => Ok((outcome, written)),
                     Err(message) => Err((FailureKind::Error, message)),
                 },
@@ -177,6 +343,7 @@ impl Job {
             total,
             result,
             syncing,
+            placements: attempts_by.placements(),
         }
     }
 }

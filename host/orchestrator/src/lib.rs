@@ -29,9 +29,10 @@ pub mod spec;
 
 pub use clock::now_ms;
 pub use error::OrchestratorError;
-pub use events::Listener;
+pub use events::{llm_call_data, tool_call_data, Listener};
 pub use execute::RunOptions;
 pub use executor::{Executor, LocalPool, Running};
-pub use job::{Finished, Job};
+pub use gate::RunGate;
+pub use job::{classify, Attempted, Attempts, CallEventKind, Finished, Job, Reaches};
 pub use orchestrator::{ListedRun, Orchestrator, RunView, WorkflowSummary};
 pub use report::{human_ms, metrics_json};

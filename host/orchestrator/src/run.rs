@@ -158,6 +158,28 @@ pub struct AgentRun {
     /// The sha256 of each artifact as written, so that a resumed phase can
     /// tell whether a finished agent's files survived.
     pub artifact_sha256: BTreeMap<String, String>,
+    /// Where its attempts ran, when its phase ran on workers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placements: Vec<Placement>,
+}
+
+/// One attempt of an agent on one worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub attempt: u32,
+    pub worker: String,
+    pub status: PlacementStatus,
+}
+
+/// What became of an attempt on a worker. A worker that died while it ran
+/// one left it `interrupted`: the attempt was handed to another worker, and
+/// it counts once against the phase's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementStatus {
+    Succeeded,
+    Failed,
+    Interrupted,
 }
 
 impl AgentRun {
@@ -177,6 +199,7 @@ impl AgentRun {
             tool_calls: 0,
             artifacts: Vec::new(),
             artifact_sha256: BTreeMap::new(),
+            placements: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! per-user plugins directory, and the built-in defaults, in that order of
 //! precedence.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -252,6 +253,20 @@ struct GrantDecl {
     /// The `git` interface on the project's repository.
     #[serde(default)]
     git: bool,
+}
+
+/// A plugin's component with what vouches for it, to send to a worker.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub bytes: Cow<'static, [u8]>,
+    /// `sha256:<hex>` of `bytes`.
+    pub digest: String,
+    /// The signature that came with it (a file beside it, or its
+    /// artifact's), for the receiver to check against its own trust list.
+    pub signature: Option<String>,
+    /// Embedded in this binary: a receiver takes its own copy when it has
+    /// the same digest.
+    pub builtin: bool,
 }
 
 /// A plugin the registry knows of, loaded or not.
@@ -762,6 +777,55 @@ impl Registry {
             .runtime
             .load_digested(&path, &bytes, found, settings)
             .await?)
+    }
+
+    /// The component of plugin `name`, as it would travel to another
+    /// machine: its bytes, read again and checked against `digest` (the one
+    /// the plugin was loaded with), and the signature that came with it.
+    pub fn component(&self, name: &str, digest: &str) -> Result<Component, RegistryError> {
+        let known = self.find(name)?;
+        let (bytes, signature) = match &known.source {
+            Source::Builtin => {
+                let builtin = defaults::builtin(name).expect("builtins are known by name");
+                (Cow::Borrowed(builtin.bytes), None)
+            }
+            source => {
+                let path = source.path().expect("non-builtin sources have a path");
+                let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let signature = match &known.origin {
+                    Some(origin) => origin.signature.clone(),
+                    None => match std::fs::read_to_string(crate::signing::signature_path(path)) {
+                        Ok(text) => Some(text),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(source) => {
+                            return Err(LoadError::Read {
+                                path: crate::signing::signature_path(path),
+                                source,
+                            }
+                            .into())
+                        }
+                    },
+                };
+                (Cow::Owned(bytes), signature)
+            }
+        };
+        let found = digest_of(&bytes);
+        if found != digest {
+            return Err(RegistryError::DigestMismatch {
+                name: name.to_string(),
+                pinned: digest.to_string(),
+                found,
+            });
+        }
+        Ok(Component {
+            bytes,
+            digest: found,
+            signature,
+            builtin: known.source == Source::Builtin,
+        })
     }
 
     /// The user's secrets, read on first need.

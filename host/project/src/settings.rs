@@ -56,6 +56,43 @@ struct ConfigFile {
     #[serde(default)]
     orchestrator: OrchestratorDecl,
     git: Option<GitDecl>,
+    #[serde(default)]
+    executor: ExecutorDecl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutorDecl {
+    /// `local` (the default) or `nats`.
+    kind: Option<Spanned<String>>,
+    /// The NATS server the workers pull from, `nats://HOST:PORT`.
+    nats: Option<Spanned<String>>,
+}
+
+/// Where `run next` runs a phase's agents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutorKind {
+    /// In this process.
+    #[default]
+    Local,
+    /// On workers, over NATS JetStream.
+    Nats,
+}
+
+/// The `[executor]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorSettings {
+    pub kind: ExecutorKind,
+    pub nats: Option<String>,
+}
+
+/// Whether `url` names a NATS server the way the client takes it.
+pub fn valid_nats_url(url: &str) -> bool {
+    ["nats://", "tls://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +137,8 @@ pub struct Settings {
     pub hygiene_max_file_kib: u64,
     /// None until `paracle git init-workflow` writes a `[git]` table.
     pub git: Option<GitSettings>,
+    #[serde(default)]
+    pub executor: ExecutorSettings,
 }
 
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -117,6 +156,7 @@ impl Default for Settings {
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
             hygiene_max_file_kib: DEFAULT_HYGIENE_MAX_FILE_KIB,
             git: None,
+            executor: ExecutorSettings::default(),
         }
     }
 }
@@ -216,12 +256,60 @@ pub fn read_settings(state: &Path) -> Result<Settings, SettingsError> {
             })
         }
     };
+    let executor = read_executor(&config.executor, &file, &text)?;
     Ok(Settings {
         max_parallel_agents,
         agent_timeout,
         hygiene_max_file_kib,
         git,
+        executor,
     })
+}
+
+fn read_executor(
+    decl: &ExecutorDecl,
+    file: &Path,
+    text: &str,
+) -> Result<ExecutorSettings, SettingsError> {
+    let nats = match &decl.nats {
+        Some(url) if !valid_nats_url(url.get_ref()) => {
+            return Err(invalid(
+                file,
+                text,
+                url.span(),
+                format!(
+                    "`{}` is not a NATS server's address; write it like `nats://127.0.0.1:4222`",
+                    url.get_ref()
+                ),
+            ))
+        }
+        Some(url) => Some(url.get_ref().clone()),
+        None => None,
+    };
+    let kind = match &decl.kind {
+        None => ExecutorKind::Local,
+        Some(kind) => match kind.get_ref().as_str() {
+            "local" => ExecutorKind::Local,
+            "nats" if nats.is_none() => {
+                return Err(invalid(
+                    file,
+                    text,
+                    kind.span(),
+                    "kind = \"nats\" needs the server too: `nats = \"nats://HOST:4222\"`",
+                ))
+            }
+            "nats" => ExecutorKind::Nats,
+            other => {
+                return Err(invalid(
+                    file,
+                    text,
+                    kind.span(),
+                    format!("executor kind `{other}` is not `local` or `nats`"),
+                ))
+            }
+        },
+    };
+    Ok(ExecutorSettings { kind, nats })
 }
 
 /// The plugin that runs the git workflow unless `[git] plugin` names another.

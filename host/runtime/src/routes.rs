@@ -29,6 +29,7 @@ struct ToolRoute {
 
 /// A tool plugin an agent may use, which of its tools (none listed: all),
 /// and which calls of them the agent's spec wants approved.
+#[derive(Clone)]
 pub struct ToolChoice {
     pub plugin: Arc<Plugin>,
     pub only: BTreeSet<String>,

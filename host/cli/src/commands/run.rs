@@ -5,18 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::output::{print_json, print_table};
+use paracle_cluster::NatsExecutor;
 use paracle_contract::{Event, EventKind};
 use paracle_distribution::template::{builtin, install};
 use paracle_distribution::Access;
 use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::{AgentStatus, PhaseStatus, RunState, RunStatus};
 use paracle_orchestrator::{quickstart, Orchestrator, RunOptions, RunView};
-use paracle_project::Registry;
+use paracle_project::{ExecutorKind, ExecutorSettings, Registry};
 
 use super::project::open;
 
@@ -119,7 +120,18 @@ pub(super) struct ExecArgs {
     /// Time each agent attempt may take: seconds, or like `90s`, `5m`.
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
     timeout: Option<Duration>,
+    /// Where the agents run: `local` (this process) or `nats` (workers
+    /// started with `paracle worker`). Default: `[executor]` in
+    /// .paracle/config.toml, else local.
+    #[arg(long, value_name = "KIND", value_parser = ["local", "nats"])]
+    executor: Option<String>,
+    /// The NATS server the workers pull from (implies `--executor nats`).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
 }
+
+/// How long `run next` waits for the NATS server to answer.
+const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) fn parse_timeout(text: &str) -> Result<Duration, String> {
     let duration = match text.parse::<f64>() {
@@ -135,6 +147,29 @@ pub(super) fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 impl ExecArgs {
+    /// The NATS server to send agents to, when they go to workers: from the
+    /// flags, else from `[executor]`.
+    fn nats_url(&self, settings: &ExecutorSettings) -> Result<Option<String>> {
+        let kind = match (self.executor.as_deref(), &self.nats) {
+            (Some("local"), Some(_)) => {
+                bail!("--nats sends agents to workers; it does not go with --executor local")
+            }
+            (Some("local"), None) => ExecutorKind::Local,
+            (Some(_), _) | (None, Some(_)) => ExecutorKind::Nats,
+            (None, None) => settings.kind,
+        };
+        if kind == ExecutorKind::Local {
+            return Ok(None);
+        }
+        let url = self.nats.clone().or_else(|| settings.nats.clone()).ok_or_else(|| {
+            anyhow!("--executor nats needs the server: `--nats nats://HOST:4222`, or `nats =` in the [executor] table of .paracle/config.toml")
+        })?;
+        if !paracle_project::settings::valid_nats_url(&url) {
+            bail!("`{url}` is not a NATS server's address; write it like `nats://127.0.0.1:4222`");
+        }
+        Ok(Some(url))
+    }
+
     fn options(&self) -> RunOptions {
         RunOptions {
             parallel: self.parallel,
@@ -188,7 +223,21 @@ pub(super) async fn run(project: &Path, command: RunCommand) -> Result<()> {
         | RunCommand::Rollback { json, .. }
         | RunCommand::Metrics { json, .. } => *json,
     };
-    let orchestrator = orchestrator(&registry, json)?;
+    let mut orchestrator = orchestrator(&registry, json)?;
+    let exec = match &command {
+        RunCommand::Next { options, .. } | RunCommand::Retry { options, .. } => Some(options),
+        _ => None,
+    };
+    if let Some(url) = exec
+        .map(|options| options.nats_url(&registry.settings().executor))
+        .transpose()?
+        .flatten()
+    {
+        // Before the run is touched: a server that cannot be reached
+        // changes nothing.
+        let executor = NatsExecutor::connect(&url, NATS_CONNECT_TIMEOUT).await?;
+        orchestrator = orchestrator.with_executor(Arc::new(executor));
+    }
     let result = super::asking::with_terminal(&registry, dispatch(&orchestrator, command)).await?;
     if let Err(error) = registry.persist_stats() {
         eprintln!("warning: statistics not saved: {error}");
