@@ -14,4 +14,5 @@ mod python;
 mod secrets;
 mod share;
 mod toolchains;
+mod workers;
 mod workflows;

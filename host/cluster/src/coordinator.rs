@@ -232,10 +232,11 @@ fn journal_key(job: &Job) -> String {
         "{}.{}",
         wire::JOURNAL_PREFIX,
         wire::token(&format!(
-            "{}\0{}\0{}",
+            "{}\0{}\0{}\0{}",
             job.run_id(),
             job.phase(),
-            job.name()
+            job.name(),
+            job.prior_attempts()
         ))
     )
 }
@@ -465,7 +466,11 @@ impl Remote {
                 Err((kind, format!("on worker `{worker}`: {message}")))
             }
             WireResult::Succeeded { bytes, sha256 } => self
-                .outcome(&result.key, bytes, &sha256)
+                .outcome(
+                    &wire::outcome_object(&result.key, result.delivered),
+                    bytes,
+                    &sha256,
+                )
                 .await
                 .map_err(|message| {
                     (
@@ -486,7 +491,7 @@ impl Remote {
         outcome
     }
 
-    async fn outcome(&self, key: &str, bytes: u64, sha256: &str) -> Result<Outcome, String> {
+    async fn outcome(&self, object: &str, bytes: u64, sha256: &str) -> Result<Outcome, String> {
         if bytes > MAX_OUTCOME_BYTES as u64 {
             return Err(format!(
                 "{bytes} bytes, over the limit of {MAX_OUTCOME_BYTES}"
@@ -496,7 +501,7 @@ impl Remote {
             .shared
             .lattice
             .outcomes
-            .get(key)
+            .get(object)
             .await
             .map_err(|e| format!("not in the object store: {e}"))?;
         if object.info().size as u64 != bytes {

@@ -25,4 +25,4 @@ mod worker;
 pub use coordinator::NatsExecutor;
 pub use error::ClusterError;
 pub use lattice::{Lattice, DEFAULT_ACK_WAIT};
-pub use worker::{Worker, WorkerOptions, WorkerTally};
+pub use worker::{Worker, WorkerEvent, WorkerListener, WorkerOptions, WorkerTally};

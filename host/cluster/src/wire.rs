@@ -263,8 +263,8 @@ pub(crate) struct ResultMessage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) enum WireResult {
-    /// The outcome is in the outcomes bucket under the task key, `bytes`
-    /// long, with this sha256.
+    /// The outcome is in the outcomes bucket (see [`outcome_object`]),
+    /// `bytes` long, with this sha256.
     Succeeded {
         bytes: u64,
         sha256: String,
@@ -294,6 +294,13 @@ pub(crate) enum Progress {
         ok: bool,
         data: serde_json::Value,
     },
+}
+
+/// Where the outcome of a task's `delivered`th delivery is kept: each
+/// delivery its own, so that a worker running a task again after another
+/// died does not overwrite the outcome a result already names.
+pub(crate) fn outcome_object(key: &str, delivered: u32) -> String {
+    format!("{key}.{delivered}")
 }
 
 /// The sha256 of `bytes`, in hex.

@@ -48,6 +48,32 @@ pub struct WorkerOptions {
     pub ack_wait: Option<Duration>,
 }
 
+/// A task taken or finished, for a worker's caller to show.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum WorkerEvent {
+    Taken {
+        run: String,
+        phase: String,
+        agent: String,
+        attempt: u32,
+        delivered: u32,
+    },
+    Finished {
+        run: String,
+        phase: String,
+        agent: String,
+        attempt: u32,
+        /// `succeeded`, `failed`, or `returned` (its result could not be
+        /// kept, and the task goes back to the queue).
+        status: &'static str,
+        elapsed_ms: u64,
+    },
+}
+
+/// Hears a worker's [`WorkerEvent`]s.
+pub type WorkerListener = Arc<dyn Fn(WorkerEvent) + Send + Sync>;
+
 /// What a worker did, for its caller to report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerTally {
@@ -68,6 +94,7 @@ pub struct Worker {
     /// Plugins loaded for earlier tasks, by how they were asked for.
     plugins: tokio::sync::Mutex<HashMap<String, Arc<Plugin>>>,
     tally: Mutex<WorkerTally>,
+    listener: Option<WorkerListener>,
 }
 
 impl Worker {
@@ -99,8 +126,21 @@ impl Worker {
             cache: ComponentCache::new(paths.cache.join("worker-components")),
             plugins: tokio::sync::Mutex::default(),
             tally: Mutex::default(),
+            listener: None,
             options,
         })
+    }
+
+    /// Tell `listener` of every task taken and finished.
+    pub fn with_listener(mut self, listener: WorkerListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    fn tell(&self, event: WorkerEvent) {
+        if let Some(listener) = &self.listener {
+            listener(event);
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -168,6 +208,7 @@ impl Worker {
             .info()
             .map(|i| i.delivered.max(1) as u32)
             .unwrap_or(1);
+        let started = Instant::now();
         let (message, acker) = message.split();
         let acker = Arc::new(acker);
         let task: TaskMessage = match decode(&message.payload, MAX_MESSAGE_BYTES) {
@@ -178,6 +219,14 @@ impl Worker {
                 return;
             }
         };
+        let finished = |status: &'static str| WorkerEvent::Finished {
+            run: task.run.clone(),
+            phase: task.phase.clone(),
+            agent: task.agent.clone(),
+            attempt: task.attempt,
+            status,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
         self.notify(
             &task.run,
             &Progress::Taken {
@@ -187,6 +236,15 @@ impl Worker {
             },
         )
         .await;
+        // The coordinator hears who holds the task before anyone else does.
+        let _ = self.lattice.client.flush().await;
+        self.tell(WorkerEvent::Taken {
+            run: task.run.clone(),
+            phase: task.phase.clone(),
+            agent: task.agent.clone(),
+            attempt: task.attempt,
+            delivered,
+        });
         let heartbeat = {
             let acker = acker.clone();
             tokio::spawn(async move {
@@ -199,7 +257,6 @@ impl Worker {
                 }
             })
         };
-        let started = Instant::now();
         let gate = Arc::new(RunGate::new(&task.decided));
         let attempted = paracle_runtime::with_person(
             gate.clone() as Arc<dyn paracle_runtime::Person>,
@@ -207,7 +264,10 @@ impl Worker {
         )
         .await;
         let result = match attempted {
-            Ok(outcome) => self.keep_outcome(&task.key, &outcome).await,
+            Ok(outcome) => {
+                self.keep_outcome(&wire::outcome_object(&task.key, delivered), &outcome)
+                    .await
+            }
             Err((kind, message)) => Ok(WireResult::Failed { kind, message }),
         };
         let result = match result {
@@ -220,6 +280,7 @@ impl Worker {
                 let _ = acker
                     .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                     .await;
+                self.tell(finished("returned"));
                 return;
             }
         };
@@ -248,12 +309,15 @@ impl Worker {
         match published {
             Ok(()) => {
                 let _ = acker.double_ack().await;
-                let mut tally = self.tally.lock().unwrap();
-                if succeeded {
-                    tally.succeeded += 1;
-                } else {
-                    tally.failed += 1;
+                {
+                    let mut tally = self.tally.lock().unwrap();
+                    if succeeded {
+                        tally.succeeded += 1;
+                    } else {
+                        tally.failed += 1;
+                    }
                 }
+                self.tell(finished(if succeeded { "succeeded" } else { "failed" }));
             }
             Err(error) => {
                 tracing::warn!(
@@ -263,6 +327,7 @@ impl Worker {
                 let _ = acker
                     .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                     .await;
+                self.tell(finished("returned"));
             }
         }
     }
@@ -275,10 +340,10 @@ impl Worker {
             .await;
     }
 
-    /// Put an outcome in the outcomes bucket under `key`.
+    /// Put an outcome in the outcomes bucket as `object`.
     async fn keep_outcome(
         &self,
-        key: &str,
+        object: &str,
         outcome: &paracle_contract::Outcome,
     ) -> Result<WireResult, String> {
         let bytes = encode(&WireOutcome::from(outcome));
@@ -286,7 +351,7 @@ impl Worker {
         let mut reader: &[u8] = &bytes;
         self.lattice
             .outcomes
-            .put(key, &mut reader)
+            .put(object, &mut reader)
             .await
             .map_err(|e| format!("cannot put the outcome in the object store: {e}"))?;
         Ok(WireResult::Succeeded {

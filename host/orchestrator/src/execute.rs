@@ -211,6 +211,11 @@ impl PhaseRunner<'_> {
             adapter,
             reaches,
             resumed,
+            prior_attempts: state.phases[index]
+                .agents
+                .iter()
+                .find(|a| a.name == agent.name)
+                .map_or(0, |a| a.attempts),
             decided: state.phases[index]
                 .calls
                 .iter()

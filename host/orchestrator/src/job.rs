@@ -37,6 +37,8 @@ pub struct Job {
     pub(crate) resumed: bool,
     /// Its tool calls a person decided at the phase's gate.
     pub(crate) decided: Vec<GatedCall>,
+    /// Attempts recorded for it before this job (earlier runs of the phase).
+    pub(crate) prior_attempts: u32,
 }
 
 /// The plugins an agent's adapter reaches.
@@ -84,6 +86,13 @@ impl Job {
     /// died: an executor that kept its attempts elsewhere picks them up.
     pub fn resumed(&self) -> bool {
         self.resumed
+    }
+
+    /// Attempts the run's state records for this agent in its phase
+    /// before this job: the same when a dead process's phase is picked up,
+    /// more when the phase runs again.
+    pub fn prior_attempts(&self) -> u32 {
+        self.prior_attempts
     }
 
     /// Its tool calls a person has decided at the phase's gate, for a

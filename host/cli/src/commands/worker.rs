@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use paracle_cluster::{Lattice, Worker, WorkerOptions};
+use paracle_base::shown;
+use paracle_cluster::{Lattice, Worker, WorkerEvent, WorkerOptions};
 use paracle_project::Paths;
 use paracle_runtime::Runtime;
 use serde_json::json;
 
 use super::compiling::CompileProgress;
-use super::output::print_json;
 
 #[derive(Args)]
 pub(super) struct WorkerArgs {
@@ -62,17 +62,21 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
         Duration::from_secs(5),
     )
     .await?;
-    let worker = Arc::new(Worker::new(
-        lattice,
-        Arc::new(runtime),
-        &paths,
-        WorkerOptions {
-            name: name.clone(),
-            concurrency: args.concurrency as usize,
-            share: args.share.clone(),
-            ack_wait: args.ack_wait,
-        },
-    )?);
+    let json_lines = args.json;
+    let worker = Arc::new(
+        Worker::new(
+            lattice,
+            Arc::new(runtime),
+            &paths,
+            WorkerOptions {
+                name: name.clone(),
+                concurrency: args.concurrency as usize,
+                share: args.share.clone(),
+                ack_wait: args.ack_wait,
+            },
+        )?
+        .with_listener(Arc::new(move |event| show(&event, json_lines))),
+    );
     let ready = json!({
         "event": "ready",
         "worker": name,
@@ -109,7 +113,7 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
         "failed": tally.failed,
     });
     if args.json {
-        print_json(&stopped);
+        println!("{stopped}");
     } else {
         eprintln!(
             "Worker `{name}` stopped: {} tasks succeeded, {} failed.",
@@ -117,6 +121,51 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A task taken or finished: a JSON line, or a line on stderr.
+fn show(event: &WorkerEvent, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(event).expect("events serialise")
+        );
+        return;
+    }
+    match event {
+        WorkerEvent::Taken {
+            run,
+            phase,
+            agent,
+            attempt,
+            delivered,
+        } => eprintln!(
+            "  → {} {}/{} attempt {attempt}{}",
+            shown::line(run),
+            shown::line(phase),
+            shown::line(agent),
+            if *delivered > 1 {
+                format!(" (delivery {delivered}: the worker before stopped)")
+            } else {
+                String::new()
+            }
+        ),
+        WorkerEvent::Finished {
+            run,
+            phase,
+            agent,
+            status,
+            elapsed_ms,
+            ..
+        } => eprintln!(
+            "  {} {} {}/{} {status} in {}",
+            if *status == "succeeded" { "✓" } else { "✗" },
+            shown::line(run),
+            shown::line(phase),
+            shown::line(agent),
+            paracle_orchestrator::human_ms(*elapsed_ms)
+        ),
+    }
 }
 
 fn default_name() -> String {
