@@ -13,6 +13,7 @@ mod project;
 mod run;
 mod secret;
 mod share;
+mod telemetry;
 mod template;
 mod trust;
 mod worker;

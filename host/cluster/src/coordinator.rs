@@ -13,7 +13,7 @@ use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use paracle_contract::Outcome;
 use paracle_orchestrator::run::{FailureKind, GatedCall, Placement, PlacementStatus};
-use paracle_orchestrator::{Attempted, Attempts, CallEventKind, Executor, Finished, Job, Running};
+use paracle_orchestrator::{Attempt, Attempted, Attempts, CallEventKind, Executor, Finished, Job, Running};
 use paracle_project::Registry;
 use paracle_runtime::{ApprovalRequest, Plugin};
 use serde::{Deserialize, Serialize};
@@ -283,7 +283,7 @@ impl Attempts for Remote {
     fn attempt<'a>(
         &'a mut self,
         job: &'a Job,
-        attempt: u32,
+        attempt: &'a Attempt,
     ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>> {
         Box::pin(self.attempt_remotely(job, attempt))
     }
@@ -294,7 +294,9 @@ impl Attempts for Remote {
 }
 
 impl Remote {
-    async fn attempt_remotely(&mut self, job: &Job, attempt: u32) -> Attempted {
+    async fn attempt_remotely(&mut self, job: &Job, attempt: &Attempt) -> Attempted {
+        let span_id = attempt.span_id.as_str();
+        let attempt = attempt.number;
         let lattice = &self.shared.lattice;
         let setup = |message: String| Err((FailureKind::Setup, message));
         let (key, picked_up) = match self.picked_up.take() {
@@ -341,9 +343,13 @@ impl Remote {
             spec: job.spec().into(),
             task: job.task().into(),
             decided: job.decided_calls().to_vec(),
-            traceparent: None,
         };
         let mut headers = HeaderMap::new();
+        // The worker's spans belong to this attempt's, in the run's trace.
+        headers.insert(
+            "traceparent",
+            paracle_orchestrator::trace::traceparent(job.run_id(), span_id).as_str(),
+        );
         // A task sent again under the same key (a coordinator picking up
         // after a crash) is dropped by JetStream as a duplicate.
         headers.insert("Nats-Msg-Id", key.as_str());
@@ -401,7 +407,12 @@ impl Remote {
                         }
                         deadline = Some(tokio::time::Instant::now() + job.timeout() + ack_wait + GRACE);
                     }
-                    Some(Notice::Call { llm, plugin, elapsed_ms, ok, data }) => {
+                    Some(Notice::Call { llm, plugin, elapsed_ms, ok, mut data }) => {
+                        // Made on a worker, which traces it itself.
+                        if let Some(fields) = data.as_object_mut() {
+                            let worker = holder.as_ref().map_or("", |(worker, _)| worker.as_str());
+                            fields.insert("worker".into(), serde_json::Value::from(worker));
+                        }
                         let kind = if llm { CallEventKind::Llm } else { CallEventKind::Tool };
                         job.emit_call(kind, &plugin, Duration::from_millis(elapsed_ms), ok, data);
                     }

@@ -118,9 +118,6 @@ pub(crate) struct TaskMessage {
     pub task: WireTask,
     /// Tool calls of this agent a person has decided, at the phase's gate.
     pub decided: Vec<GatedCall>,
-    /// The W3C trace context of the attempt, when tracing is on.
-    #[serde(default)]
-    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

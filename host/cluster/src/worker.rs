@@ -21,6 +21,7 @@ use paracle_project::{defaults, Paths, SecretStore};
 use paracle_runtime::{
     digest_of, AgentRoutes, CallObserver, Plugin, PluginSettings, Runtime, SecretSource, ToolChoice,
 };
+use paracle_telemetry::{TaskSpan, Telemetry};
 use tokio::sync::Semaphore;
 
 use crate::components::ComponentCache;
@@ -95,6 +96,7 @@ pub struct Worker {
     plugins: tokio::sync::Mutex<HashMap<String, Arc<Plugin>>>,
     tally: Mutex<WorkerTally>,
     listener: Option<WorkerListener>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Worker {
@@ -127,6 +129,7 @@ impl Worker {
             plugins: tokio::sync::Mutex::default(),
             tally: Mutex::default(),
             listener: None,
+            telemetry: None,
             options,
         })
     }
@@ -134,6 +137,12 @@ impl Worker {
     /// Tell `listener` of every task taken and finished.
     pub fn with_listener(mut self, listener: WorkerListener) -> Self {
         self.listener = Some(listener);
+        self
+    }
+
+    /// Trace each task under the attempt that sent it.
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
         self
     }
 
@@ -210,6 +219,11 @@ impl Worker {
             .unwrap_or(1);
         let started = Instant::now();
         let (message, acker) = message.split();
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .map(|v| v.as_str().to_string());
         let acker = Arc::new(acker);
         let task: TaskMessage = match decode(&message.payload, MAX_MESSAGE_BYTES) {
             Ok(task) => task,
@@ -258,11 +272,20 @@ impl Worker {
             })
         };
         let gate = Arc::new(RunGate::new(&task.decided));
+        let span = self.telemetry.as_ref().map(|telemetry| {
+            telemetry.task_span(traceparent.as_deref(), &self.options.name, &task.agent)
+        });
         let attempted = paracle_runtime::with_person(
             gate.clone() as Arc<dyn paracle_runtime::Person>,
-            self.attempt(&task),
+            self.attempt(&task, span.clone()),
         )
         .await;
+        if let Some(span) = &span {
+            span.end(match &attempted {
+                Ok(_) => "ok",
+                Err((kind, _)) => kind.as_str(),
+            });
+        }
         let result = match attempted {
             Ok(outcome) => {
                 self.keep_outcome(&wire::outcome_object(&task.key, delivered), &outcome)
@@ -364,6 +387,7 @@ impl Worker {
     async fn attempt(
         &self,
         task: &TaskMessage,
+        span: Option<Arc<TaskSpan>>,
     ) -> Result<paracle_contract::Outcome, (FailureKind, String)> {
         let adapter = self.plugin(&task.adapter).await?;
         let provider = self.plugin(&task.provider).await?;
@@ -392,6 +416,7 @@ impl Worker {
             client: self.lattice.client.clone(),
             subject: wire::progress_subject(&task.run),
             key: task.key.clone(),
+            span,
         }));
         let spec = task.spec.clone().into();
         let mut agent_task: paracle_contract::Task = task.task.clone().into();
@@ -574,6 +599,8 @@ struct CallNotices {
     client: async_nats::Client,
     subject: String,
     key: String,
+    /// The task's span, when tracing is on: the calls are its children.
+    span: Option<Arc<TaskSpan>>,
 }
 
 impl CallNotices {
@@ -589,28 +616,34 @@ impl CallNotices {
 impl CallObserver for CallNotices {
     fn llm_call(
         &self,
-        provider: &str,
+        provider: &Plugin,
         elapsed: Duration,
         result: Result<&ChatResponse, &WitError>,
     ) {
+        if let Some(span) = &self.span {
+            span.llm_call(provider, elapsed, result);
+        }
         self.send(Progress::Call {
             key: self.key.clone(),
             llm: true,
-            plugin: provider.to_string(),
+            plugin: provider.name().to_string(),
             elapsed_ms: elapsed.as_millis() as u64,
             ok: result.is_ok(),
             data: llm_call_data(provider, result),
         });
     }
 
-    fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool) {
+    fn tool_call(&self, plugin: &Plugin, tool: &str, elapsed: Duration, ok: bool) {
+        if let Some(span) = &self.span {
+            span.tool_call(plugin, tool, elapsed, ok);
+        }
         self.send(Progress::Call {
             key: self.key.clone(),
             llm: false,
-            plugin: plugin.to_string(),
+            plugin: plugin.name().to_string(),
             elapsed_ms: elapsed.as_millis() as u64,
             ok,
-            data: tool_call_data(tool),
+            data: tool_call_data(plugin, tool),
         });
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use paracle_contract::WitError;
-use paracle_contract::{ChatResponse, Event, EventKind};
+use paracle_contract::{ChatResponse, Event, EventKind, FinishReason};
 use paracle_project::Registry;
 use paracle_runtime::CallObserver;
 use paracle_runtime::PluginError;
@@ -129,24 +129,39 @@ impl Scope {
 
 /// Turns an agent's provider and tool calls into events.
 /// What an `llm-call` event says of a provider's answer.
-pub fn llm_call_data(provider: &str, result: Result<&ChatResponse, &WitError>) -> Value {
+pub fn llm_call_data(provider: &Plugin, result: Result<&ChatResponse, &WitError>) -> Value {
     match result {
         Ok(response) => json!({
             "model": response.model,
             "prompt_tokens": response.usage.prompt_tokens,
             "completion_tokens": response.usage.completion_tokens,
             "tool_calls": response.message.tool_calls.len(),
+            "finish_reason": finish_reason(response.finish_reason),
+            "digest": provider.digest(),
         }),
         Err(error) => {
-            let error = PluginError::from_wit(provider, error.clone());
-            json!({ "error": error.kind.to_string(), "message": error.message })
+            let error = PluginError::from_wit(provider.name(), error.clone());
+            json!({
+                "error": error.kind.to_string(),
+                "message": error.message,
+                "digest": provider.digest(),
+            })
         }
     }
 }
 
+fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::Length => "length",
+        FinishReason::ContentFilter => "content_filter",
+    }
+}
+
 /// What a `tool-call` event says of a call.
-pub fn tool_call_data(tool: &str) -> Value {
-    json!({ "tool": tool })
+pub fn tool_call_data(plugin: &Plugin, tool: &str) -> Value {
+    json!({ "tool": tool, "digest": plugin.digest() })
 }
 
 pub(crate) struct AgentCalls {
@@ -157,7 +172,7 @@ pub(crate) struct AgentCalls {
 impl CallObserver for AgentCalls {
     fn llm_call(
         &self,
-        provider: &str,
+        provider: &Plugin,
         elapsed: Duration,
         result: Result<&ChatResponse, &WitError>,
     ) {
@@ -165,15 +180,15 @@ impl CallObserver for AgentCalls {
         let mut event = self
             .scope
             .finished(EventKind::LlmCall, elapsed, result.is_ok(), data);
-        event.plugin = Some(provider.to_string());
+        event.plugin = Some(provider.name().to_string());
         self.bus.emit(event);
     }
 
-    fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool) {
+    fn tool_call(&self, plugin: &Plugin, tool: &str, elapsed: Duration, ok: bool) {
         let mut event = self
             .scope
-            .finished(EventKind::ToolCall, elapsed, ok, tool_call_data(tool));
-        event.plugin = Some(plugin.to_string());
+            .finished(EventKind::ToolCall, elapsed, ok, tool_call_data(plugin, tool));
+        event.plugin = Some(plugin.name().to_string());
         self.bus.emit(event);
     }
 }

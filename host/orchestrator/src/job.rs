@@ -133,6 +133,16 @@ pub enum CallEventKind {
     Tool,
 }
 
+/// One attempt of a job, as the job makes it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// 1-based, within this job.
+    pub number: u32,
+    /// Its span in the run's trace ([`crate::trace`]), for a worker that
+    /// runs it to hang its own spans under.
+    pub span_id: String,
+}
+
 /// What one attempt of an agent came to, before its artifacts are written.
 pub type Attempted = Result<Outcome, (FailureKind, String)>;
 
@@ -147,11 +157,11 @@ pub trait Attempts: Send {
         Box::pin(std::future::ready(0))
     }
 
-    /// Make attempt `attempt` (1-based), or pick it up where it was made.
+    /// Make `attempt`, or pick it up where it was made.
     fn attempt<'a>(
         &'a mut self,
         job: &'a Job,
-        attempt: u32,
+        attempt: &'a Attempt,
     ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>>;
 
     /// Where the attempts ran, for the run's state.
@@ -198,11 +208,11 @@ impl Attempts for Here {
     fn attempt<'a>(
         &'a mut self,
         job: &'a Job,
-        attempt: u32,
+        attempt: &'a Attempt,
     ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>> {
         Box::pin(async move {
             let task = Task {
-                id: format!("{}-{attempt}", job.task.id),
+                id: format!("{}-{}", job.task.id, attempt.number),
                 ..job.task.clone()
             };
             let call = job.adapter.run_agent(&job.spec, &task, job.routes.clone());
@@ -294,10 +304,15 @@ impl Job {
             }
             let mut started_event = self.scope.event(EventKind::AgentStarted);
             started_event.plugin = Some(self.adapter.name().to_string());
-            started_event.data = json!({ "attempt": attempts }).to_string();
+            let attempt = Attempt {
+                number: attempts,
+                span_id: crate::trace::new_span_id(),
+            };
+            started_event.data =
+                json!({ "attempt": attempts, "span_id": attempt.span_id }).to_string();
             self.bus.emit(started_event);
             let started = Instant::now();
-            result = match attempts_by.attempt(&self, attempts).await {
+            result = match attempts_by.attempt(&self, &attempt).await {
                 Err(failure) => Err(failure),
                 Ok(outcome) => match write_artifacts(&self.workspace, &outcome) {
                     Ok(written) => Ok((outcome, written)),

@@ -24,6 +24,7 @@ mod job;
 mod orchestrator;
 pub mod quickstart;
 mod report;
+pub mod trace;
 pub mod run;
 pub mod spec;
 
@@ -33,6 +34,6 @@ pub use events::{llm_call_data, tool_call_data, Listener};
 pub use execute::RunOptions;
 pub use executor::{Executor, LocalPool, Running};
 pub use gate::RunGate;
-pub use job::{classify, Attempted, Attempts, CallEventKind, Finished, Job, Reaches};
+pub use job::{classify, Attempt, Attempted, Attempts, CallEventKind, Finished, Job, Reaches};
 pub use orchestrator::{ListedRun, Orchestrator, RunView, WorkflowSummary};
 pub use report::{human_ms, metrics_json};

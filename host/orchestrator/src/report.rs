@@ -364,103 +364,83 @@ pub fn metrics_json(run: &RunState) -> Value {
     })
 }
 
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The run's metrics in the Prometheus text exposition format.
+/// The run's metrics in the Prometheus (OpenMetrics) text format, written
+/// by the Prometheus client library, which escapes the labels.
 pub(crate) fn metrics_prom(run: &RunState) -> String {
-    let base = format!(
-        "run=\"{}\",workflow=\"{}\"",
-        label(&run.id),
-        label(&run.workflow.name)
-    );
-    let mut out = String::new();
-    let mut family = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{base}{labels}}} {value}");
-        }
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+    use std::sync::atomic::AtomicU64;
+
+    type Labels = Vec<(&'static str, String)>;
+    type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+    let mut registry = Registry::default();
+    let mut family = |name: &str, help: &str| {
+        let gauges = Gauges::default();
+        registry.register(name, help, gauges.clone());
+        gauges
     };
-    let phase_label = |p: &PhaseRun| format!(",phase=\"{}\"", label(&p.name));
-    let agent_label = |p: &PhaseRun, a: &AgentRun| {
-        format!(",phase=\"{}\",agent=\"{}\"", label(&p.name), label(&a.name))
+    let base = |labels: &[(&'static str, &str)]| -> Labels {
+        let mut all = vec![("run", run.id.clone()), ("workflow", run.workflow.name.clone())];
+        all.extend(labels.iter().map(|(k, v)| (*k, v.to_string())));
+        all
     };
-    family(
+    let phase_duration = family(
         "paracle_phase_duration_seconds",
         "Wall-clock time of the phase's last run.",
-        "gauge",
-        run.phases
-            .iter()
-            .map(|p| (phase_label(p), p.duration_ms as f64 / 1000.0))
-            .collect(),
     );
-    family(
-        "paracle_phase_agents",
-        "Agents of the phase by status.",
-        "gauge",
-        run.phases
-            .iter()
-            .flat_map(|p| {
-                [
-                    (
-                        format!("{},status=\"succeeded\"", phase_label(p)),
-                        p.succeeded() as f64,
-                    ),
-                    (
-                        format!("{},status=\"failed\"", phase_label(p)),
-                        p.failed() as f64,
-                    ),
-                ]
-            })
-            .collect(),
-    );
-    let per_agent = |value: &dyn Fn(&AgentRun) -> f64| -> Vec<(String, f64)> {
-        run.phases
-            .iter()
-            .flat_map(|p| p.agents.iter().map(move |a| (agent_label(p, a), value(a))))
-            .collect()
-    };
-    family(
-        "paracle_agent_duration_seconds",
-        "Wall-clock time of the agent's last attempt.",
-        "gauge",
-        per_agent(&|a| a.duration_ms as f64 / 1000.0),
-    );
-    family(
-        "paracle_agent_attempts",
-        "Attempts made for the agent.",
-        "gauge",
-        per_agent(&|a| a.attempts as f64),
-    );
-    family(
-        "paracle_agent_succeeded",
-        "1 if the agent succeeded, else 0.",
-        "gauge",
-        per_agent(&|a| (a.status == AgentStatus::Succeeded) as u8 as f64),
-    );
-    family(
-        "paracle_agent_prompt_tokens",
-        "Prompt tokens the agent used.",
-        "gauge",
-        per_agent(&|a| a.tokens.prompt as f64),
-    );
-    family(
-        "paracle_agent_completion_tokens",
-        "Completion tokens the agent used.",
-        "gauge",
-        per_agent(&|a| a.tokens.completion as f64),
-    );
-    family(
-        "paracle_agent_tool_calls",
-        "Tool calls the agent made.",
-        "gauge",
-        per_agent(&|a| a.tool_calls as f64),
-    );
+    let phase_agents = family("paracle_phase_agents", "Agents of the phase by status.");
+    let agent_gauges: [(Gauges, fn(&AgentRun) -> f64); 6] = [
+        (
+            family(
+                "paracle_agent_duration_seconds",
+                "Wall-clock time of the agent's last attempt.",
+            ),
+            |a| a.duration_ms as f64 / 1000.0,
+        ),
+        (
+            family("paracle_agent_attempts", "Attempts made for the agent."),
+            |a| a.attempts as f64,
+        ),
+        (
+            family("paracle_agent_succeeded", "1 if the agent succeeded, else 0."),
+            |a| (a.status == AgentStatus::Succeeded) as u8 as f64,
+        ),
+        (
+            family("paracle_agent_prompt_tokens", "Prompt tokens the agent used."),
+            |a| a.tokens.prompt as f64,
+        ),
+        (
+            family(
+                "paracle_agent_completion_tokens",
+                "Completion tokens the agent used.",
+            ),
+            |a| a.tokens.completion as f64,
+        ),
+        (
+            family("paracle_agent_tool_calls", "Tool calls the agent made."),
+            |a| a.tool_calls as f64,
+        ),
+    ];
+    for phase in &run.phases {
+        phase_duration
+            .get_or_create(&base(&[("phase", &phase.name)]))
+            .set(phase.duration_ms as f64 / 1000.0);
+        for (status, count) in [("succeeded", phase.succeeded()), ("failed", phase.failed())] {
+            phase_agents
+                .get_or_create(&base(&[("phase", &phase.name), ("status", status)]))
+                .set(count as f64);
+        }
+        for agent in &phase.agents {
+            let labels = base(&[("phase", &phase.name), ("agent", &agent.name)]);
+            for (gauges, value) in &agent_gauges {
+                gauges.get_or_create(&labels).set(value(agent));
+            }
+        }
+    }
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("writing to a String cannot fail");
     out
 }
 
@@ -484,7 +464,35 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn metrics_labels_are_escaped_by_the_prometheus_client() {
+        let workflow = crate::spec::Workflow {
+            name: "w\"x\\y\nz".into(),
+            description: String::new(),
+            task: String::new(),
+            phases: vec![crate::spec::Phase {
+                name: "p".into(),
+                description: String::new(),
+                agents: vec!["a".into()],
+                parallel: false,
+                requires_approval: false,
+                artifacts: Vec::new(),
+                timeout_ms: None,
+                retry: crate::spec::Retry {
+                    attempts: 1,
+                    backoff_ms: 0,
+                },
+                optional: false,
+                task: None,
+            }],
+            agents: Default::default(),
+        };
+        let run = RunState::new("r1".into(), workflow, String::new());
+        let text = metrics_prom(&run);
+        assert!(
+            text.contains(r#"paracle_agent_attempts{run="r1",workflow="w\"x\\y\nz",phase="p",agent="a"} 0"#),
+            "{text}"
+        );
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 9, "{text}");
+        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -58,6 +58,16 @@ struct ConfigFile {
     git: Option<GitDecl>,
     #[serde(default)]
     executor: ExecutorDecl,
+    #[serde(default)]
+    telemetry: TelemetryDecl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryDecl {
+    /// An OTLP/HTTP collector, `http://HOST:4318`; the
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable wins over it.
+    endpoint: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +149,9 @@ pub struct Settings {
     pub git: Option<GitSettings>,
     #[serde(default)]
     pub executor: ExecutorSettings,
+    /// `[telemetry] endpoint`: where OpenTelemetry goes; off when None.
+    #[serde(default)]
+    pub telemetry_endpoint: Option<String>,
 }
 
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -157,6 +170,7 @@ impl Default for Settings {
             hygiene_max_file_kib: DEFAULT_HYGIENE_MAX_FILE_KIB,
             git: None,
             executor: ExecutorSettings::default(),
+            telemetry_endpoint: None,
         }
     }
 }
@@ -257,12 +271,31 @@ pub fn read_settings(state: &Path) -> Result<Settings, SettingsError> {
         }
     };
     let executor = read_executor(&config.executor, &file, &text)?;
+    let telemetry_endpoint = match config.telemetry.endpoint {
+        Some(endpoint)
+            if !(endpoint.get_ref().starts_with("http://")
+                || endpoint.get_ref().starts_with("https://")) =>
+        {
+            return Err(invalid(
+                &file,
+                &text,
+                endpoint.span(),
+                format!(
+                    "`{}` is not an OTLP/HTTP address; write it like `http://127.0.0.1:4318`",
+                    endpoint.get_ref()
+                ),
+            ))
+        }
+        Some(endpoint) => Some(endpoint.into_inner()),
+        None => None,
+    };
     Ok(Settings {
         max_parallel_agents,
         agent_timeout,
         hygiene_max_file_kib,
         git,
         executor,
+        telemetry_endpoint,
     })
 }
 

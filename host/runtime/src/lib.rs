@@ -21,6 +21,7 @@ mod error;
 mod incident;
 mod person;
 mod plugin;
+mod recorder;
 mod routes;
 mod secrets;
 mod stats;
@@ -45,6 +46,7 @@ pub use plugin::{
     digest_of, schema_errors, valid_name, Inspected, Isolation, Plugin, PluginKind, PluginSettings,
     Runtime, ToolOutput, UnknownKind, World,
 };
+pub use recorder::{record_calls_with, CallRecorder, RecordedCall};
 pub use routes::{AgentRoutes, CallObserver, RouteError, ToolChoice};
 pub use secrets::SecretSource;
 pub use stats::{CallOutcome, CallStats};

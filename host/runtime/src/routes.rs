@@ -49,8 +49,13 @@ impl From<Arc<Plugin>> for ToolChoice {
 /// Hears the provider and tool calls that an agent's adapter makes, for
 /// `llm-call` and `tool-call` events.
 pub trait CallObserver: Send + Sync {
-    fn llm_call(&self, provider: &str, elapsed: Duration, result: Result<&ChatResponse, &WitError>);
-    fn tool_call(&self, plugin: &str, tool: &str, elapsed: Duration, ok: bool);
+    fn llm_call(
+        &self,
+        provider: &Plugin,
+        elapsed: Duration,
+        result: Result<&ChatResponse, &WitError>,
+    );
+    fn tool_call(&self, plugin: &Plugin, tool: &str, elapsed: Duration, ok: bool);
 }
 
 /// Why routes for an agent could not be made: a plugin of the wrong kind, or
@@ -215,7 +220,7 @@ impl AgentRouter for AgentRoutes {
             let started = Instant::now();
             let result = routed(provider.chat(&request).await);
             if let Some(observer) = observer {
-                observer.llm_call(provider.name(), started.elapsed(), result.as_ref());
+                observer.llm_call(&provider, started.elapsed(), result.as_ref());
             }
             result
         })
@@ -248,7 +253,7 @@ impl AgentRouter for AgentRoutes {
                     .await,
             );
             if let Some(observer) = observer {
-                observer.tool_call(plugin.name(), &tool, started.elapsed(), result.is_ok());
+                observer.tool_call(&plugin, &tool, started.elapsed(), result.is_ok());
             }
             result.map(ToolOutput::into_string)
         })

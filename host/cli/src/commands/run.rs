@@ -18,6 +18,7 @@ use paracle_orchestrator::human_ms;
 use paracle_orchestrator::run::{AgentStatus, PhaseStatus, RunState, RunStatus};
 use paracle_orchestrator::{quickstart, Orchestrator, RunOptions, RunView};
 use paracle_project::{ExecutorKind, ExecutorSettings, Registry};
+use paracle_telemetry::Telemetry;
 
 use super::project::open;
 
@@ -223,7 +224,8 @@ pub(super) async fn run(project: &Path, command: RunCommand) -> Result<()> {
         | RunCommand::Rollback { json, .. }
         | RunCommand::Metrics { json, .. } => *json,
     };
-    let mut orchestrator = orchestrator(&registry, json)?;
+    let telemetry = super::telemetry::start(registry.settings().telemetry_endpoint.as_deref())?;
+    let mut orchestrator = orchestrator(&registry, json, telemetry.clone())?;
     let exec = match &command {
         RunCommand::Next { options, .. } | RunCommand::Retry { options, .. } => Some(options),
         _ => None,
@@ -238,18 +240,30 @@ pub(super) async fn run(project: &Path, command: RunCommand) -> Result<()> {
         let executor = NatsExecutor::connect(&url, NATS_CONNECT_TIMEOUT).await?;
         orchestrator = orchestrator.with_executor(Arc::new(executor));
     }
-    let result = super::asking::with_terminal(&registry, dispatch(&orchestrator, command)).await?;
+    let result = super::asking::with_terminal(&registry, dispatch(&orchestrator, command)).await;
+    super::telemetry::finish(telemetry).await;
+    let result = result?;
     if let Err(error) = registry.persist_stats() {
         eprintln!("warning: statistics not saved: {error}");
     }
     result
 }
 
-/// An orchestrator that shows progress on stderr, unless the output is JSON.
-fn orchestrator(registry: &Registry, json: bool) -> Result<Orchestrator<'_>> {
+/// An orchestrator that shows progress on stderr, unless the output is JSON,
+/// and makes spans of its events when telemetry is on.
+fn orchestrator(
+    registry: &Registry,
+    json: bool,
+    telemetry: Option<Arc<Telemetry>>,
+) -> Result<Orchestrator<'_>> {
     let orchestrator = Orchestrator::new(registry);
     if json {
-        return Ok(orchestrator);
+        return Ok(match telemetry {
+            Some(telemetry) => {
+                orchestrator.with_listener(Arc::new(move |event| telemetry.on_event(event)))
+            }
+            None => orchestrator,
+        });
     }
     let terminal = std::io::stderr().is_terminal();
     let progress = Arc::new(Progress::new(terminal));
@@ -264,7 +278,12 @@ fn orchestrator(registry: &Registry, json: bool) -> Result<Orchestrator<'_>> {
             }
         });
     }
-    Ok(orchestrator.with_listener(Arc::new(move |event| progress.on_event(event))))
+    Ok(orchestrator.with_listener(Arc::new(move |event| {
+        progress.on_event(event);
+        if let Some(telemetry) = &telemetry {
+            telemetry.on_event(event);
+        }
+    })))
 }
 
 async fn dispatch(orchestrator: &Orchestrator<'_>, command: RunCommand) -> Result<()> {
@@ -796,7 +815,7 @@ pub(super) async fn quickstart(project: &Path, args: QuickstartArgs) -> Result<(
         written.insert(0, file);
     }
     registry.rediscover()?;
-    let orchestrator = orchestrator(&registry, args.json)?;
+    let orchestrator = orchestrator(&registry, args.json, None)?;
     if !args.json {
         for file in &written {
             println!("Wrote {}", file.display());

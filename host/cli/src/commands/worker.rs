@@ -63,8 +63,9 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
     )
     .await?;
     let json_lines = args.json;
-    let worker = Arc::new(
-        Worker::new(
+    // A worker has no project: the environment alone turns telemetry on.
+    let telemetry = super::telemetry::start(None)?;
+    let mut worker = Worker::new(
             lattice,
             Arc::new(runtime),
             &paths,
@@ -74,9 +75,12 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
                 share: args.share.clone(),
                 ack_wait: args.ack_wait,
             },
-        )?
-        .with_listener(Arc::new(move |event| show(&event, json_lines))),
-    );
+    )?
+    .with_listener(Arc::new(move |event| show(&event, json_lines)));
+    if let Some(telemetry) = &telemetry {
+        worker = worker.with_telemetry(telemetry.clone());
+    }
+    let worker = Arc::new(worker);
     let ready = json!({
         "event": "ready",
         "worker": name,
@@ -105,7 +109,9 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
             }
         );
     }
-    let tally = worker.run(stop_signal()).await?;
+    let tally = worker.run(stop_signal()).await;
+    super::telemetry::finish(telemetry).await;
+    let tally = tally?;
     let stopped = json!({
         "event": "stopped",
         "worker": name,

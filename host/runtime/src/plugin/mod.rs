@@ -743,10 +743,17 @@ impl Plugin {
     }
 
     fn record(&self, started: Instant, outcome: CallOutcome) {
-        self.stats
-            .lock()
-            .unwrap()
-            .record(outcome, started.elapsed());
+        let elapsed = started.elapsed();
+        self.stats.lock().unwrap().record(outcome, elapsed);
+        if let Some(recorder) = crate::recorder::recorder() {
+            recorder.record(&crate::recorder::RecordedCall {
+                plugin: &self.name,
+                digest: &self.digest,
+                kind: self.kind,
+                outcome,
+                elapsed,
+            });
+        }
     }
 
     /// Give a call its whole fuel budget; fuel left from the last call does
