@@ -69,11 +69,22 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(project: &Project, nats: &NatsServer, name: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(project, nats, name, extra, &[])
+    }
+
+    fn start_with_env(
+        project: &Project,
+        nats: &NatsServer,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let url = nats.url();
         let mut args = vec!["worker", "--nats", &url, "--name", name, "--json"];
         args.extend_from_slice(extra);
         let mut child = project
             .command(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -506,7 +517,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
     let error = agent["error"].as_str().unwrap();
     assert!(
         error.contains("worker `careful` refused plugin `slow-provider`")
-            && error.contains(&format!("hashes to sha256:"))
+            && error.contains("hashes to sha256:")
             && error.contains(&digest),
         "{error}"
     );
@@ -616,4 +627,229 @@ fn without_nats_nothing_is_sent_and_the_run_is_untouched() {
     );
     let error = project.fails(&["worker", "--nats", &format!("nats://127.0.0.1:{port}")]);
     assert!(error.contains("cannot reach NATS"), "{error}");
+}
+
+/// Spans as an OTLP receiver decodes them: name, ids (hex), attributes.
+struct ReceivedSpan {
+    name: String,
+    trace: String,
+    span: String,
+    parent: String,
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+fn hexed(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute_text(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    match value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(V::StringValue(s)) => s.clone(),
+        Some(V::IntValue(i)) => i.to_string(),
+        Some(V::BoolValue(b)) => b.to_string(),
+        Some(V::DoubleValue(d)) => d.to_string(),
+        Some(V::ArrayValue(a)) => a
+            .values
+            .iter()
+            .map(|v| attribute_text(&Some(v.clone())))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn a_run_over_two_workers_is_one_trace_with_gen_ai_attributes() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let receiver = tokio.block_on(paracle_testing::http::FakeServer::start(|_| {
+        paracle_testing::http::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/x-protobuf".into())],
+            body: Vec::new(),
+        }
+    }));
+    let endpoint = receiver.url("");
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    let nats = NatsServer::start();
+    let project = Project::new();
+    wide_phase(&project, 4, 300);
+    let workers: Vec<WorkerProcess> = ["w1", "w2"]
+        .iter()
+        .map(|name| {
+            WorkerProcess::start_with_env(&project, &nats, name, &["--concurrency", "2"], &env)
+        })
+        .collect();
+    let run = project.json(&["run", "start", "wide"]);
+    let id = run["id"].as_str().unwrap().to_string();
+    let url = nats.url();
+    let out = project
+        .command(&["run", "next", "--run", &id, "--nats", &url, "--json"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for worker in workers {
+        worker.stop();
+    }
+    // The same workflow here: its calls are traced from the run's events.
+    let here = project.json(&["run", "start", "wide"]);
+    let here_id = here["id"].as_str().unwrap().to_string();
+    let out = project
+        .command(&["run", "next", "--run", &here_id, "--json"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut spans = Vec::new();
+    let mut services = std::collections::BTreeSet::new();
+    let mut metric_names = std::collections::BTreeSet::new();
+    for request in receiver.requests() {
+        match request.path.as_str() {
+            "/v1/traces" => {
+                let export = ExportTraceServiceRequest::decode(request.bytes.as_slice())
+                    .expect("OTLP traces decode");
+                for resource in export.resource_spans {
+                    for attribute in resource.resource.iter().flat_map(|r| &r.attributes) {
+                        if attribute.key == "service.name" {
+                            services.insert(attribute_text(&attribute.value));
+                        }
+                    }
+                    for scope in resource.scope_spans {
+                        for span in scope.spans {
+                            spans.push(ReceivedSpan {
+                                name: span.name,
+                                trace: hexed(&span.trace_id),
+                                span: hexed(&span.span_id),
+                                parent: hexed(&span.parent_span_id),
+                                attributes: span
+                                    .attributes
+                                    .iter()
+                                    .map(|a| (a.key.clone(), attribute_text(&a.value)))
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+            }
+            "/v1/metrics" => {
+                let export = ExportMetricsServiceRequest::decode(request.bytes.as_slice())
+                    .expect("OTLP metrics decode");
+                for resource in export.resource_metrics {
+                    for scope in resource.scope_metrics {
+                        metric_names.extend(scope.metrics.into_iter().map(|m| m.name));
+                    }
+                }
+            }
+            other => panic!("the receiver was sent to {other}"),
+        }
+    }
+    assert_eq!(services, ["paracle".to_string()].into());
+    let traces: std::collections::BTreeSet<String> =
+        spans.iter().map(|s| s.trace.clone()).collect();
+    assert_eq!(traces.len(), 2, "two runs, two traces");
+    let trace_of = |run: &str| -> String {
+        spans
+            .iter()
+            .find(|s| s.name == "run wide" && s.attributes["paracle.run.id"] == run)
+            .unwrap_or_else(|| panic!("no span of run {run}"))
+            .trace
+            .clone()
+    };
+    let (remote_trace, local_trace) = (trace_of(&id), trace_of(&here_id));
+
+    // Here, each provider call hangs under its agent's attempt.
+    let local: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace == local_trace).collect();
+    let local_agents: Vec<&&ReceivedSpan> = local
+        .iter()
+        .filter(|s| s.name.starts_with("invoke_agent "))
+        .collect();
+    assert_eq!(local_agents.len(), 4);
+    for agent in &local_agents {
+        let calls = local
+            .iter()
+            .filter(|s| s.parent == agent.span && s.name.starts_with("chat"))
+            .count();
+        assert_eq!(calls, 1, "{}", agent.name);
+    }
+    assert!(!local.iter().any(|s| s.name.starts_with("run_agent ")));
+
+    let spans: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace == remote_trace).collect();
+    let named = |prefix: &str| -> Vec<&ReceivedSpan> {
+        spans
+            .iter()
+            .copied()
+            .filter(|s| s.name.starts_with(prefix))
+            .collect()
+    };
+
+    let roots = named("run wide");
+    assert_eq!(roots.len(), 1);
+    assert!(roots[0].parent.is_empty() || roots[0].parent == "0000000000000000");
+    assert_eq!(roots[0].attributes["paracle.run.id"], id);
+    let phases = named("phase all");
+    assert_eq!(phases.len(), 1);
+    assert_eq!(phases[0].parent, roots[0].span);
+    let agents = named("invoke_agent ");
+    assert_eq!(agents.len(), 4);
+    let on_workers = named("run_agent ");
+    assert_eq!(on_workers.len(), 4);
+    let chats = named("chat");
+    assert_eq!(
+        chats.len(),
+        4,
+        "one provider call per agent, traced once, on its worker"
+    );
+    let mut workers_seen = std::collections::BTreeSet::new();
+    for agent in &agents {
+        assert_eq!(agent.parent, phases[0].span);
+        assert_eq!(agent.attributes["gen_ai.operation.name"], "invoke_agent");
+        assert!(
+            agent.attributes["gen_ai.usage.input_tokens"]
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+        let remote: Vec<&&ReceivedSpan> = on_workers
+            .iter()
+            .filter(|w| w.parent == agent.span)
+            .collect();
+        assert_eq!(
+            remote.len(),
+            1,
+            "the worker's span hangs under the attempt that sent it"
+        );
+        workers_seen.insert(remote[0].attributes["paracle.worker"].clone());
+        let calls: Vec<&&ReceivedSpan> = chats
+            .iter()
+            .filter(|c| c.parent == remote[0].span)
+            .collect();
+        assert_eq!(calls.len(), 1);
+        let call = &calls[0].attributes;
+        assert_eq!(call["gen_ai.operation.name"], "chat");
+        assert_eq!(call["gen_ai.provider.name"], "slow-provider");
+        assert!(!call["gen_ai.response.model"].is_empty());
+        assert!(call["gen_ai.usage.input_tokens"].parse::<u64>().unwrap() > 0);
+        assert!(call["gen_ai.usage.output_tokens"].parse::<u64>().unwrap() > 0);
+        assert_eq!(call["gen_ai.response.finish_reasons"], "stop");
+        assert!(call["paracle.plugin.digest"].starts_with("sha256:"));
+        assert_eq!(call["paracle.outcome"], "ok");
+    }
+    assert_eq!(workers_seen, ["w1".to_string(), "w2".to_string()].into());
+    for metric in ["paracle.plugin.calls", "paracle.plugin.call.duration"] {
+        assert!(metric_names.contains(metric), "{metric_names:?}");
+    }
 }

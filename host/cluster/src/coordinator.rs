@@ -13,7 +13,9 @@ use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use paracle_contract::Outcome;
 use paracle_orchestrator::run::{FailureKind, GatedCall, Placement, PlacementStatus};
-use paracle_orchestrator::{Attempt, Attempted, Attempts, CallEventKind, Executor, Finished, Job, Running};
+use paracle_orchestrator::{
+    Attempt, Attempted, Attempts, CallEventKind, Executor, Finished, Job, Running,
+};
 use paracle_project::Registry;
 use paracle_runtime::{ApprovalRequest, Plugin};
 use serde::{Deserialize, Serialize};

@@ -185,9 +185,12 @@ impl CallObserver for AgentCalls {
     }
 
     fn tool_call(&self, plugin: &Plugin, tool: &str, elapsed: Duration, ok: bool) {
-        let mut event = self
-            .scope
-            .finished(EventKind::ToolCall, elapsed, ok, tool_call_data(plugin, tool));
+        let mut event = self.scope.finished(
+            EventKind::ToolCall,
+            elapsed,
+            ok,
+            tool_call_data(plugin, tool),
+        );
         event.plugin = Some(plugin.name().to_string());
         self.bus.emit(event);
     }

@@ -24,9 +24,9 @@ mod job;
 mod orchestrator;
 pub mod quickstart;
 mod report;
-pub mod trace;
 pub mod run;
 pub mod spec;
+pub mod trace;
 
 pub use clock::now_ms;
 pub use error::OrchestratorError;

@@ -375,6 +375,7 @@ pub(crate) fn metrics_prom(run: &RunState) -> String {
 
     type Labels = Vec<(&'static str, String)>;
     type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+    type PerAgent = (Gauges, fn(&AgentRun) -> f64);
     let mut registry = Registry::default();
     let mut family = |name: &str, help: &str| {
         let gauges = Gauges::default();
@@ -382,7 +383,10 @@ pub(crate) fn metrics_prom(run: &RunState) -> String {
         gauges
     };
     let base = |labels: &[(&'static str, &str)]| -> Labels {
-        let mut all = vec![("run", run.id.clone()), ("workflow", run.workflow.name.clone())];
+        let mut all = vec![
+            ("run", run.id.clone()),
+            ("workflow", run.workflow.name.clone()),
+        ];
         all.extend(labels.iter().map(|(k, v)| (*k, v.to_string())));
         all
     };
@@ -391,7 +395,7 @@ pub(crate) fn metrics_prom(run: &RunState) -> String {
         "Wall-clock time of the phase's last run.",
     );
     let phase_agents = family("paracle_phase_agents", "Agents of the phase by status.");
-    let agent_gauges: [(Gauges, fn(&AgentRun) -> f64); 6] = [
+    let agent_gauges: [PerAgent; 6] = [
         (
             family(
                 "paracle_agent_duration_seconds",
@@ -404,11 +408,17 @@ pub(crate) fn metrics_prom(run: &RunState) -> String {
             |a| a.attempts as f64,
         ),
         (
-            family("paracle_agent_succeeded", "1 if the agent succeeded, else 0."),
+            family(
+                "paracle_agent_succeeded",
+                "1 if the agent succeeded, else 0.",
+            ),
             |a| (a.status == AgentStatus::Succeeded) as u8 as f64,
         ),
         (
-            family("paracle_agent_prompt_tokens", "Prompt tokens the agent used."),
+            family(
+                "paracle_agent_prompt_tokens",
+                "Prompt tokens the agent used.",
+            ),
             |a| a.tokens.prompt as f64,
         ),
         (
@@ -489,10 +499,16 @@ mod tests {
         let run = RunState::new("r1".into(), workflow, String::new());
         let text = metrics_prom(&run);
         assert!(
-            text.contains(r#"paracle_agent_attempts{run="r1",workflow="w\"x\\y\nz",phase="p",agent="a"} 0"#),
+            text.contains(
+                r#"paracle_agent_attempts{run="r1",workflow="w\"x\\y\nz",phase="p",agent="a"} 0"#
+            ),
             "{text}"
         );
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 9, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            9,
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -82,7 +82,10 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(vars: &[(&str, &str)], configured: Option<&str>) -> Result<Option<TelemetryConfig>, TelemetryError> {
+    fn from(
+        vars: &[(&str, &str)],
+        configured: Option<&str>,
+    ) -> Result<Option<TelemetryConfig>, TelemetryError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -93,22 +96,38 @@ mod tests {
     #[test]
     fn telemetry_is_off_unless_an_endpoint_is_named() {
         assert!(from(&[], None).unwrap().is_none());
-        assert!(from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")], None).unwrap().is_none());
-        let on = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")], None)
+        assert!(from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")], None)
             .unwrap()
-            .unwrap();
+            .is_none());
+        let on = from(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")],
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(on.traces_endpoint(), "http://127.0.0.1:4318/v1/traces");
         assert_eq!(on.service_name, "paracle");
         // The environment wins over the config, and can turn it off.
         let env_wins = from(
-            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1"), ("OTEL_SERVICE_NAME", "ci")],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1"),
+                ("OTEL_SERVICE_NAME", "ci"),
+            ],
             Some("http://b:2"),
         )
         .unwrap()
         .unwrap();
-        assert_eq!((env_wins.endpoint.as_str(), env_wins.service_name.as_str()), ("http://a:1", "ci"));
-        assert!(from(&[("OTEL_SDK_DISABLED", "true")], Some("http://b:2")).unwrap().is_none());
-        assert_eq!(from(&[], Some("http://b:2")).unwrap().unwrap().endpoint, "http://b:2");
+        assert_eq!(
+            (env_wins.endpoint.as_str(), env_wins.service_name.as_str()),
+            ("http://a:1", "ci")
+        );
+        assert!(from(&[("OTEL_SDK_DISABLED", "true")], Some("http://b:2"))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            from(&[], Some("http://b:2")).unwrap().unwrap().endpoint,
+            "http://b:2"
+        );
         let bad = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318")], None);
         assert!(bad.is_err_and(|e| e.to_string().contains("not an http://")));
     }

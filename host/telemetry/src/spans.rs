@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{KeyValue, Value as OtelValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
 use paracle_contract::{ChatResponse, Event, EventKind, WitError};
@@ -50,7 +52,9 @@ fn at_ms(ms: u64) -> SystemTime {
 }
 
 fn span_id(hex: &str) -> Option<SpanId> {
-    SpanId::from_hex(hex).ok().filter(|id| *id != SpanId::INVALID)
+    SpanId::from_hex(hex)
+        .ok()
+        .filter(|id| *id != SpanId::INVALID)
 }
 
 fn new_span_id() -> SpanId {
@@ -121,7 +125,8 @@ fn tool_attributes(plugin: &str, data: &Value, ok: bool) -> (String, Vec<KeyValu
 
 impl Telemetry {
     fn send(&self, made: Made) {
-        let (parent_span_id, parent_span_is_remote) = made.parent.unwrap_or((SpanId::INVALID, false));
+        let (parent_span_id, parent_span_is_remote) =
+            made.parent.unwrap_or((SpanId::INVALID, false));
         self.spans.on_end(SpanData {
             span_context: SpanContext::new(
                 made.trace,
@@ -295,7 +300,13 @@ impl Telemetry {
                 if data.get("worker").is_some() {
                     return;
                 }
-                let Some(parent) = self.open.agents.lock().unwrap().get(&agent_key).map(|a| a.span)
+                let Some(parent) = self
+                    .open
+                    .agents
+                    .lock()
+                    .unwrap()
+                    .get(&agent_key)
+                    .map(|a| a.span)
                 else {
                     return;
                 };
@@ -357,11 +368,14 @@ impl Telemetry {
 /// `00-TRACE-SPAN-FLAGS`, as W3C Trace Context writes it.
 fn parse_traceparent(header: &str) -> Option<(TraceId, SpanId)> {
     let mut parts = header.trim().split('-');
-    let (version, trace, span, _flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (version, trace, span, _flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if version != "00" || trace.len() != 32 || span.len() != 16 {
         return None;
     }
-    let trace = TraceId::from_hex(trace).ok().filter(|t| *t != TraceId::INVALID)?;
+    let trace = TraceId::from_hex(trace)
+        .ok()
+        .filter(|t| *t != TraceId::INVALID)?;
     Some((trace, span_id(span)?))
 }
 
@@ -440,7 +454,11 @@ mod tests {
         let (trace_id, span) = parse_traceparent(&header).unwrap();
         assert_eq!(trace_id.to_string(), trace::trace_id("run-1"));
         assert_eq!(span.to_string(), trace::run_span_id("run-1"));
-        for bad in ["", "00-abc-def-01", "01-00000000000000000000000000000001-0000000000000001-01"] {
+        for bad in [
+            "",
+            "00-abc-def-01",
+            "01-00000000000000000000000000000001-0000000000000001-01",
+        ] {
             assert!(parse_traceparent(bad).is_none(), "{bad}");
         }
         let zero = format!("00-{}-{}-01", "0".repeat(32), "1".repeat(16));

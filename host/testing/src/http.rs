@@ -14,6 +14,8 @@ pub struct Recorded {
     /// Names lowercase.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent, for bodies that are not text.
+    pub bytes: Vec<u8>,
 }
 
 impl Recorded {
@@ -146,6 +148,7 @@ async fn read_request(mut stream: TcpStream, handler: &Handler) -> Option<Record
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     };
     let reply = handler(&request);
     let mut response = format!(

@@ -66,15 +66,15 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
     // A worker has no project: the environment alone turns telemetry on.
     let telemetry = super::telemetry::start(None)?;
     let mut worker = Worker::new(
-            lattice,
-            Arc::new(runtime),
-            &paths,
-            WorkerOptions {
-                name: name.clone(),
-                concurrency: args.concurrency as usize,
-                share: args.share.clone(),
-                ack_wait: args.ack_wait,
-            },
+        lattice,
+        Arc::new(runtime),
+        &paths,
+        WorkerOptions {
+            name: name.clone(),
+            concurrency: args.concurrency as usize,
+            share: args.share.clone(),
+            ack_wait: args.ack_wait,
+        },
     )?
     .with_listener(Arc::new(move |event| show(&event, json_lines)));
     if let Some(telemetry) = &telemetry {
