@@ -5,7 +5,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::plugin::PluginKind;
 use crate::stats::CallOutcome;
 
 /// One call that ended, as the recorder hears it.
@@ -13,7 +12,8 @@ use crate::stats::CallOutcome;
 pub struct RecordedCall<'a> {
     pub plugin: &'a str,
     pub digest: &'a str,
-    pub kind: PluginKind,
+    /// `provider`, `tool`, `adapter`, `observer` or `memory`.
+    pub kind: &'static str,
     pub outcome: CallOutcome,
     pub elapsed: Duration,
 }

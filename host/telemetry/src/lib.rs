@@ -37,9 +37,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SpanProcessor};
 /// Spans and metrics on their way to an OTLP endpoint.
 pub struct Telemetry {
     config: TelemetryConfig,
-    spans: BatchSpanProcessor,
-    scope: opentelemetry::InstrumentationScope,
-    open: spans::OpenSpans,
+    spans: Arc<spans::Spans>,
     meters: SdkMeterProvider,
     metrics: Arc<metrics::PluginMetrics>,
 }
@@ -83,16 +81,28 @@ impl Telemetry {
             )
             .build();
         let metrics = Arc::new(metrics::PluginMetrics::new(&meters));
+        let scope = opentelemetry::InstrumentationScope::builder("paracle")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
         Ok(Arc::new(Telemetry {
             config,
-            spans,
-            scope: opentelemetry::InstrumentationScope::builder("paracle")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
-            open: spans::OpenSpans::default(),
+            spans: Arc::new(spans::Spans::new(spans, scope)),
             meters,
             metrics,
         }))
+    }
+
+    /// Turn one of the orchestrator's events into spans: a run, a phase or
+    /// an agent's attempt when it ends, a provider or tool call at once.
+    pub fn on_event(&self, event: &paracle_contract::Event) {
+        self.spans.on_event(event);
+    }
+
+    /// The span of one task on a worker, under the attempt whose W3C
+    /// `traceparent` the task carried (a new trace when it carried none);
+    /// the agent's calls become its children.
+    pub fn task_span(&self, traceparent: Option<&str>, worker: &str, agent: &str) -> Arc<TaskSpan> {
+        self.spans.task_span(traceparent, worker, agent)
     }
 
     /// Where it sends.
@@ -109,13 +119,13 @@ impl Telemetry {
     /// Send what is still buffered, and stop. Called before the process
     /// exits, or the last spans are lost.
     pub fn shutdown(&self) {
-        if let Err(error) = self.spans.force_flush() {
+        if let Err(error) = self.spans.processor().force_flush() {
             tracing::warn!("telemetry: spans not sent: {error}");
         }
         if let Err(error) = self.meters.force_flush() {
             tracing::warn!("telemetry: metrics not sent: {error}");
         }
-        let _ = self.spans.shutdown();
+        let _ = self.spans.processor().shutdown();
         let _ = self.meters.shutdown();
     }
 }

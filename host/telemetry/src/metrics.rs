@@ -53,7 +53,7 @@ fn outcome_name(outcome: CallOutcome) -> &'static str {
 impl CallRecorder for PluginMetrics {
     fn record(&self, call: &RecordedCall<'_>) {
         let plugin = KeyValue::new("paracle.plugin.name", call.plugin.to_string());
-        let kind = KeyValue::new("paracle.plugin.kind", call.kind.as_str());
+        let kind = KeyValue::new("paracle.plugin.kind", call.kind);
         let outcome = KeyValue::new("paracle.outcome", outcome_name(call.outcome));
         self.calls
             .add(1, &[plugin.clone(), kind.clone(), outcome.clone()]);

@@ -11,18 +11,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
+use opentelemetry::InstrumentationScope;
 use opentelemetry::{KeyValue, Value as OtelValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
+};
 use paracle_contract::{ChatResponse, Event, EventKind, WitError};
 use paracle_orchestrator::{llm_call_data, tool_call_data, trace};
 use paracle_runtime::{CallObserver, Plugin};
 use serde_json::Value;
 
-use crate::Telemetry;
+/// Where finished spans go, and the phases and attempts still open.
+pub(crate) struct Spans {
+    processor: BatchSpanProcessor,
+    scope: InstrumentationScope,
+    open: OpenSpans,
+}
 
 /// Phases and agent attempts that have started and not yet ended.
 #[derive(Default)]
-pub(crate) struct OpenSpans {
+struct OpenSpans {
     phases: Mutex<HashMap<(String, String), Opened>>,
     agents: Mutex<HashMap<(String, String, String), Opened>>,
 }
@@ -123,11 +131,23 @@ fn tool_attributes(plugin: &str, data: &Value, ok: bool) -> (String, Vec<KeyValu
     (format!("execute_tool {tool}"), attributes)
 }
 
-impl Telemetry {
+impl Spans {
+    pub(crate) fn new(processor: BatchSpanProcessor, scope: InstrumentationScope) -> Self {
+        Spans {
+            processor,
+            scope,
+            open: OpenSpans::default(),
+        }
+    }
+
+    pub(crate) fn processor(&self) -> &BatchSpanProcessor {
+        &self.processor
+    }
+
     fn send(&self, made: Made) {
         let (parent_span_id, parent_span_is_remote) =
             made.parent.unwrap_or((SpanId::INVALID, false));
-        self.spans.on_end(SpanData {
+        self.processor.on_end(SpanData {
             span_context: SpanContext::new(
                 made.trace,
                 made.span,
@@ -154,9 +174,8 @@ impl Telemetry {
         });
     }
 
-    /// Turn one of the orchestrator's events into spans: a run, a phase or
-    /// an agent's attempt when it ends, a provider or tool call at once.
-    pub fn on_event(&self, event: &Event) {
+    /// See [`crate::Telemetry::on_event`].
+    pub(crate) fn on_event(&self, event: &Event) {
         let Some(run) = event.execution_id.clone() else {
             return;
         };
@@ -332,10 +351,8 @@ impl Telemetry {
         }
     }
 
-    /// The span of one task on a worker, under the attempt whose W3C
-    /// `traceparent` the task carried (a new trace when it carried none);
-    /// the agent's calls become its children.
-    pub fn task_span(
+    /// See [`crate::Telemetry::task_span`].
+    pub(crate) fn task_span(
         self: &Arc<Self>,
         traceparent: Option<&str>,
         worker: &str,
@@ -350,7 +367,7 @@ impl Telemetry {
             |(trace, _)| trace,
         );
         Arc::new(TaskSpan {
-            telemetry: self.clone(),
+            spans: self.clone(),
             trace,
             span: new_span_id(),
             parent: parent.map(|(_, span)| span),
@@ -381,7 +398,7 @@ fn parse_traceparent(header: &str) -> Option<(TraceId, SpanId)> {
 
 /// A task on a worker, as a span; the agent's calls are its children.
 pub struct TaskSpan {
-    telemetry: Arc<Telemetry>,
+    spans: Arc<Spans>,
     trace: TraceId,
     span: SpanId,
     parent: Option<SpanId>,
@@ -398,7 +415,7 @@ impl TaskSpan {
             attributes.push(KeyValue::new("error.type", outcome.to_string()));
         }
         attributes.push(KeyValue::new("paracle.outcome", outcome.to_string()));
-        self.telemetry.send(Made {
+        self.spans.send(Made {
             trace: self.trace,
             span: self.span,
             parent: self.parent.map(|p| (p, true)),
@@ -413,7 +430,7 @@ impl TaskSpan {
 
     fn child(&self, name: String, attributes: Vec<KeyValue>, elapsed: Duration, ok: bool) {
         let end = SystemTime::now();
-        self.telemetry.send(Made {
+        self.spans.send(Made {
             trace: self.trace,
             span: new_span_id(),
             parent: Some((self.span, false)),

@@ -749,7 +749,7 @@ impl Plugin {
             recorder.record(&crate::recorder::RecordedCall {
                 plugin: &self.name,
                 digest: &self.digest,
-                kind: self.kind,
+                kind: self.kind.as_str(),
                 outcome,
                 elapsed,
             });
