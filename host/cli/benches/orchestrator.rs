@@ -16,13 +16,22 @@
 //!   and the phase ends with a commit of its 100 artifacts. Shown next to the
 //!   plain figures of the same run; no target.
 //!
+//! - `over NATS`: the 100-agent phase sent to `paracle worker` processes
+//!   through a real `nats-server -js` on loopback. One at a time on one
+//!   worker against the same phase run here gives the NATS executor's
+//!   overhead per agent (target: under 5 ms); then the phase in parallel
+//!   (12 at once) on one worker and on three.
+//!
 //! Run with `cargo bench -p paracle --bench orchestrator`; `-- --quick` for
 //! fewer rounds. Figures go to stdout; docs/performance.md records them.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use paracle_cluster::NatsExecutor;
 use paracle_contract::Task;
 use paracle_orchestrator::spec::Workflow;
 use paracle_orchestrator::{Orchestrator, RunOptions};
@@ -175,7 +184,7 @@ async fn overhead(rounds: usize) -> Phase100 {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
+    let status = Command::new("git")
         .args(args)
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "Bench")
@@ -311,6 +320,110 @@ async fn workers(rounds: usize) {
     );
 }
 
+/// `paracle worker` processes on `nats`, sharing the bench's per-user
+/// directories (and so its compiled code), each ready when returned.
+fn start_workers(nats: &str, home: &Path, count: usize, concurrency: usize) -> Vec<Child> {
+    (0..count)
+        .map(|i| {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_paracle"))
+                .args(["worker", "--nats", nats, "--json", "--name"])
+                .arg(format!("bench-{i}"))
+                .args(["--concurrency", &concurrency.to_string()])
+                .env("PARACLE_HOME", home)
+                .env("PARACLE_CACHE_DIR", home.join("cache"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("paracle worker starts");
+            let mut ready = String::new();
+            BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut ready)
+                .unwrap();
+            assert!(ready.contains("\"ready\""), "{ready}");
+            child
+        })
+        .collect()
+}
+
+fn stop_workers(workers: Vec<Child>) {
+    for mut worker in workers {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+}
+
+/// The median time of `run next` over `rounds` fresh runs of `many`.
+async fn phase_median(
+    orchestrator: &Orchestrator<'_>,
+    options: &RunOptions,
+    rounds: usize,
+) -> Duration {
+    let warm = orchestrator.start("many", None).await.unwrap();
+    orchestrator.next(Some(&warm.id), options).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let run = orchestrator.start("many", None).await.unwrap();
+        let started = Instant::now();
+        let state = orchestrator.next(Some(&run.id), options).await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(state.phases[0].succeeded(), AGENTS, "every agent succeeds");
+    }
+    median(times)
+}
+
+async fn over_nats(rounds: usize) {
+    let nats = paracle_testing::nats::NatsServer::start();
+    let project = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    hundred_agents(project.path());
+    write(
+        project.path(),
+        ".paracle/config.toml",
+        "[orchestrator]\nmax_parallel_agents = 12\n",
+    );
+    let registry = registry(project.path(), home.path());
+    let local = Orchestrator::new(&registry);
+    let executor: Arc<dyn paracle_orchestrator::Executor> = Arc::new(
+        NatsExecutor::connect(&nats.url(), Duration::from_secs(5))
+            .await
+            .expect("NATS answers"),
+    );
+    let remote = Orchestrator::new(&registry).with_executor(executor);
+    let one_at_a_time = RunOptions::default();
+    let twelve_at_once = RunOptions {
+        parallel: true,
+        max_workers: Some(12),
+        ..RunOptions::default()
+    };
+
+    let here = phase_median(&local, &one_at_a_time, rounds).await;
+    let workers = start_workers(&nats.url(), home.path(), 1, 12);
+    let on_one = phase_median(&remote, &one_at_a_time, rounds).await;
+    let parallel_one = phase_median(&remote, &twelve_at_once, rounds).await;
+    stop_workers(workers);
+    let workers = start_workers(&nats.url(), home.path(), 3, 4);
+    let parallel_three = phase_median(&remote, &twelve_at_once, rounds).await;
+    stop_workers(workers);
+    let parallel_here = phase_median(&local, &twelve_at_once, rounds).await;
+
+    let per_agent = on_one.saturating_sub(here) / AGENTS as u32;
+    println!("\n100 agents over NATS, mock provider ({rounds} rounds, medians)");
+    println!("  one at a time, here            {}", ms(here));
+    println!("  one at a time, 1 worker        {}", ms(on_one));
+    println!(
+        "  NATS executor per agent        {}  (target < 5 ms: {})",
+        ms(per_agent),
+        if per_agent < Duration::from_millis(5) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    println!("  12 at once, here               {}", ms(parallel_here));
+    println!("  12 at once, 1 worker (12 each) {}", ms(parallel_one));
+    println!("  12 at once, 3 workers (4 each) {}", ms(parallel_three));
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 3 } else { 9 };
@@ -322,5 +435,6 @@ fn main() {
         let plain = overhead(rounds).await;
         workers(rounds).await;
         git_workflow(rounds, plain).await;
+        over_nats(rounds).await;
     });
 }

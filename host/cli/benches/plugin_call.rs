@@ -14,6 +14,8 @@
 //! - `paracle warm`: `Plugin::invoke_tool` on a pooled instance (schema check,
 //!   deadline, statistics included);
 //! - `paracle fresh`: the same with `Isolation::Fresh`, a new instance per call;
+//! - `telemetry off` / `on`: `paracle warm` again, without and then with
+//!   OpenTelemetry's per-plugin metrics recording every call;
 //! - `cold load`: a new `Runtime` and `Runtime::load` with the compiled code
 //!   already in the on-disk cache;
 //! - `cli load`: a second `paracle plugin load` of the same file, end to end,
@@ -33,7 +35,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use paracle_contract::InvocationContext;
-use paracle_runtime::{Isolation, PluginSettings, Runtime};
+use paracle_runtime::{Isolation, Plugin, PluginSettings, Runtime};
 use serde_json::{json, Value};
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;
@@ -429,6 +431,44 @@ async fn call_cases(settings: &Settings, path: &Path, bytes: &[u8], cache: &Path
                 cost * 100.0
             );
         }
+    }
+    telemetry_case(settings, &warm, &ctx).await;
+}
+
+/// A warm call with OpenTelemetry off (the default: one atomic load finds
+/// no recorder) and on (every call counted and timed into OTel
+/// instruments), measured back to back. The recorder can be installed only
+/// once per process, so this runs last.
+async fn telemetry_case(settings: &Settings, warm: &Plugin, ctx: &InvocationContext) {
+    let label = INPUT_SIZES[0].0;
+    if !settings.wants("telemetry", label) {
+        return;
+    }
+    let arguments = json!({ "text": text_of(INPUT_SIZES[0].1) });
+    let off = case!(settings, "telemetry off", label, {
+        let answer = warm
+            .invoke_tool("count_vowels", black_box(&arguments), ctx)
+            .await;
+        black_box(answer.expect("no trap").expect("no plugin error"));
+    });
+    // An endpoint nothing listens on: metrics are only sent every 30 s, and
+    // the bench is over before then.
+    let config = paracle_telemetry::TelemetryConfig {
+        endpoint: "http://127.0.0.1:9".into(),
+        service_name: "bench".into(),
+        timeout: Duration::from_secs(1),
+        metrics_interval: Duration::from_secs(3600),
+    };
+    let telemetry = paracle_telemetry::Telemetry::start(config).expect("telemetry starts");
+    assert!(telemetry.record_plugin_calls(), "the first recorder");
+    let on = case!(settings, "telemetry on", label, {
+        let answer = warm
+            .invoke_tool("count_vowels", black_box(&arguments), ctx)
+            .await;
+        black_box(answer.expect("no trap").expect("no plugin error"));
+    });
+    if let (Some(off), Some(on)) = (off, on) {
+        ratio("on / off", label, on.median() / off.median());
     }
 }
 
