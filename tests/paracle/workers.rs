@@ -554,6 +554,56 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
     let done = project.json(&["run", "next", "--run", &id, "--nats", &url]);
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(sharing.stop()["succeeded"], 1);
+
+    // The worker's own environment, and its own files, are not a task's to
+    // grant: refused unless its operator allows them, whatever it shares.
+    let provider = Path::new(GUESTS).join("mock_provider.wasm");
+    project.write(
+        ".paracle/agents/wide.toml",
+        "[agents.agent-00]\nprovider = \"slow-provider\"\nmemory = \"none\"\nconfig = { output_file = \"out/agent-00.md\" }\n",
+    );
+    project.write(
+        "paracle.toml",
+        &format!("[plugins.slow-provider]\npath = {provider:?}\ngrants = {{ env = [\"HOME\"] }}\n"),
+    );
+    let strict = WorkerProcess::start(&project, &nats, "strict", &[]);
+    let run = project.json(&["run", "start", "wide"]);
+    let id = run["id"].as_str().unwrap().to_string();
+    let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
+    let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("`env:HOME`") && error.contains("--allow-env HOME"),
+        "{error}"
+    );
+    strict.stop();
+    let allowing = WorkerProcess::start(&project, &nats, "allowing", &["--allow-env", "HOME"]);
+    let id = project.json(&["run", "start", "wide"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = project.json(&["run", "next", "--run", &id, "--nats", &url]);
+    assert_eq!(done["status"], "completed", "{done:#}");
+    allowing.stop();
+
+    std::fs::create_dir_all(project.home()).unwrap();
+    project.write(
+        "paracle.toml",
+        &format!(
+            "[plugins.slow-provider]\npath = {provider:?}\ngrants = {{ dirs = [\"{}:/data:rw\"] }}\n",
+            project.home().display()
+        ),
+    );
+    let sharing_all = WorkerProcess::start(&project, &nats, "wide-open", &["--share", "/"]);
+    let id = project.json(&["run", "start", "wide"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
+    let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("this machine's own files"), "{error}");
+    sharing_all.stop();
 }
 
 #[test]

@@ -335,11 +335,13 @@ fn start_workers(nats: &str, home: &Path, count: usize, concurrency: usize) -> V
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("paracle worker starts");
+            let mut lines = BufReader::new(child.stdout.take().unwrap());
             let mut ready = String::new();
-            BufReader::new(child.stdout.as_mut().unwrap())
-                .read_line(&mut ready)
-                .unwrap();
+            lines.read_line(&mut ready).unwrap();
             assert!(ready.contains("\"ready\""), "{ready}");
+            // A line per task follows; read, or the worker stops when the
+            // pipe is full.
+            std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
             child
         })
         .collect()

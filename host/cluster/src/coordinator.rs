@@ -42,6 +42,22 @@ const LOOK_AGAIN: Duration = Duration::from_secs(5);
 /// How long a task may wait for a worker before the coordinator says so.
 const NO_WORKER_WARNING: Duration = Duration::from_secs(30);
 
+/// The longest ack wait the coordinator believes, whatever the consumer
+/// says.
+const MAX_ACK_WAIT: Duration = Duration::from_secs(3600);
+
+/// How long reading an outcome from the object store may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Tool calls one result may hold for approval.
+const MAX_HELD_CALLS: usize = 64;
+
+/// A name a worker or plugin gives, as it is kept and shown: escaped, and
+/// cut short.
+fn clip(text: &str) -> String {
+    paracle_base::shown::clipped(text, 128)
+}
+
 /// Sends a phase's agents to the workers of a NATS lattice.
 pub struct NatsExecutor {
     shared: Arc<Shared>,
@@ -223,6 +239,7 @@ impl NatsRunning<'_> {
 /// Which attempt of an agent was sent, under which key: kept in NATS, so
 /// that a coordinator that died while it waited picks the attempt up.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Dispatched {
     attempt: u32,
     key: String,
@@ -306,10 +323,14 @@ impl Remote {
             _ => (new_key(), false),
         };
         let mut notices = self.router.wait(&key);
+        let _waiting = Unwait {
+            router: self.router.clone(),
+            key: key.clone(),
+        };
         if picked_up {
             // Its result may have come while this coordinator was down.
             if let Some(result) = self.router.look_up(lattice, job.run_id(), &key).await {
-                return self.settle(job, attempt, result).await;
+                return self.settle(job, attempt, &key, result).await;
             }
         } else {
             let entry = encode(&Dispatched {
@@ -378,21 +399,29 @@ impl Remote {
 
         let sent_at = Instant::now();
         let ack_wait = self.router.ack_wait;
+        // However the notices go, a task is given up once every delivery it
+        // may have had could have run out its time.
+        let last_chance = tokio::time::Instant::now()
+            + (job.timeout() + ack_wait) * crate::lattice::MAX_DELIVER as u32
+            + GRACE;
         let mut holder: Option<(String, u32)> = None;
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut warned = false;
         let mut look_again = tokio::time::interval(LOOK_AGAIN);
         look_again.tick().await;
         loop {
-            let give_up = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let give_up =
+                tokio::time::sleep_until(deadline.map_or(last_chance, |at| at.min(last_chance)));
             tokio::select! {
                 notice = notices.recv() => match notice {
                     Some(Notice::Taken { worker, delivered }) => {
+                        // Only a later delivery moves the task on; a notice
+                        // sent again changes nothing.
+                        let delivered = delivered.min(crate::lattice::MAX_DELIVER as u32);
+                        if holder.as_ref().is_some_and(|(_, seen)| delivered <= *seen) {
+                            continue;
+                        }
+                        let worker = clip(&worker);
                         if let Some((before, _)) = holder.replace((worker.clone(), delivered)) {
                             // Delivered again: the worker that held it went.
                             self.placements.push(Placement {
@@ -409,21 +438,22 @@ impl Remote {
                         }
                         deadline = Some(tokio::time::Instant::now() + job.timeout() + ack_wait + GRACE);
                     }
-                    Some(Notice::Call { llm, plugin, elapsed_ms, ok, mut data }) => {
+                    Some(Notice::Call { llm, plugin, elapsed_ms, ok, data }) => {
+                        let Some(mut data) = call_data(llm, &data) else { continue };
                         // Made on a worker, which traces it itself.
-                        if let Some(fields) = data.as_object_mut() {
-                            let worker = holder.as_ref().map_or("", |(worker, _)| worker.as_str());
-                            fields.insert("worker".into(), serde_json::Value::from(worker));
-                        }
+                        let worker = holder.as_ref().map_or("", |(worker, _)| worker.as_str());
+                        data.insert("worker".into(), serde_json::Value::from(worker));
+                        let data = serde_json::Value::Object(data);
+                        let plugin = clip(&plugin);
                         let kind = if llm { CallEventKind::Llm } else { CallEventKind::Tool };
                         job.emit_call(kind, &plugin, Duration::from_millis(elapsed_ms), ok, data);
                     }
-                    Some(Notice::Result(result)) => return self.settle(job, attempt, *result).await,
+                    Some(Notice::Result(result)) => return self.settle(job, attempt, &key, *result).await,
                     None => return setup("the coordinator stopped listening for results".into()),
                 },
                 _ = look_again.tick() => {
                     if let Some(result) = self.router.look_up(lattice, job.run_id(), &key).await {
-                        return self.settle(job, attempt, result).await;
+                        return self.settle(job, attempt, &key, result).await;
                     }
                     if holder.is_none() && !warned && sent_at.elapsed() >= NO_WORKER_WARNING {
                         warned = true;
@@ -436,7 +466,16 @@ impl Remote {
                     }
                 }
                 _ = give_up => {
-                    let (worker, _) = holder.take().unwrap_or_default();
+                    let Some((worker, _)) = holder.take() else {
+                        return Err((
+                            FailureKind::Interrupted,
+                            format!(
+                                "no worker took the task in {}; is `paracle worker --nats {}` running?",
+                                humantime::format_duration(Duration::from_secs(sent_at.elapsed().as_secs())),
+                                lattice.url
+                            ),
+                        ));
+                    };
                     self.placements.push(Placement {
                         attempt,
                         worker: worker.clone(),
@@ -456,15 +495,30 @@ impl Remote {
 
     /// What a worker's result comes to, with its outcome read from the
     /// object store and checked against the digest the result names.
-    async fn settle(&mut self, job: &Job, attempt: u32, result: ResultMessage) -> Attempted {
-        let worker = paracle_base::shown::line(&result.worker).into_owned();
-        if result.delivered > 1
+    async fn settle(
+        &mut self,
+        job: &Job,
+        attempt: u32,
+        key: &str,
+        result: ResultMessage,
+    ) -> Attempted {
+        if result.key != key {
+            return Err((
+                FailureKind::Error,
+                "a result for another task came under this one's subject; it was not taken".into(),
+            ));
+        }
+        let worker = clip(&result.worker);
+        let delivered = result
+            .delivered
+            .clamp(1, crate::lattice::MAX_DELIVER as u32);
+        if delivered > 1
             && !self
                 .placements
                 .iter()
                 .any(|p| p.attempt == attempt && p.status == PlacementStatus::Interrupted)
         {
-            for _ in 1..result.delivered {
+            for _ in 1..delivered {
                 self.placements.push(Placement {
                     attempt,
                     worker: "an unknown worker".into(),
@@ -479,11 +533,7 @@ impl Remote {
                 Err((kind, format!("on worker `{worker}`: {message}")))
             }
             WireResult::Succeeded { bytes, sha256 } => self
-                .outcome(
-                    &wire::outcome_object(&result.key, result.delivered),
-                    bytes,
-                    &sha256,
-                )
+                .outcome(&wire::outcome_object(key, result.delivered), bytes, &sha256)
                 .await
                 .map_err(|message| {
                     (
@@ -510,6 +560,22 @@ impl Remote {
                 "{bytes} bytes, over the limit of {MAX_OUTCOME_BYTES}"
             ));
         }
+        tokio::time::timeout(READ_TIMEOUT, self.read_outcome(object, bytes, sha256))
+            .await
+            .map_err(|_| {
+                format!(
+                    "reading it from the object store took over {}s",
+                    READ_TIMEOUT.as_secs()
+                )
+            })?
+    }
+
+    async fn read_outcome(
+        &self,
+        object: &str,
+        bytes: u64,
+        sha256: &str,
+    ) -> Result<Outcome, String> {
         let mut object = self
             .shared
             .lattice
@@ -543,18 +609,18 @@ async fn forward_to_gate(job: &Job, waiting: Vec<GatedCall>) {
     let Some(person) = paracle_runtime::person_at_hand() else {
         return;
     };
-    for call in waiting {
+    for call in waiting.into_iter().take(MAX_HELD_CALLS) {
         let request = ApprovalRequest {
-            plugin: call.plugin,
+            plugin: clip(&call.plugin),
             digest: String::new(),
-            tool: call.tool,
+            tool: clip(&call.tool),
             arguments_bytes: call.arguments.len(),
-            arguments: call.arguments,
+            arguments: paracle_base::shown::clipped(&call.arguments, 4096),
             caller: job.adapter().name().to_string(),
             // Whatever the worker says, the call is this agent's.
             agent: Some(job.name().to_string()),
             run: Some(job.run_id().to_string()),
-            key: call.key,
+            key: clip(&call.key),
         };
         person.approve(request).await;
     }
@@ -610,7 +676,7 @@ impl Router {
                 url: lattice.url.clone(),
                 message: e.to_string(),
             })?;
-        let ack_wait = lattice.ack_wait().await;
+        let ack_wait = lattice.ack_wait().await.min(MAX_ACK_WAIT);
         Ok(Arc::new_cyclic(|router: &std::sync::Weak<Router>| {
             let router = router.clone();
             let listening = tokio::spawn(async move {
@@ -668,8 +734,48 @@ impl Router {
             .get_last_raw_message_by_subject(&subject)
             .await
             .ok()?;
-        decode(&message.payload, MAX_MESSAGE_BYTES).ok()
+        decode::<ResultMessage>(&message.payload, MAX_MESSAGE_BYTES)
+            .ok()
+            .filter(|result| result.key == key)
     }
+}
+
+/// Stops a task's notices when its attempt is over.
+struct Unwait {
+    router: Arc<Router>,
+    key: String,
+}
+
+impl Drop for Unwait {
+    fn drop(&mut self) {
+        self.router.waiting.lock().unwrap().remove(&self.key);
+    }
+}
+
+/// What a call notice from a worker may say, rebuilt from its known fields
+/// with their sizes bounded; None for a notice that is not an object.
+fn call_data(
+    llm: bool,
+    data: &serde_json::Value,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let fields = data.as_object()?;
+    let mut kept = serde_json::Map::new();
+    let texts: &[&str] = if llm {
+        &["model", "finish_reason", "digest", "error"]
+    } else {
+        &["tool", "digest"]
+    };
+    for name in texts {
+        if let Some(text) = fields.get(*name).and_then(|v| v.as_str()) {
+            kept.insert(name.to_string(), clip(text).into());
+        }
+    }
+    for name in ["prompt_tokens", "completion_tokens", "tool_calls"] {
+        if let Some(n) = fields.get(name).and_then(|v| v.as_u64()) {
+            kept.insert(name.to_string(), n.into());
+        }
+    }
+    Some(kept)
 }
 
 impl Drop for Router {

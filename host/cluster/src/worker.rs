@@ -6,6 +6,7 @@
 //! ones it shares, the `git` interface, a secret this machine lacks.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,8 +15,10 @@ use async_nats::jetstream::AckKind;
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use paracle_contract::{ChatResponse, WitError};
+use paracle_orchestrator::hygiene::hide_secrets;
 use paracle_orchestrator::run::FailureKind;
 use paracle_orchestrator::{classify, llm_call_data, tool_call_data, RunGate};
+use paracle_policy::restricted;
 use paracle_project::signing::{Subject, TrustList};
 use paracle_project::{defaults, Paths, SecretStore};
 use paracle_runtime::{
@@ -47,6 +50,13 @@ pub struct WorkerOptions {
     pub share: Vec<PathBuf>,
     /// Sets the ack wait of the workers' consumer; None keeps the one set.
     pub ack_wait: Option<Duration>,
+    /// Environment variables of this machine a task may grant.
+    pub allow_env: Vec<String>,
+    /// Secrets of this machine's user a task may grant.
+    pub allow_secrets: Vec<String>,
+    /// Restricted addresses (loopback, private, link-local, metadata) on
+    /// this machine's network a task may grant.
+    pub allow_net: Vec<IpAddr>,
 }
 
 /// A task taken or finished, for a worker's caller to show.
@@ -88,6 +98,9 @@ pub struct Worker {
     runtime: Arc<Runtime>,
     options: WorkerOptions,
     share: Vec<PathBuf>,
+    /// This machine's per-user files and home: never granted, nor a
+    /// directory that holds them.
+    own: Vec<PathBuf>,
     trust: TrustList,
     secrets_file: PathBuf,
     secrets: OnceLock<Result<SecretStore, String>>,
@@ -118,10 +131,21 @@ impl Worker {
             })?;
             share.push(canonical);
         }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let own = [
+            paths.user_config.parent().map(Path::to_path_buf),
+            paths.cache.parent().map(Path::to_path_buf),
+            home,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.canonicalize().unwrap_or(p))
+        .collect();
         Ok(Worker {
             lattice,
             runtime,
             share,
+            own,
             trust,
             secrets_file: paths.secrets.clone(),
             secrets: OnceLock::new(),
@@ -229,6 +253,8 @@ impl Worker {
             Ok(task) => task,
             Err(error) => {
                 tracing::warn!("a task was refused: {error}");
+                self.refuse_unreadable(&message.payload, delivered, &error)
+                    .await;
                 let _ = acker.ack_with(AckKind::Term).await;
                 return;
             }
@@ -259,7 +285,9 @@ impl Worker {
             attempt: task.attempt,
             delivered,
         });
-        let heartbeat = {
+        // Stopped when the task is done, however it ends: a worker whose
+        // task went wrong must not keep it from the others.
+        let heartbeat = AbortOnDrop({
             let acker = acker.clone();
             tokio::spawn(async move {
                 let every = (ack_wait / 3).max(Duration::from_millis(100));
@@ -270,7 +298,7 @@ impl Worker {
                     }
                 }
             })
-        };
+        });
         let gate = Arc::new(RunGate::new(&task.decided));
         let span = self.telemetry.as_ref().map(|telemetry| {
             telemetry.task_span(traceparent.as_deref(), &self.options.name, &task.agent)
@@ -286,12 +314,22 @@ impl Worker {
                 Err((kind, _)) => kind.as_str(),
             });
         }
+        // This machine's secrets the task's plugins hold stay here, even if
+        // a plugin repeats one.
+        let secrets = self.granted_secret_values(&task);
+        let attempted = attempted.map(|mut outcome| {
+            hide_secrets(&mut outcome.output, &secrets);
+            outcome
+        });
         let result = match attempted {
             Ok(outcome) => {
                 self.keep_outcome(&wire::outcome_object(&task.key, delivered), &outcome)
                     .await
             }
-            Err((kind, message)) => Ok(WireResult::Failed { kind, message }),
+            Err((kind, mut message)) => {
+                hide_secrets(&mut message, &secrets);
+                Ok(WireResult::Failed { kind, message })
+            }
         };
         let result = match result {
             Ok(result) => result,
@@ -314,7 +352,14 @@ impl Worker {
             delivered,
             elapsed_ms: started.elapsed().as_millis() as u64,
             result,
-            waiting: gate.waiting(),
+            waiting: gate
+                .waiting()
+                .into_iter()
+                .map(|mut call| {
+                    hide_secrets(&mut call.arguments, &secrets);
+                    call
+                })
+                .collect(),
         };
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", task.key.as_str());
@@ -352,6 +397,73 @@ impl Worker {
                     .await;
                 self.tell(finished("returned"));
             }
+        }
+    }
+
+    /// The values of the secrets the task's plugins are granted.
+    fn granted_secret_values(&self, task: &TaskMessage) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = task
+            .tools
+            .iter()
+            .map(|t| &t.plugin)
+            .chain([&task.adapter, &task.provider])
+            .chain(task.memory.as_ref())
+            .flat_map(|p| &p.grants.secrets)
+            .collect();
+        names.dedup();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let Some(Ok(store)) = self.secrets.get() else {
+            return Vec::new();
+        };
+        store
+            .values()
+            .into_iter()
+            .filter(|(name, _)| names.contains(&name))
+            .collect()
+    }
+
+    /// A task this worker cannot read (another version of Paracle sent it,
+    /// say) fails its attempt with a result that says so, when its key and
+    /// run can be made out; otherwise the coordinator gives it up in time.
+    async fn refuse_unreadable(&self, payload: &[u8], delivered: u32, error: &str) {
+        let Ok(value) = decode::<serde_json::Value>(payload, MAX_MESSAGE_BYTES) else {
+            return;
+        };
+        let (Some(key), Some(run)) = (
+            value.get("key").and_then(|k| k.as_str()),
+            value.get("run").and_then(|r| r.as_str()),
+        ) else {
+            return;
+        };
+        if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return;
+        }
+        let reply = ResultMessage {
+            key: key.to_string(),
+            worker: self.options.name.clone(),
+            delivered,
+            elapsed_ms: 0,
+            result: WireResult::Failed {
+                kind: FailureKind::Setup,
+                message: format!(
+                    "worker `{}` cannot read the task ({error}); is it the same version of paracle as the coordinator?",
+                    self.options.name
+                ),
+            },
+            waiting: Vec::new(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", key);
+        let subject = format!("{}.{key}", wire::results_subject(run));
+        if let Ok(ack) = self
+            .lattice
+            .jetstream
+            .publish_with_headers(subject, headers, encode(&reply).into())
+            .await
+        {
+            let _ = ack.await;
         }
     }
 
@@ -450,12 +562,14 @@ impl Worker {
                 ),
             )
         };
+        // Checked for every task, loaded or not: a directory may have been
+        // swapped for a link since the last one.
+        self.check_grants(wanted).map_err(refused)?;
         let key = String::from_utf8(encode(wanted)).expect("JSON is UTF-8");
         let mut plugins = self.plugins.lock().await;
         if let Some(plugin) = plugins.get(&key) {
             return Ok(plugin.clone());
         }
-        self.check_grants(wanted).map_err(refused)?;
         let own = defaults::BUILTINS
             .iter()
             .find(|b| b.name == wanted.name && builtin_digest(b.bytes) == wanted.digest);
@@ -536,8 +650,39 @@ impl Worker {
 
     /// Whether this worker can give a plugin every grant it carries.
     fn check_grants(&self, wanted: &PluginRef) -> Result<(), String> {
-        if wanted.grants.git {
+        let grants = &wanted.grants;
+        if grants.git {
             return Err("it is granted `git`, and a worker has no repository to give it".into());
+        }
+        if let Some(name) = grants
+            .env
+            .iter()
+            .find(|n| !self.options.allow_env.contains(n))
+        {
+            return Err(format!(
+                "its grant `env:{name}` would hand it this machine's value; start the worker with `--allow-env {name}` if it may"
+            ));
+        }
+        if let Some(name) = grants
+            .secrets
+            .iter()
+            .find(|n| !self.options.allow_secrets.contains(n))
+        {
+            return Err(format!(
+                "its grant `secret:{name}` would hand it this machine's secret; start the worker with `--allow-secret {name}` if it may"
+            ));
+        }
+        for net in &grants.net {
+            if let Some(ip) = net.address() {
+                if let Some(why) = restricted(ip) {
+                    if !self.options.allow_net.contains(&ip) {
+                        return Err(format!(
+                            "its grant `net:{}` reaches a {why} address on this machine's network; start the worker with `--allow-net {ip}` if it may",
+                            net
+                        ));
+                    }
+                }
+            }
         }
         for dir in &wanted.grants.dirs {
             let spec = format!(
@@ -554,6 +699,16 @@ impl Worker {
             {
                 return Err(format!("its grant `{spec}` is not an absolute path"));
             }
+            if let Some(own) = self
+                .own
+                .iter()
+                .find(|own| own.starts_with(&dir.host) || dir.host.starts_with(own))
+            {
+                return Err(format!(
+                    "its grant `{spec}` reaches {}, this machine's own files",
+                    own.display()
+                ));
+            }
             if !self.share.iter().any(|root| dir.host.starts_with(root)) {
                 return Err(format!(
                     "its grant `{spec}` is outside the directories this worker shares; start the worker with `--share DIR` for a directory that is the coordinator's own (a shared file system)"
@@ -566,6 +721,21 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// A task aborted when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

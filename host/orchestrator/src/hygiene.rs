@@ -278,7 +278,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// `text` with the value of each of the user's secrets replaced by its
 /// name: what an agent said is kept in the run's state and shown to
 /// reviewers, and a model can repeat a secret it saw.
-pub(crate) fn hide_secrets(text: &mut String, secrets: &[(String, String)]) {
+pub fn hide_secrets(text: &mut String, secrets: &[(String, String)]) {
     for (name, value) in secrets {
         if !value.is_empty() && text.contains(value.as_str()) {
             *text = text.replace(value.as_str(), &format!("[secret {name}]"));

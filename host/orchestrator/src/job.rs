@@ -291,7 +291,11 @@ impl Job {
     /// Run the agent's attempts through `attempts`, with the job's retries,
     /// and write the artifacts of the one that succeeds.
     pub async fn run_with(self, mut attempts_by: impl Attempts) -> Finished {
-        let mut attempts = attempts_by.started(&self).await.saturating_sub(1);
+        let mut attempts = attempts_by
+            .started(&self)
+            .await
+            .min(self.retry.attempts)
+            .saturating_sub(1);
         // The attempt picked up again waited its delay before it first ran.
         let mut picked_up = attempts > 0;
         let mut total = Duration::ZERO;

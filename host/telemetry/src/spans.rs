@@ -69,8 +69,21 @@ fn new_span_id() -> SpanId {
     span_id(&trace::new_span_id()).expect("fresh span ids are valid")
 }
 
+/// A name from the data of an event, as an attribute: plugins choose
+/// model and tool names, so only a short run of plain characters is sent,
+/// never free text a plugin could fill with a prompt or a secret.
 fn text(data: &Value, key: &str) -> Option<String> {
-    data.get(key).and_then(Value::as_str).map(str::to_string)
+    let raw = data.get(key).and_then(Value::as_str)?;
+    let plain: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._:/@+-".contains(*c))
+        .take(128)
+        .collect();
+    Some(if plain.is_empty() && !raw.is_empty() {
+        "unnamed".into()
+    } else {
+        plain
+    })
 }
 
 fn number(data: &Value, key: &str) -> Option<i64> {
@@ -316,7 +329,7 @@ impl Spans {
             }
             EventKind::LlmCall | EventKind::ToolCall => {
                 // Calls made on a worker are traced there.
-                if data.get("worker").is_some() {
+                if !data.is_object() || data.get("worker").is_some() {
                     return;
                 }
                 let Some(parent) = self

@@ -30,6 +30,19 @@ pub(super) struct WorkerArgs {
     /// default: tasks whose plugins are granted a directory are refused.
     #[arg(long, value_name = "DIR")]
     share: Vec<PathBuf>,
+    /// An environment variable of this machine a task may grant a plugin
+    /// (`env:NAME`). None by default.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// A secret of this machine's user a task may grant (`secret:NAME`).
+    /// None by default.
+    #[arg(long = "allow-secret", value_name = "NAME")]
+    allow_secret: Vec<String>,
+    /// A loopback, private, link-local or metadata address on this
+    /// machine's network a task may grant (`net:IP`). None by default;
+    /// public hosts need no flag.
+    #[arg(long = "allow-net", value_name = "IP")]
+    allow_net: Vec<std::net::IpAddr>,
     /// How long a task may go without word from the worker holding it
     /// before it goes to another (sets it for every worker). Like `30s`.
     #[arg(long, value_name = "DURATION", value_parser = super::run::parse_timeout)]
@@ -74,6 +87,9 @@ pub(super) async fn run(project: &Path, args: WorkerArgs) -> Result<()> {
             concurrency: args.concurrency as usize,
             share: args.share.clone(),
             ack_wait: args.ack_wait,
+            allow_env: args.allow_env.clone(),
+            allow_secrets: args.allow_secret.clone(),
+            allow_net: args.allow_net.clone(),
         },
     )?
     .with_listener(Arc::new(move |event| show(&event, json_lines)));
