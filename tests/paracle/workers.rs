@@ -272,6 +272,28 @@ fn counted(metrics: &Value) -> Value {
     })
 }
 
+/// A new run of the `wide` workflow; its id.
+fn started(project: &Project) -> String {
+    project.json(&["run", "start", "wide"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `paracle ARGS` with `env` set, which must succeed.
+fn succeeds_with(project: &Project, args: &[&str], env: &[(&str, &str)]) {
+    let out = project
+        .command(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn agents(state: &Value) -> &Vec<Value> {
     state["phases"][0]["agents"].as_array().unwrap()
 }
@@ -286,8 +308,7 @@ fn a_phase_of_forty_agents_runs_over_three_workers_as_it_runs_here() {
         .map(|name| WorkerProcess::start(&project, &nats, name, &["--concurrency", "4"]))
         .collect();
 
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let url = nats.url();
     let remote = project.json(&["run", "next", "--run", &id, "--nats", &url]);
     assert_eq!(remote["status"], "completed", "{remote:#}");
@@ -360,8 +381,7 @@ fn a_worker_killed_while_it_holds_tasks_loses_none_and_the_run_says_so() {
         "doomed",
         &["--concurrency", "4", "--ack-wait", "2s"],
     );
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let url = nats.url();
     let coordinator = spawn(
         &project,
@@ -431,8 +451,7 @@ fn a_coordinator_killed_mid_phase_picks_up_the_outcomes_that_came_while_it_was_d
         ),
     );
     let mut worker = WorkerProcess::start(&project, &nats, "w1", &["--concurrency", "8"]);
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     // `[executor]` sends the agents to the workers with no flag.
     let mut coordinator = spawn(&project, &["run", "next", "--run", &id]);
     worker.wait_for("taken", 8);
@@ -476,8 +495,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
         .unwrap()
         .to_string();
     let object = digest.strip_prefix("sha256:").unwrap().to_string();
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let url = nats.url();
     // No worker yet: the coordinator puts the component in the store and
     // waits; then the store's copy is swapped for other bytes.
@@ -534,8 +552,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
         ".paracle/agents/wide.toml",
         "[agents.agent-00]\nprovider = \"mock-provider\"\ntools = [\"fs-tools\"]\nmemory = \"none\"\nconfig = { output_file = \"out/agent-00.md\" }\n",
     );
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
     assert_eq!(refused.status.code(), Some(1));
     let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
@@ -549,8 +566,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
     worker.stop();
     let project_dir = project.path().to_str().unwrap().to_string();
     let sharing = WorkerProcess::start(&project, &nats, "sharing", &["--share", &project_dir]);
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let done = project.json(&["run", "next", "--run", &id, "--nats", &url]);
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(sharing.stop()["succeeded"], 1);
@@ -567,8 +583,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
         &format!("[plugins.slow-provider]\npath = {provider:?}\ngrants = {{ env = [\"HOME\"] }}\n"),
     );
     let strict = WorkerProcess::start(&project, &nats, "strict", &[]);
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
     let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
     let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
@@ -578,10 +593,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
     );
     strict.stop();
     let allowing = WorkerProcess::start(&project, &nats, "allowing", &["--allow-env", "HOME"]);
-    let id = project.json(&["run", "start", "wide"])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started(&project);
     let done = project.json(&["run", "next", "--run", &id, "--nats", &url]);
     assert_eq!(done["status"], "completed", "{done:#}");
     allowing.stop();
@@ -595,10 +607,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
         ),
     );
     let sharing_all = WorkerProcess::start(&project, &nats, "wide-open", &["--share", "/"]);
-    let id = project.json(&["run", "start", "wide"])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started(&project);
     let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
     let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
     let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
@@ -610,8 +619,7 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
 fn without_nats_nothing_is_sent_and_the_run_is_untouched() {
     let project = Project::new();
     wide_phase(&project, 2, 0);
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     // A port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -734,35 +742,19 @@ fn a_run_over_two_workers_is_one_trace_with_gen_ai_attributes() {
             WorkerProcess::start_with_env(&project, &nats, name, &["--concurrency", "2"], &env)
         })
         .collect();
-    let run = project.json(&["run", "start", "wide"]);
-    let id = run["id"].as_str().unwrap().to_string();
+    let id = started(&project);
     let url = nats.url();
-    let out = project
-        .command(&["run", "next", "--run", &id, "--nats", &url, "--json"])
-        .envs(env)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds_with(
+        &project,
+        &["run", "next", "--run", &id, "--nats", &url],
+        &env,
     );
     for worker in workers {
         worker.stop();
     }
     // The same workflow here: its calls are traced from the run's events.
-    let here = project.json(&["run", "start", "wide"]);
-    let here_id = here["id"].as_str().unwrap().to_string();
-    let out = project
-        .command(&["run", "next", "--run", &here_id, "--json"])
-        .envs(env)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let here_id = started(&project);
+    succeeds_with(&project, &["run", "next", "--run", &here_id], &env);
 
     let mut spans = Vec::new();
     let mut services = std::collections::BTreeSet::new();
