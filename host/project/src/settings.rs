@@ -419,3 +419,57 @@ fn write_git_table(config_file: &Path, settings: &GitSettings) -> Result<PathBuf
         .map_err(|e| format!("cannot write {}: {e}", config_file.display()))?;
     Ok(config_file.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Settings, SettingsError> {
+        let state = tempfile::tempdir().unwrap();
+        std::fs::write(config_file(state.path()), text).unwrap();
+        read_settings(state.path())
+    }
+
+    #[test]
+    fn executor_and_telemetry_tables_are_read_strictly() {
+        let settings = read(
+            "[executor]\nkind = \"nats\"\nnats = \"nats://10.0.0.5:4222\"\n\n[telemetry]\nendpoint = \"http://127.0.0.1:4318\"\n",
+        )
+        .unwrap();
+        assert_eq!(settings.executor.kind, ExecutorKind::Nats);
+        assert_eq!(
+            settings.executor.nats.as_deref(),
+            Some("nats://10.0.0.5:4222")
+        );
+        assert_eq!(
+            settings.telemetry_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        assert_eq!(read("").unwrap().executor.kind, ExecutorKind::Local);
+        for (text, line, says) in [
+            ("[executor]\nkind = \"nats\"\n", 2, "needs the server"),
+            (
+                "[executor]\nkind = \"lattice\"\n",
+                2,
+                "not `local` or `nats`",
+            ),
+            (
+                "[executor]\nnats = \"10.0.0.5:4222\"\n",
+                2,
+                "not a NATS server",
+            ),
+            (
+                "[telemetry]\nendpoint = \"127.0.0.1:4318\"\n",
+                2,
+                "not an OTLP/HTTP address",
+            ),
+            ("[telemetry]\nheaders = \"x\"\n", 2, "headers"),
+        ] {
+            let error = read(text).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("config.toml:{line}:")) && error.contains(says),
+                "{text}: {error}"
+            );
+        }
+    }
+}

@@ -119,13 +119,18 @@ impl Telemetry {
     /// Send what is still buffered, and stop. Called before the process
     /// exits, or the last spans are lost.
     pub fn shutdown(&self) {
-        if let Err(error) = self.spans.processor().force_flush() {
-            tracing::warn!("telemetry: spans not sent: {error}");
+        // Shutting down sends what is buffered first.
+        if let Err(error) = self.spans.processor().shutdown() {
+            tracing::warn!(
+                "telemetry: spans not all sent to {} ({error}); is the collector up?",
+                self.config.traces_endpoint()
+            );
         }
-        if let Err(error) = self.meters.force_flush() {
-            tracing::warn!("telemetry: metrics not sent: {error}");
+        if let Err(error) = self.meters.shutdown() {
+            tracing::warn!(
+                "telemetry: metrics not all sent to {} ({error}); is the collector up?",
+                self.config.metrics_endpoint()
+            );
         }
-        let _ = self.spans.processor().shutdown();
-        let _ = self.meters.shutdown();
     }
 }

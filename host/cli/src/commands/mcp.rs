@@ -70,6 +70,8 @@ impl ServeArgs {
 
 pub(super) async fn run(project: &Path, command: McpCommand) -> Result<()> {
     let registry = Arc::new(open(project)?);
+    // Every tool call the server makes is counted, when telemetry is on.
+    let telemetry = super::telemetry::start(registry.settings().telemetry_endpoint.as_deref())?;
     let result = match command {
         McpCommand::Serve {
             stdio: _,
@@ -89,6 +91,7 @@ pub(super) async fn run(project: &Path, command: McpCommand) -> Result<()> {
             Ok(())
         }
     };
+    super::telemetry::finish(telemetry).await;
     if let Err(error) = registry.persist_stats() {
         eprintln!("warning: statistics not saved: {error}");
     }

@@ -349,7 +349,11 @@ async fn dispatch(registry: &mut Registry, command: PluginCommand) -> Result<()>
             unreachable!("handled before the registry opens")
         }
         PluginCommand::Call(args) => {
-            let result = super::asking::with_terminal(registry, call(registry, args)).await?;
+            let telemetry =
+                super::telemetry::start(registry.settings().telemetry_endpoint.as_deref())?;
+            let result = super::asking::with_terminal(registry, call(registry, args)).await;
+            super::telemetry::finish(telemetry).await;
+            let result = result?;
             if let Err(error) = &result {
                 if let Some(error) = error.downcast_ref::<paracle_runtime::CallError>() {
                     registry.audit_denial(error);
