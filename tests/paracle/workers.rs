@@ -613,6 +613,36 @@ fn a_worker_refuses_a_component_that_does_not_match_its_digest_and_grants_it_can
     let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
     assert!(error.contains("this machine's own files"), "{error}");
     sharing_all.stop();
+
+    // Under require-signed, the worker's own trust list decides, whatever
+    // the coordinator's says: the unsigned component is refused there.
+    let own_home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        own_home.path().join("trust.toml"),
+        "policy = \"require-signed\"\n",
+    )
+    .unwrap();
+    project.write(
+        "paracle.toml",
+        &format!("[plugins.slow-provider]\npath = {provider:?}\n"),
+    );
+    let signed_only = WorkerProcess::start_with_env(
+        &project,
+        &nats,
+        "signed-only",
+        &[],
+        &[("PARACLE_HOME", own_home.path().to_str().unwrap())],
+    );
+    let id = started(&project);
+    let refused = project.run(&["run", "next", "--run", &id, "--nats", &url, "--json"]);
+    let state: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let error = agents(&state)[0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("worker `signed-only` refused plugin `slow-provider`")
+            && error.contains("is not signed"),
+        "{error}"
+    );
+    signed_only.stop();
 }
 
 #[test]
