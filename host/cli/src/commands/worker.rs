@@ -47,7 +47,8 @@ pub(super) struct WorkerArgs {
     /// before it goes to another (sets it for every worker). Like `30s`.
     #[arg(long, value_name = "DURATION", value_parser = super::run::parse_timeout)]
     ack_wait: Option<Duration>,
-    /// One JSON object per line: when ready, and when stopped.
+    /// One JSON object per line: when ready, per task taken and finished,
+    /// and when stopped.
     #[arg(long)]
     json: bool,
 }
