@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use paracle_contract::{ChatResponse, WitError};
 use paracle_orchestrator::hygiene::hide_secrets;
 use paracle_orchestrator::run::FailureKind;
-use paracle_orchestrator::{classify, llm_call_data, tool_call_data, RunGate};
+use paracle_orchestrator::{llm_call_data, run_attempt, tool_call_data, RunGate};
 use paracle_policy::restricted;
 use paracle_project::signing::{Subject, TrustList};
 use paracle_project::{defaults, Paths, SecretStore};
@@ -530,24 +530,16 @@ impl Worker {
             key: task.key.clone(),
             span,
         }));
-        let spec = task.spec.clone().into();
-        let mut agent_task: paracle_contract::Task = task.task.clone().into();
-        agent_task.id = format!("{}-{}", agent_task.id, task.attempt);
-        let timeout = Duration::from_millis(task.timeout_ms);
-        let call = adapter.run_agent(&spec, &agent_task, Arc::new(routes));
-        match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err((
-                FailureKind::Timeout,
-                format!(
-                    "agent `{}` ran past its timeout of {}",
-                    task.agent,
-                    humantime::format_duration(timeout)
-                ),
-            )),
-            Ok(Err(error)) => Err(classify(error)),
-            Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
-            Ok(Ok(Ok(outcome))) => Ok(outcome),
-        }
+        run_attempt(
+            &adapter,
+            &task.agent,
+            &task.spec.clone().into(),
+            &task.task.clone().into(),
+            task.attempt,
+            Arc::new(routes),
+            Duration::from_millis(task.timeout_ms),
+        )
+        .await
     }
 
     /// The plugin a task names, loaded as the coordinator set it up, after

@@ -210,20 +210,49 @@ impl Attempts for Here {
         job: &'a Job,
         attempt: &'a Attempt,
     ) -> Pin<Box<dyn Future<Output = Attempted> + Send + 'a>> {
-        Box::pin(async move {
-            let task = Task {
-                id: format!("{}-{}", job.task.id, attempt.number),
-                ..job.task.clone()
-            };
-            let call = job.adapter.run_agent(&job.spec, &task, job.routes.clone());
-            match tokio::time::timeout(job.timeout, call).await {
-                Err(_) => Err(job.timed_out()),
-                Ok(Err(error)) => Err(classify(error)),
-                Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
-                Ok(Ok(Ok(outcome))) => Ok(outcome),
-            }
-        })
+        Box::pin(run_attempt(
+            &job.adapter,
+            &job.name,
+            &job.spec,
+            &job.task,
+            attempt.number,
+            job.routes.clone(),
+            job.timeout,
+        ))
     }
+}
+
+/// One attempt of agent `name` through `adapter`, under `timeout`, as it
+/// runs wherever it runs: here, or on a worker.
+pub async fn run_attempt(
+    adapter: &Plugin,
+    name: &str,
+    spec: &AgentSpec,
+    task: &Task,
+    attempt: u32,
+    routes: Arc<AgentRoutes>,
+    timeout: Duration,
+) -> Attempted {
+    let task = Task {
+        id: format!("{}-{attempt}", task.id),
+        ..task.clone()
+    };
+    match tokio::time::timeout(timeout, adapter.run_agent(spec, &task, routes)).await {
+        Err(_) => Err(timed_out(name, timeout)),
+        Ok(Err(error)) => Err(classify(error)),
+        Ok(Ok(Err(error))) => Err((FailureKind::Error, error.to_string())),
+        Ok(Ok(Ok(outcome))) => Ok(outcome),
+    }
+}
+
+fn timed_out(name: &str, timeout: Duration) -> (FailureKind, String) {
+    (
+        FailureKind::Timeout,
+        format!(
+            "agent `{name}` ran past its timeout of {}",
+            humantime::format_duration(timeout)
+        ),
+    )
 }
 
 /// How the host's own errors from a call are told apart in a run.
@@ -273,14 +302,7 @@ pub(crate) type Written = BTreeMap<String, String>;
 impl Job {
     /// The failure of an attempt that ran past the job's timeout.
     pub fn timed_out(&self) -> (FailureKind, String) {
-        (
-            FailureKind::Timeout,
-            format!(
-                "agent `{}` ran past its timeout of {}",
-                self.name,
-                humantime::format_duration(self.timeout)
-            ),
-        )
+        timed_out(&self.name, self.timeout)
     }
 
     /// Run the agent here, with its retries, and write its artifacts.

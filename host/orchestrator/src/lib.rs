@@ -34,6 +34,8 @@ pub use events::{llm_call_data, tool_call_data, Listener};
 pub use execute::RunOptions;
 pub use executor::{Executor, LocalPool, Running};
 pub use gate::RunGate;
-pub use job::{classify, Attempt, Attempted, Attempts, CallEventKind, Finished, Job, Reaches};
+pub use job::{
+    classify, run_attempt, Attempt, Attempted, Attempts, CallEventKind, Finished, Job, Reaches,
+};
 pub use orchestrator::{ListedRun, Orchestrator, RunView, WorkflowSummary};
 pub use report::{human_ms, metrics_json};
