@@ -69,18 +69,24 @@ pub(crate) struct Calls {
 }
 
 impl Calls {
+    /// A plugin's tool, on `arguments`, or on `text` when the client's
+    /// arguments came as JSON text: checked and passed on as they are.
     pub(crate) async fn plugin_tool(
         &self,
         plugin: &Plugin,
         tool: &str,
         arguments: &Value,
+        text: Option<&str>,
     ) -> Answer {
         let context = InvocationContext {
             caller: "mcp".into(),
             run_id: None,
             agent: None,
         };
-        let result = plugin.invoke_tool(tool, arguments, &context).await;
+        let result = match text {
+            Some(text) => plugin.invoke_tool_json(tool, text, &context).await,
+            None => plugin.invoke_tool(tool, arguments, &context).await,
+        };
         if let Err(error) = &result {
             self.registry.audit_denial(error);
         }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::calls::{Answer, Calls};
 use crate::catalog::{Catalog, Target};
 use crate::elicit::client_person;
+use crate::lines::RawArguments;
 
 const INSTRUCTIONS: &str = "Paracle runs WebAssembly plugins and workflows of agents for one \
 project. Plugin tools are named PLUGIN__TOOL. workflow_list shows the workflows; workflow_run \
@@ -241,7 +242,18 @@ impl ServerHandler for Handler {
                 None,
             ));
         };
-        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        // Over stdio, a call's arguments come as the text the client sent,
+        // which goes to a plugin as it is; elsewhere they come as a tree.
+        let raw = context
+            .extensions
+            .get::<RawArguments>()
+            .map(|raw| raw.0.clone());
+        let arguments = match (&raw, &entry.target) {
+            (Some(_), Target::Plugin { .. }) => Value::Null,
+            (Some(raw), Target::Builtin(_)) => serde_json::from_str(raw)
+                .map_err(|e| ErrorData::invalid_params(format!("arguments: {e}"), None))?,
+            (None, _) => Value::Object(request.arguments.unwrap_or_default()),
+        };
         if let Some(errors) = entry.argument_errors(&arguments) {
             return Ok(result_of(Answer::Failed {
                 message: format!(
@@ -262,7 +274,9 @@ impl ServerHandler for Handler {
         );
         let answer = match &entry.target {
             Target::Plugin { plugin, tool } => {
-                let call = served.calls.plugin_tool(plugin, tool, &arguments);
+                let call = served
+                    .calls
+                    .plugin_tool(plugin, tool, &arguments, raw.as_deref());
                 match person {
                     Some(person) => paracle_runtime::with_person(person, call).await,
                     None => call.await,

@@ -5,6 +5,8 @@
 //! - `catalog`: which tools there are, with their schemas;
 //! - `calls`: what each tool does, under the project's grants and limits;
 //! - `handler`: rmcp's side: requests in, tool results out.
+//! - `lines`: the stdio transport, which hands a call's arguments on as the
+//!   text the client sent.
 //!
 //! Nothing but protocol messages goes to stdout: logs go to stderr, and
 //! plugins' own stdout goes nowhere (the sandbox gives them none).
@@ -13,6 +15,7 @@ mod calls;
 mod catalog;
 mod elicit;
 mod handler;
+mod lines;
 pub mod names;
 mod server;
 

@@ -18,6 +18,7 @@ use paracle_project::{Paths, PromptPolicy, Registry};
 use crate::calls::Calls;
 use crate::catalog::Catalog;
 use crate::handler::{Handler, Served};
+use crate::lines::LineTransport;
 
 /// How long the phases of a `workflow_run` may take unless the server is
 /// told otherwise.
@@ -233,7 +234,7 @@ impl McpServer {
     pub async fn serve_stdio(self) -> Result<(), McpError> {
         let running = self
             .handler
-            .serve(rmcp::transport::stdio())
+            .serve(stdio_transport())
             .await
             .map_err(|e| McpError::Handshake(e.to_string()))?;
         running
@@ -296,6 +297,14 @@ impl McpServer {
             });
         }
     }
+}
+
+/// Standard input and output as a line transport: through the reactor
+/// when both are pipes (as MCP clients start servers), else through
+/// tokio's blocking handles.
+fn stdio_transport() -> LineTransport<rmcp::transport::StdioReader> {
+    let (read, write) = rmcp::transport::stdio_pipes();
+    LineTransport::new(read, write)
 }
 
 type Body = http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>;

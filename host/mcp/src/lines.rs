@@ -1,0 +1,472 @@
+//! The stdio transport: one JSON-RPC message per line, in and out.
+//!
+//! rmcp's own line transport reads every message through its typed model,
+//! whose untagged enums buffer the whole message and try each request type
+//! in turn, so a 64 KiB `tools/call` was copied and parsed several times
+//! before the handler built a tree of its arguments, which the runtime then
+//! serialised again for the guest. Here a `tools/call` is taken apart once:
+//! its arguments stay the text the client sent ([`RawArguments`], in the
+//! request's extensions), checked by the runtime against the tool's schema
+//! and handed to the guest as they are. Every other message goes through
+//! rmcp's model as before.
+//!
+//! Answers are serialised by the task rmcp spawns for each, then queued for
+//! one writer task, which writes whatever has gathered in one go: with many
+//! requests in flight, many answers share a write.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, ErrorData, JsonObject, JsonRpcMessage,
+    JsonRpcRequest, RequestId, RequestMetaObject,
+};
+use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::Notify;
+
+/// The longest message read; a longer line is dropped, as rmcp does, so
+/// that a client that never ends a line cannot grow the server without end.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Answers waiting to be written past this size make the next answer wait
+/// for the client to read: a client that stops reading holds the server's
+/// memory to this much, not to every answer it asked for.
+const MAX_UNWRITTEN_BYTES: usize = 8 << 20;
+
+/// The arguments of a `tools/call`, as the JSON text the client sent: a
+/// JSON object, checked to be well-formed.
+#[derive(Clone, Debug)]
+pub(crate) struct RawArguments(pub(crate) Arc<str>);
+
+pub(crate) struct LineTransport<R> {
+    read: BufReader<R>,
+    line: Vec<u8>,
+    /// Set while the rest of an oversized line is skipped.
+    discarding: bool,
+    writer: Arc<Writer>,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<R: AsyncRead + Unpin + Send> LineTransport<R> {
+    pub(crate) fn new<W: AsyncWrite + Unpin + Send + 'static>(read: R, write: W) -> Self {
+        let writer = Arc::new(Writer::default());
+        let writing = tokio::spawn(writer.clone().write_to(write));
+        LineTransport {
+            read: BufReader::with_capacity(64 << 10, read),
+            line: Vec::new(),
+            discarding: false,
+            writer,
+            writing: Some(writing),
+        }
+    }
+
+    /// The next whole line into `self.line`, without its newline; false at
+    /// the end of input. Cancel-safe: rmcp polls `receive` in a `select!`,
+    /// and a partial line stays in `self.line` for the next call.
+    async fn read_line(&mut self) -> std::io::Result<bool> {
+        loop {
+            let available = self.read.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let newline = available.iter().position(|&b| b == b'\n');
+            let take = newline.map_or(available.len(), |at| at + 1);
+            if self.discarding {
+                self.discarding = newline.is_none();
+            } else if self.line.len() + take > MAX_MESSAGE_BYTES + 1 {
+                tracing::error!(
+                    "a message longer than {} MiB was dropped",
+                    MAX_MESSAGE_BYTES >> 20
+                );
+                self.line.clear();
+                self.discarding = newline.is_none();
+            } else {
+                self.line.extend_from_slice(&available[..take]);
+                if newline.is_some() {
+                    self.read.consume(take);
+                    self.line.pop();
+                    if self.line.last() == Some(&b'\r') {
+                        self.line.pop();
+                    }
+                    return Ok(true);
+                }
+            }
+            self.read.consume(take);
+        }
+    }
+}
+
+/// What one line is.
+#[derive(Debug)]
+enum Decoded {
+    Message(Box<RxJsonRpcMessage<RoleServer>>),
+    /// Not JSON, or a notification of no known shape: no answer, as the
+    /// official SDKs do (there is no id to answer, and answering garbage can
+    /// start an echo storm).
+    Ignored,
+    /// JSON that is not a message: Invalid Request, to the request's id
+    /// when it has one.
+    Invalid(Option<RequestId>),
+}
+
+fn decode(line: &[u8]) -> Decoded {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    if let Some(call) = tool_call(line) {
+        return Decoded::Message(Box::new(call));
+    }
+    match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(line) {
+        Ok(message) => Decoded::Message(Box::new(message)),
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            tracing::debug!("ignored a line that is not JSON: {error}");
+            Decoded::Ignored
+        }
+        Err(error) => {
+            #[derive(Deserialize)]
+            struct Id {
+                id: Option<RequestId>,
+            }
+            match serde_json::from_slice::<Id>(line) {
+                // JSON-RPC never answers a notification.
+                Ok(Id { id: None }) => Decoded::Ignored,
+                Ok(Id { id }) => {
+                    tracing::debug!("not a JSON-RPC message: {error}");
+                    Decoded::Invalid(id)
+                }
+                Err(_) => Decoded::Invalid(None),
+            }
+        }
+    }
+}
+
+/// A `tools/call` with object arguments, taken apart with its arguments
+/// left as text; None for anything else, which rmcp's model then reads.
+fn tool_call(line: &[u8]) -> Option<RxJsonRpcMessage<RoleServer>> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        jsonrpc: Cow<'a, str>,
+        id: RequestId,
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        #[serde(borrow)]
+        params: &'a RawValue,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Params<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow)]
+        arguments: Option<&'a RawValue>,
+        #[serde(rename = "_meta")]
+        meta: Option<JsonObject>,
+        // Fields the fast path does not carry: such a call goes through
+        // rmcp's model instead.
+        #[serde(borrow)]
+        input_responses: Option<&'a RawValue>,
+        #[serde(borrow)]
+        request_state: Option<&'a RawValue>,
+    }
+    // A duplicate key is an error here, so the call goes the typed way.
+    let envelope: Envelope = serde_json::from_slice(line).ok()?;
+    if envelope.jsonrpc != "2.0" || envelope.method != "tools/call" {
+        return None;
+    }
+    let params: Params = serde_json::from_str(envelope.params.get()).ok()?;
+    if params.input_responses.is_some() || params.request_state.is_some() {
+        return None;
+    }
+    let arguments = match params.arguments {
+        None => None,
+        // Anything but an object is rmcp's to refuse, with its own message.
+        Some(raw) if raw.get().starts_with('{') => Some(RawArguments(Arc::from(raw.get()))),
+        Some(_) => return None,
+    };
+    let mut request = CallToolRequest::new(CallToolRequestParams::new(params.name.into_owned()));
+    // Where rmcp's own reading puts `_meta` (the progress token).
+    if let Some(meta) = params.meta {
+        request.extensions.insert(RequestMetaObject::from(meta));
+    }
+    if let Some(arguments) = arguments {
+        request.extensions.insert(arguments);
+    }
+    Some(JsonRpcMessage::Request(JsonRpcRequest::new(
+        envelope.id,
+        ClientRequest::from(request),
+    )))
+}
+
+/// Answers serialised and waiting for the writer task.
+#[derive(Default)]
+struct Writer {
+    state: Mutex<Unwritten>,
+    /// Wakes the writer task: something to write, or the end.
+    queued: Notify,
+    /// Wakes answers waiting for room.
+    written: Notify,
+}
+
+#[derive(Default)]
+struct Unwritten {
+    bytes: Vec<u8>,
+    closed: bool,
+    /// Why writing stopped, if it did: every later answer fails with it.
+    failed: Option<std::io::ErrorKind>,
+}
+
+impl Writer {
+    async fn queue(&self, line: Vec<u8>) -> std::io::Result<()> {
+        loop {
+            let written = self.written.notified();
+            {
+                let mut state = self.state.lock().unwrap();
+                if let Some(kind) = state.failed {
+                    return Err(std::io::Error::new(kind, "the client's end is closed"));
+                }
+                if state.closed {
+                    return Err(std::io::ErrorKind::NotConnected.into());
+                }
+                if state.bytes.is_empty() || state.bytes.len() + line.len() <= MAX_UNWRITTEN_BYTES {
+                    state.bytes.extend_from_slice(&line);
+                    drop(state);
+                    self.queued.notify_one();
+                    return Ok(());
+                }
+            }
+            written.await;
+        }
+    }
+
+    async fn write_to<W: AsyncWrite + Unpin>(self: Arc<Self>, mut write: W) {
+        let mut batch = Vec::new();
+        loop {
+            let queued = self.queued.notified();
+            let closed = {
+                let mut state = self.state.lock().unwrap();
+                std::mem::swap(&mut batch, &mut state.bytes);
+                state.closed
+            };
+            if batch.is_empty() {
+                if closed {
+                    let _ = write.shutdown().await;
+                    return;
+                }
+                queued.await;
+                continue;
+            }
+            let outcome = match write.write_all(&batch).await {
+                Ok(()) => write.flush().await,
+                Err(error) => Err(error),
+            };
+            batch.clear();
+            if let Err(error) = outcome {
+                tracing::debug!("stdout closed: {error}");
+                let mut state = self.state.lock().unwrap();
+                state.failed = Some(error.kind());
+                state.bytes = Vec::new();
+                drop(state);
+                self.written.notify_waiters();
+                return;
+            }
+            self.written.notify_waiters();
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for LineTransport<R> {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let writer = self.writer.clone();
+        async move {
+            let mut line = serde_json::to_vec(&item)?;
+            line.push(b'\n');
+            writer.queue(line).await
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            match self.read_line().await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => {
+                    tracing::error!("cannot read stdin: {error}");
+                    return None;
+                }
+            }
+            let decoded = if self.line.iter().all(u8::is_ascii_whitespace) {
+                Decoded::Ignored
+            } else {
+                decode(&self.line)
+            };
+            self.line.clear();
+            match decoded {
+                Decoded::Message(message) => return Some(*message),
+                Decoded::Ignored => continue,
+                Decoded::Invalid(id) => {
+                    let error = TxJsonRpcMessage::<RoleServer>::error(
+                        ErrorData::invalid_request("Invalid Request: not a JSON-RPC message", None),
+                        id,
+                    );
+                    if self.send(error).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.writer.state.lock().unwrap().closed = true;
+        self.writer.queued.notify_one();
+        // Every answer queued is written before the process may exit.
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn typed(line: &str) -> RxJsonRpcMessage<RoleServer> {
+        serde_json::from_str(line).expect("rmcp reads it")
+    }
+
+    fn call_parts(message: &RxJsonRpcMessage<RoleServer>) -> (Value, Option<String>) {
+        let JsonRpcMessage::Request(request) = message else {
+            panic!("a request: {message:?}")
+        };
+        let raw = match &request.request {
+            ClientRequest::CallToolRequest(call) => call
+                .extensions
+                .get::<RawArguments>()
+                .map(|raw| raw.0.to_string()),
+            other => panic!("a tools/call: {other:?}"),
+        };
+        (serde_json::to_value(message).unwrap(), raw)
+    }
+
+    #[test]
+    fn a_tool_call_keeps_its_arguments_as_sent_and_the_rest_as_rmcp_reads_it() {
+        let line = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t__x","arguments":{ "text" : "a\"b\u00e9" },"_meta":{"progressToken":"p1"}}}"#;
+        let Decoded::Message(fast) = decode(line.as_bytes()) else {
+            panic!("decoded")
+        };
+        let (fast_json, raw) = call_parts(&fast);
+        assert_eq!(raw.as_deref(), Some(r#"{ "text" : "a\"b\u00e9" }"#));
+        // Without the arguments, what the handler sees is what rmcp would
+        // have made of the line, progress token included.
+        let mut slow_json = serde_json::to_value(typed(line)).unwrap();
+        slow_json["params"]
+            .as_object_mut()
+            .unwrap()
+            .remove("arguments");
+        assert_eq!(fast_json, slow_json);
+        assert_eq!(fast_json["params"]["_meta"]["progressToken"], "p1");
+    }
+
+    #[test]
+    fn what_the_fast_path_does_not_carry_goes_through_rmcp() {
+        for line in [
+            // Not an object: rmcp's invalid-params answer.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":"banana"}}"#,
+            // No name.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            // Two `arguments`: no guessing which one the guest would read.
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":1},"arguments":{"a":2}}}"#,
+            // Two ids.
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"t","arguments":{}}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        ] {
+            assert!(tool_call(line.as_bytes()).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_call_without_arguments_has_none() {
+        let line = r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"t","arguments":null}}"#;
+        let (json, raw) = call_parts(&tool_call(line.as_bytes()).expect("fast"));
+        assert_eq!(raw, None);
+        assert_eq!(json["id"], "a");
+    }
+
+    #[test]
+    fn lines_that_are_not_messages() {
+        assert!(matches!(decode(b"{not json"), Decoded::Ignored));
+        assert!(matches!(
+            decode(br#"{"jsonrpc":"2.0","method":"notifications/whatever","params":5}"#),
+            Decoded::Ignored | Decoded::Message(_)
+        ));
+        match decode(br#"{"jsonrpc":"2.0","id":2,"params":{}}"#) {
+            Decoded::Invalid(Some(id)) => assert_eq!(json!(id), json!(2)),
+            other => panic!("invalid with its id: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_a_long_one_is_dropped() {
+        let (client, server) = tokio::io::duplex(1024);
+        let (read, write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(read, write);
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        let long = "x".repeat(MAX_MESSAGE_BYTES + 10);
+        let writing = tokio::spawn(async move {
+            client_write.write_all(long.as_bytes()).await.unwrap();
+            client_write
+                .write_all(b"\n{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\r\n")
+                .await
+                .unwrap();
+        });
+        let message = transport.receive().await.expect("the ping after it");
+        assert_eq!(serde_json::to_value(&message).unwrap()["method"], "ping");
+        writing.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn answers_are_all_written_before_close_returns() {
+        let (client, server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(read, write);
+        let (mut client_read, client_write) = tokio::io::split(client);
+        let reading = tokio::spawn(async move {
+            let mut all = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut client_read, &mut all)
+                .await
+                .unwrap();
+            all
+        });
+        for id in 0..50 {
+            let answer = TxJsonRpcMessage::<RoleServer>::error(
+                ErrorData::invalid_request("x", None),
+                Some(RequestId::Number(id)),
+            );
+            transport.send(answer).await.unwrap();
+        }
+        transport.close().await.unwrap();
+        drop(transport);
+        drop(client_write);
+        let all = reading.await.unwrap();
+        let ids: Vec<i64> = all
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, (0..50).collect::<Vec<_>>());
+    }
+}
