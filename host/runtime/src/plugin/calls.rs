@@ -1,7 +1,10 @@
 //! The typed calls of each kind. Every call is leased an instance, run under
 //! the plugin's deadline, settled (a failed instance is dropped) and counted.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -74,6 +77,33 @@ macro_rules! observer_call {
     }};
 }
 
+pin_project_lite::pin_project! {
+    /// See [`Plugin::counted`].
+    struct Counted<'p, F> {
+        #[pin]
+        call: F,
+        plugin: &'p Plugin,
+        started: Option<Instant>,
+    }
+}
+
+impl<T, F: Future<Output = CallResult<T>>> Future for Counted<'_, F> {
+    type Output = CallResult<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let started = *this.started.get_or_insert_with(Instant::now);
+        let Poll::Ready(mut result) = this.call.poll(cx) else {
+            return Poll::Pending;
+        };
+        this.plugin.record(started, CallOutcome::of(&result));
+        if !this.plugin.redactor.is_empty() {
+            this.plugin.scrub_errors(&mut result);
+        }
+        Poll::Ready(result)
+    }
+}
+
 impl Plugin {
     /// A returned value over one of the caps in [`returned`].
     pub(super) fn over(&self, function: &str, detail: returned::Over) -> CallError {
@@ -98,17 +128,16 @@ impl Plugin {
         answer.map_err(|e| PluginError::from_wit(&self.name, e))
     }
 
-    async fn counted<T>(
-        &self,
-        call: impl std::future::Future<Output = CallResult<T>>,
-    ) -> CallResult<T> {
-        let started = Instant::now();
-        let mut result = call.await;
-        self.record(started, CallOutcome::of(&result));
-        if !self.redactor.is_empty() {
-            self.scrub_errors(&mut result);
+    /// `call`, counted in the plugin's statistics when it ends. A
+    /// combinator rather than an `async fn`: an `async fn` would hold the
+    /// call's future twice (as its argument and as what it awaits), and
+    /// every call's future would be that much larger to move.
+    fn counted<F>(&self, call: F) -> Counted<'_, F> {
+        Counted {
+            call,
+            plugin: self,
+            started: None,
         }
-        result
     }
 
     /// Hide the values of the plugin's secrets in whatever message of its
