@@ -334,6 +334,7 @@ async def http():
                 expect("text-tools__count_vowels" in names, names)
                 result = await call_ok(session, "text-tools__count_vowels", {"text": "banana"})
                 expect(result.structured_content == {"vowels": 3}, f"{result.structured_content}")
+                await in_flight(session)
         # A web page's request carries an Origin, and a DNS-rebound name
         # arrives as another Host: both are refused.
         for header, value in (("Origin", "http://evil.example"), ("Host", "evil.example")):
@@ -429,6 +430,31 @@ async def secret_leak(session, init):
     expect(value not in message and "[secret HOSTILE_SECRET]" in message, message)
 
 
+async def in_flight(session, init=None):
+    """Calls in flight run at once, up to the plugin's instance limit (4 by
+    default): four calls of a tool that waits 150 ms take about as long as
+    one, not four times as long. Ratios of times measured here, in one run."""
+    import time
+
+    async def sleep_call():
+        started = time.perf_counter()
+        await call_ok(session, "hostile__sleep", {"ms": 150})
+        return time.perf_counter() - started
+
+    await sleep_call()  # the first call makes the first instance
+    one = min([await sleep_call() for _ in range(2)])
+    started = time.perf_counter()
+    await asyncio.gather(*(sleep_call() for _ in range(4)))
+    four = time.perf_counter() - started
+    expect(four < 2.5 * one, f"4 calls in flight took {four:.3f} s against {one:.3f} s for one")
+    # Payloads of 1 MiB go through whole, with answers matched to their calls.
+    texts = [("aeiou" * (200_000 + i)) for i in range(3)]
+    results = await asyncio.gather(
+        *(call_ok(session, "text-tools__count_vowels", {"text": t}) for t in texts))
+    for t, result in zip(texts, results):
+        expect(result.structured_content == {"vowels": len(t)}, f"{result.structured_content}")
+
+
 STDIO = {
     "initialize": initialize,
     "tools_list": tools_list,
@@ -439,6 +465,7 @@ STDIO = {
     "workflow_timeout": workflow_timeout,
     "memory": memory,
     "secret_leak": secret_leak,
+    "in_flight": in_flight,
 }
 
 

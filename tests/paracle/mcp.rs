@@ -134,6 +134,15 @@ fn a_failing_call_is_a_tool_error_and_an_unknown_tool_a_protocol_error() {
     scenario(&project(), "call_failure");
 }
 
+/// Four calls of a 150 ms tool at once take less than 2.5 times one
+/// (they run in parallel, up to the plugin's instance limit), and 1 MiB
+/// arguments cross whole, each answer to its own call. Over HTTP, the
+/// `http` scenario checks the same.
+#[test]
+fn calls_in_flight_run_at_once() {
+    scenario(&project(), "in_flight");
+}
+
 #[test]
 fn malformed_requests_get_json_rpc_errors_and_stdout_carries_only_protocol() {
     scenario(&project(), "malformed");

@@ -10,15 +10,20 @@
 //! - `paracle`: `paracle mcp serve --stdio` in an empty project, calling the
 //!   embedded `text-tools` plugin's `count_vowels` through the sandbox.
 //!
-//! The client writes requests with up to N of them in flight (a writer
-//! thread and a reader thread, so that the pipe is never idle while N are
-//! out) and checks every answer's vowel count. For 1 in flight it gives the
-//! round trip; for 8 the throughput. Inputs are 16 B, 1 KiB and 64 KiB of
-//! text; the ratios printed are to the floor's figure of the same case, and
-//! the gain of 8 in flight over 1 for the same server.
+//! The client, one thread, keeps up to N requests in flight, sending the
+//! next as each answer comes, and checks every answer's vowel count. For 1
+//! in flight it gives the round trip; for 8 the throughput. Inputs are 16 B,
+//! 1 KiB and 64 KiB of text. Each figure is the median of three rounds that
+//! alternate the servers. Printed beside them: the server's CPU time per
+//! call (all its threads, from the scheduler's accounting: what it spends,
+//! apart from waiting for pipes and threads to wake), the ratios to the
+//! floor's figure of the same case, and the gain of 8 in flight over 1 for
+//! the same server. Last, what `structuredContent` adds to an answer, in
+//! process.
 //!
-//! Run with `cargo bench -p paracle --bench mcp`; `-- --quick` for fewer
-//! calls; `-- 64` for the cases whose label contains `64`.
+//! Run with `cargo bench -p paracle --bench mcp`; `-- --quick` for one
+//! round of fewer calls; `-- 64` for the cases whose label contains `64`
+//! (`-- structured` for the last table alone).
 
 #[path = "../../../sample-plugins/text-tools/src/vowels.rs"]
 pub mod vowels;
@@ -277,6 +282,47 @@ fn calls_for(size: usize, quick: bool) -> usize {
     }
 }
 
+/// What giving a tool's JSON answer also as `structuredContent` costs the
+/// server: the answer parsed into a tree and that tree serialised into the
+/// result, against the answer's text alone (which every result carries).
+/// The answers are JSON objects of about each input size.
+fn structured_content_cost(quick: bool) {
+    println!();
+    println!("| answer |  text only | with structuredContent | added |");
+    println!("|-------:|-----------:|-----------------------:|------:|");
+    for (label, size) in INPUT_SIZES {
+        let answer = json!({"words": text_of(size).split(' ').collect::<Vec<_>>()}).to_string();
+        let rounds = if quick { 200 } else { 2_000 } * 1024 / size.max(1024);
+        let time = |structured: bool| {
+            let mut samples: Vec<Duration> = (0..11)
+                .map(|_| {
+                    let started = Instant::now();
+                    for _ in 0..rounds {
+                        let mut result = json!({
+                            "content": [{"type": "text", "text": std::hint::black_box(&answer)}],
+                            "isError": false
+                        });
+                        if structured {
+                            let value: Value = serde_json::from_str(&answer).expect("JSON");
+                            result["structuredContent"] = value;
+                        }
+                        std::hint::black_box(serde_json::to_vec(&result).expect("serialises"));
+                    }
+                    started.elapsed() / rounds as u32
+                })
+                .collect();
+            median(&mut samples)
+        };
+        let (plain, structured) = (time(false), time(true));
+        println!(
+            "| {label:>6} | {:>10} | {:>22} | {:>4.0}% |",
+            show(plain),
+            show(structured),
+            (structured.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--floor-server") {
         floor::serve();
@@ -403,5 +449,8 @@ fn main() {
                 );
             }
         }
+    }
+    if filter.is_none_or(|f| "structured".contains(f)) {
+        structured_content_cost(quick);
     }
 }
