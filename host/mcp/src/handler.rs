@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::calls::{Answer, Calls};
 use crate::catalog::{Catalog, Target};
 use crate::elicit::client_person;
-use crate::lines::RawArguments;
+use crate::lines::{AnswerSlot, RawArguments};
 
 const INSTRUCTIONS: &str = "Paracle runs WebAssembly plugins and workflows of agents for one \
 project. Plugin tools are named PLUGIN__TOOL. workflow_list shows the workflows; workflow_run \
@@ -125,13 +125,21 @@ impl Handler {
     }
 }
 
-fn result_of(answer: Answer) -> CallToolResult {
+/// The tool result for `answer`. Over stdio, a plugin's object answer
+/// goes into `slot`, for the transport to write as `structuredContent` as
+/// it is, rather than parsed here and serialised again.
+fn result_of(answer: Answer, slot: Option<&AnswerSlot>) -> CallToolResult {
     match answer {
         Answer::Value(value) => success(value, None),
-        Answer::Output(output) => {
-            let value = output.to_value();
-            success(value, Some(output.into_string()))
-        }
+        Answer::Output(output) => match slot {
+            Some(slot) if slot.leave(Arc::from(output.as_str())) => {
+                CallToolResult::success(vec![ContentBlock::text(output.into_string())])
+            }
+            _ => {
+                let value = output.to_value();
+                success(value, Some(output.into_string()))
+            }
+        },
         Answer::Failed { message, details } => {
             let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
             result.structured_content = details;
@@ -255,13 +263,16 @@ impl ServerHandler for Handler {
             (None, _) => Value::Object(request.arguments.unwrap_or_default()),
         };
         if let Some(errors) = entry.argument_errors(&arguments) {
-            return Ok(result_of(Answer::Failed {
-                message: format!(
-                    "the arguments do not match the schema of tool `{}`: {errors}",
-                    entry.name
-                ),
-                details: None,
-            })
+            return Ok(result_of(
+                Answer::Failed {
+                    message: format!(
+                        "the arguments do not match the schema of tool `{}`: {errors}",
+                        entry.name
+                    ),
+                    details: None,
+                },
+                None,
+            )
             .into());
         }
         // The client's user is asked, through elicitation, when a plugin
@@ -300,6 +311,6 @@ impl ServerHandler for Handler {
                 answer
             }
         };
-        Ok(result_of(answer).into())
+        Ok(result_of(answer, context.extensions.get::<AnswerSlot>()).into())
     }
 }
