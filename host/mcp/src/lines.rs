@@ -249,21 +249,24 @@ fn serialise(
         // is the last member, so its object ends one byte before the line.
         debug_assert!(matches!(message, JsonRpcMessage::Response(_)));
         if line.ends_with(b"}}") {
-            let at = line.len() - 2;
-            let mut member = [b",\"structuredContent\":", object.as_bytes()].concat();
+            line.truncate(line.len() - 2);
+            line.extend_from_slice(b",\"structuredContent\":");
+            let start = line.len();
+            line.extend_from_slice(object.as_bytes());
             // The answer is the plugin's: valid JSON, but it may hold line
             // breaks between its tokens, and a line break here would end
             // this message and start one of the plugin's choosing (a forged
             // answer to another call). Inside a JSON string they are always
             // escaped, so every raw one is whitespace, and a space will do.
-            if memchr::memchr2(b'\n', b'\r', &member).is_some() {
-                for byte in &mut member {
+            let written = &mut line[start..];
+            if memchr::memchr2(b'\n', b'\r', written).is_some() {
+                for byte in written {
                     if matches!(byte, b'\n' | b'\r') {
                         *byte = b' ';
                     }
                 }
             }
-            line.splice(at..at, member);
+            line.extend_from_slice(b"}}");
         }
     }
     line.push(b'\n');
