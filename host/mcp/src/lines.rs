@@ -17,10 +17,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientNotification, ClientRequest, ErrorData,
-    JsonObject, JsonRpcMessage, JsonRpcRequest, RequestId, RequestMetaObject,
+    JsonObject, JsonRpcMessage, JsonRpcRequest, RequestId, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -33,10 +34,17 @@ use tokio::sync::Notify;
 /// that a client that never ends a line cannot grow the server without end.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
-/// Answers waiting to be written past this size make the next answer wait
-/// for the client to read: a client that stops reading holds the server's
-/// memory to this much, not to every answer it asked for.
+/// Past this many bytes of answers waiting for the client to read them, the
+/// server reads no more requests until it does: a client that stops reading
+/// holds the server's memory to this, and the answers of the calls it had
+/// already sent.
 const MAX_UNWRITTEN_BYTES: usize = 8 << 20;
+
+/// A line buffer grown past this by a long message is given back.
+const LINE_CAPACITY_KEPT: usize = 1 << 20;
+
+/// How long a closing server waits for the client to read what is left.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The arguments of a `tools/call`, as the JSON text the client sent: a
 /// JSON object, checked to be well-formed.
@@ -48,21 +56,50 @@ pub(crate) struct RawArguments(pub(crate) Arc<str>);
 /// it into a tree and serialising the tree took four times as long as
 /// writing the answer's text (the MCP bench's last table).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct AnswerSlot(Arc<Mutex<Option<Arc<str>>>>);
+pub(crate) struct AnswerSlot(Arc<Mutex<Slot>>);
+
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Left(Arc<str>),
+    /// Two calls in flight under one id: the writer cannot tell their
+    /// answers apart, so both put their structured content inline.
+    Shared,
+}
 
 impl AnswerSlot {
     /// Leave `object` (JSON text the runtime checked, starting with `{`)
-    /// for the answer; false if there is no object to leave.
+    /// for the answer; false if it is not an object or the slot cannot
+    /// take it, and the caller puts it into the result itself.
     pub(crate) fn leave(&self, object: Arc<str>) -> bool {
         if !object.starts_with('{') {
             return false;
         }
-        *self.0.lock().unwrap() = Some(object);
-        true
+        let mut slot = self.0.lock().unwrap();
+        match *slot {
+            Slot::Empty => {
+                *slot = Slot::Left(object);
+                true
+            }
+            Slot::Left(_) | Slot::Shared => false,
+        }
     }
 
     fn take(&self) -> Option<Arc<str>> {
-        self.0.lock().unwrap().take()
+        let mut slot = self.0.lock().unwrap();
+        match std::mem::take(&mut *slot) {
+            Slot::Left(object) => Some(object),
+            Slot::Empty => None,
+            Slot::Shared => {
+                *slot = Slot::Shared;
+                None
+            }
+        }
+    }
+
+    fn share(&self) {
+        *self.0.lock().unwrap() = Slot::Shared;
     }
 }
 
@@ -150,13 +187,26 @@ fn decode(line: &[u8]) -> Decoded {
         }
         Err(error) => {
             #[derive(Deserialize)]
-            struct Id {
+            struct Shape {
                 id: Option<RequestId>,
+                result: Option<serde::de::IgnoredAny>,
+                error: Option<serde::de::IgnoredAny>,
             }
-            match serde_json::from_slice::<Id>(line) {
-                // JSON-RPC never answers a notification.
-                Ok(Id { id: None }) => Decoded::Ignored,
-                Ok(Id { id }) => {
+            match serde_json::from_slice::<Shape>(line) {
+                // JSON-RPC never answers a notification, nor a response (a
+                // client's answer to the server, whose id may also be one of
+                // the client's own requests).
+                Ok(Shape { id: None, .. }) => Decoded::Ignored,
+                Ok(
+                    Shape {
+                        result: Some(_), ..
+                    }
+                    | Shape { error: Some(_), .. },
+                ) => {
+                    tracing::debug!("ignored a response that is not one: {error}");
+                    Decoded::Ignored
+                }
+                Ok(Shape { id, .. }) => {
                     tracing::debug!("not a JSON-RPC message: {error}");
                     Decoded::Invalid(id)
                 }
@@ -244,10 +294,16 @@ fn serialise(
     structured: Option<&str>,
 ) -> serde_json::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message)?;
-    if let Some(object) = structured {
+    let takes_it = matches!(
+        message,
+        JsonRpcMessage::Response(response)
+            if matches!(&response.result, ServerResult::CallToolResult(result)
+                if result.structured_content.is_none() && !result.content.is_empty())
+    );
+    if let Some(object) = structured.filter(|_| takes_it) {
         // A response is `{"jsonrpc":..,"id":..,"result":{...}}`: the result
-        // is the last member, so its object ends one byte before the line.
-        debug_assert!(matches!(message, JsonRpcMessage::Response(_)));
+        // is the last member, so its object ends one byte before the line,
+        // and it has members (its content) for this one to follow.
         if line.ends_with(b"}}") {
             line.truncate(line.len() - 2);
             line.extend_from_slice(b",\"structuredContent\":");
@@ -293,28 +349,55 @@ struct Unwritten {
     failed: Option<std::io::ErrorKind>,
 }
 
+impl<R> Drop for LineTransport<R> {
+    /// A transport dropped without `close` (a handshake that failed) still
+    /// lets its writer write what is queued, and end.
+    fn drop(&mut self) {
+        self.writer.close();
+    }
+}
+
 impl Writer {
+    fn close(&self) {
+        self.state.lock().unwrap().closed = true;
+        self.queued.notify_one();
+        self.written.notify_waiters();
+    }
+
     /// The answer slot of call `id`, no longer kept.
     fn slot_for(&self, id: &RequestId) -> Option<AnswerSlot> {
         self.slots.lock().unwrap().remove(id)
     }
 
-    async fn queue(&self, line: Vec<u8>) -> std::io::Result<()> {
+    fn queue(&self, line: &[u8]) -> std::io::Result<()> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(kind) = state.failed {
+            return Err(std::io::Error::new(kind, "the client's end is closed"));
+        }
+        if state.closed {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        }
+        state.bytes.extend_from_slice(line);
+        drop(state);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Wait while more than [`MAX_UNWRITTEN_BYTES`] wait for the client to
+    /// read them; false once nothing can be written any more. Reading the
+    /// next request waits for this, so a client that stops reading stops
+    /// the server from reading, and from starting calls whose answers would
+    /// pile up.
+    async fn room(&self) -> bool {
         loop {
             let written = self.written.notified();
             {
-                let mut state = self.state.lock().unwrap();
-                if let Some(kind) = state.failed {
-                    return Err(std::io::Error::new(kind, "the client's end is closed"));
+                let state = self.state.lock().unwrap();
+                if state.failed.is_some() || state.closed {
+                    return false;
                 }
-                if state.closed {
-                    return Err(std::io::ErrorKind::NotConnected.into());
-                }
-                if state.bytes.is_empty() || state.bytes.len() + line.len() <= MAX_UNWRITTEN_BYTES {
-                    state.bytes.extend_from_slice(&line);
-                    drop(state);
-                    self.queued.notify_one();
-                    return Ok(());
+                if state.bytes.len() <= MAX_UNWRITTEN_BYTES {
+                    return true;
                 }
             }
             written.await;
@@ -343,6 +426,9 @@ impl Writer {
                 Err(error) => Err(error),
             };
             batch.clear();
+            if batch.capacity() > LINE_CAPACITY_KEPT {
+                batch = Vec::new();
+            }
             if let Err(error) = outcome {
                 tracing::debug!("stdout closed: {error}");
                 let mut state = self.state.lock().unwrap();
@@ -376,12 +462,17 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for LineTransport<R> {
                 _ => None,
             };
             let line = serialise(&item, structured.as_deref())?;
-            writer.queue(line).await
+            writer.queue(&line)
         }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            // A client whose end is closed ends the session: nothing could
+            // tell it what its calls did.
+            if !self.writer.room().await {
+                return None;
+            }
             match self.read_line().await {
                 Ok(true) => {}
                 Ok(false) => return None,
@@ -396,10 +487,22 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for LineTransport<R> {
                 decode(&self.line)
             };
             self.line.clear();
+            if self.line.capacity() > LINE_CAPACITY_KEPT {
+                self.line = Vec::new();
+            }
             match decoded {
                 Decoded::Message(message) => {
                     if let Some((id, slot)) = slot_of(&message) {
-                        self.writer.slots.lock().unwrap().insert(id, slot);
+                        let mut slots = self.writer.slots.lock().unwrap();
+                        match slots.get(&id) {
+                            Some(earlier) => {
+                                earlier.share();
+                                slot.share();
+                            }
+                            None => {
+                                slots.insert(id, slot);
+                            }
+                        }
                     }
                     // rmcp answers nothing to a cancelled call: its slot
                     // would wait for ever.
@@ -429,11 +532,17 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for LineTransport<R> {
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.writer.state.lock().unwrap().closed = true;
-        self.writer.queued.notify_one();
-        // Every answer queued is written before the process may exit.
-        if let Some(writing) = self.writing.take() {
-            let _ = writing.await;
+        self.writer.close();
+        // Every answer queued is written before the process may exit,
+        // unless the client has stopped reading.
+        if let Some(mut writing) = self.writing.take() {
+            if tokio::time::timeout(CLOSE_WAIT, &mut writing)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the client did not read the last answers; they are dropped");
+                writing.abort();
+            }
         }
         Ok(())
     }
@@ -514,6 +623,12 @@ mod tests {
             decode(br#"{"jsonrpc":"2.0","method":"notifications/whatever","params":5}"#),
             Decoded::Ignored | Decoded::Message(_)
         ));
+        // A response rmcp cannot read is not answered: its id may be one of
+        // the client's own requests.
+        assert!(matches!(
+            decode(br#"{"jsonrpc":"2.0","id":2,"result":5,"error":7}"#),
+            Decoded::Ignored
+        ));
         match decode(br#"{"jsonrpc":"2.0","id":2,"params":{}}"#) {
             Decoded::Invalid(Some(id)) => assert_eq!(json!(id), json!(2)),
             other => panic!("invalid with its id: {other:?}"),
@@ -583,6 +698,81 @@ mod tests {
         let answer: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(answer["id"], 1);
         assert_eq!(answer["result"]["structuredContent"]["x"]["id"], 7);
+    }
+
+    #[test]
+    fn structured_content_goes_only_where_a_tool_result_has_none() {
+        use rmcp::model::{CallToolResult, ContentBlock, ServerResult};
+        let object = r#"{"a":1}"#;
+        let without = |result: ServerResult| {
+            let message = TxJsonRpcMessage::<RoleServer>::response(result, RequestId::Number(1));
+            let line = serialise(&message, Some(object)).unwrap();
+            serde_json::from_slice::<Value>(&line).expect("one JSON message")
+        };
+        // Another kind of result (a client reusing a call's id for a ping).
+        let ping = without(ServerResult::empty(()));
+        assert!(ping["result"].get("structuredContent").is_none(), "{ping}");
+        // A tool result that has its structured content already.
+        let mut inline = CallToolResult::success(vec![ContentBlock::text("x")]);
+        inline.structured_content = Some(json!({"b": 2}));
+        let kept = without(ServerResult::CallToolResult(inline));
+        assert_eq!(kept["result"]["structuredContent"], json!({"b": 2}));
+    }
+
+    #[tokio::test]
+    async fn two_calls_in_flight_under_one_id_keep_their_answers_inline() {
+        let (client, server) = tokio::io::duplex(4096);
+        let (read, write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(read, write);
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        let call = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"t","arguments":{}}}"#;
+        client_write.write_all(call).await.unwrap();
+        client_write.write_all(b"\n").await.unwrap();
+        client_write.write_all(call).await.unwrap();
+        client_write.write_all(b"\n").await.unwrap();
+        let slots: Vec<AnswerSlot> = [
+            transport.receive().await.unwrap(),
+            transport.receive().await.unwrap(),
+        ]
+        .iter()
+        .map(|message| slot_of(message).expect("a call").1)
+        .collect();
+        for slot in &slots {
+            assert!(!slot.leave(Arc::from("{}")), "a shared id takes no answer");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_stops_the_server_reading() {
+        let (client, server) = tokio::io::duplex(1024);
+        let (read, write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(read, write);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        // More answers than the server holds, which the client does not read.
+        let answer = vec![b'x'; MAX_UNWRITTEN_BYTES + 1];
+        transport.writer.queue(&answer).unwrap();
+        client_write
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\n")
+            .await
+            .unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(200), transport.receive()).await;
+        assert!(waiting.is_err(), "a request was read while 8 MiB waited");
+        // Once the client reads, the server reads again.
+        let draining = tokio::spawn(async move {
+            let mut sink = vec![0; 1 << 16];
+            let mut read = 0;
+            while read <= MAX_UNWRITTEN_BYTES {
+                read += tokio::io::AsyncReadExt::read(&mut client_read, &mut sink)
+                    .await
+                    .unwrap();
+            }
+        });
+        let message = transport
+            .receive()
+            .await
+            .expect("the ping, once there is room");
+        assert_eq!(serde_json::to_value(&message).unwrap()["method"], "ping");
+        draining.await.unwrap();
     }
 
     #[test]

@@ -29,10 +29,6 @@ const POOL_INSTANCES: u32 = 256;
 /// overflow instead of touching host memory.
 const ASYNC_STACK_BYTES: usize = 2 << 20;
 const MAX_WASM_STACK_BYTES: usize = 1 << 20;
-/// How much of a pooled slot's linear memory, and of its tables, is reset
-/// in place rather than unmapped when an instance ends.
-const MEMORY_KEPT_RESIDENT: usize = 2 << 20;
-const TABLE_KEPT_RESIDENT: usize = 64 << 10;
 
 /// What an engine is built for. A component runs on the plain shape unless
 /// its own code needs another: every shape but the plain one costs
@@ -248,16 +244,12 @@ fn config(pooling: bool, shape: EngineShape) -> Config {
         // componentize-py's `--stub-wasi` output has 38.
         pool.max_core_instances_per_component(64);
         pool.max_tables_per_component(32);
-        // A slot given back is reset by writing zeros (or the image) over
-        // the pages the instance touched, found with the kernel's PAGEMAP_SCAN
-        // where it has one, instead of unmapping them: the next instance in
-        // the slot takes no page faults, and no TLB shootdown crosses CPUs.
-        // Beyond this many bytes, or without PAGEMAP_SCAN, pages are
-        // unmapped as before. Either way the next instance sees only zeros
-        // and the component's own data.
-        pool.linear_memory_keep_resident(MEMORY_KEPT_RESIDENT);
-        pool.table_keep_resident(TABLE_KEPT_RESIDENT);
-        pool.pagemap_scan(wasmtime::Enabled::Auto);
+        // Slots given back are unmapped (wasmtime's default), not reset in
+        // place with PAGEMAP_SCAN, which was twice as fast for a fresh
+        // instance: wasmtime 48's scan resets only pages present in memory,
+        // so a page the last instance wrote that is swapped out or being
+        // migrated at that moment would reach the next instance, maybe
+        // another plugin's (wasmtime PR #14357).
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

@@ -284,8 +284,14 @@ impl Plugin {
                 })?;
             self.check_arguments(tool, &value)?;
             if self.needs_approval(tool, at_least) {
-                Box::pin(self.approved(tool, arguments, context, at_least)).await?;
+                // The person approves what the guest will get, written the
+                // way the host writes it: the caller's own text could hide
+                // a value behind padding, escapes or a repeated key.
+                let arguments = serde_json::to_string(&value).expect("a JSON value serializes");
+                Box::pin(self.approved(tool, &arguments, context, at_least)).await?;
+                return self.invoke_checked(tool, &arguments, context).await;
             }
+            drop(value);
             self.invoke_checked(tool, &arguments.to_owned(), context)
                 .await
         })

@@ -29,7 +29,7 @@ impl ToolOutput {
         if nests_deeper_than(&json, MAX_JSON_DEPTH) {
             return Err(OutputError::TooDeep);
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(&json).map_err(OutputError::Invalid)?;
+        serde_json::from_str::<Checked>(&json).map_err(OutputError::Invalid)?;
         Ok(ToolOutput(json))
     }
 
@@ -49,6 +49,53 @@ impl ToolOutput {
     }
 }
 
+/// A JSON value read through without being kept, its strings decoded:
+/// `IgnoredAny` skips strings without decoding their escapes, so a lone
+/// surrogate (`"\ud800"`) passed it, and every later parser that decodes
+/// (`to_value`) refused the answer after it had been accepted.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Checked)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Checked, A::Error> {
+        while items.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<Checked, A::Error> {
+        while members.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
+
 impl fmt::Display for ToolOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -58,6 +105,18 @@ impl fmt::Display for ToolOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_surrogate_is_not_json_a_host_can_read() {
+        for answer in [r#""\ud800""#, r#"{"a": ["\udc00x"]}"#] {
+            assert!(
+                matches!(ToolOutput::new(answer.into()), Err(OutputError::Invalid(_))),
+                "{answer}"
+            );
+        }
+        let pair = ToolOutput::new(r#"{"a": "\ud83d\ude00"}"#.into()).expect("a surrogate pair");
+        assert_eq!(pair.to_value()["a"], "\u{1F600}");
+    }
 
     #[test]
     fn json_is_kept_as_written() {
