@@ -25,9 +25,12 @@
 //! round of fewer calls; `-- 64` for the cases whose label contains `64`
 //! (`-- structured` for the last table alone).
 
+#[path = "shared/inputs.rs"]
+mod inputs;
 #[path = "../../../sample-plugins/text-tools/src/vowels.rs"]
 pub mod vowels;
 
+use inputs::{text_of, INPUT_SIZES};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,16 +38,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 const TOOL: &str = "text-tools__count_vowels";
-const INPUT_SIZES: [(&str, usize); 3] = [("16 B", 16), ("1 KiB", 1024), ("64 KiB", 64 * 1024)];
 const IN_FLIGHT: [usize; 2] = [1, 8];
-
-fn text_of(size: usize) -> String {
-    "The quick brown fox jumps over the lazy dog. "
-        .chars()
-        .cycle()
-        .take(size)
-        .collect()
-}
 
 /// The floor server: what a stdio MCP server cannot do without.
 mod floor {

@@ -26,9 +26,12 @@
 //! Run with `cargo bench -p paracle --bench plugin_call`. Add `-- --quick` for
 //! a shorter run. Figures go to stdout; docs/performance.md records them.
 
+#[path = "shared/inputs.rs"]
+mod inputs;
 #[path = "../../../sample-plugins/text-tools/src/vowels.rs"]
 pub mod vowels;
 
+use inputs::{text_of, INPUT_SIZES};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,7 +43,6 @@ use serde_json::{json, Value};
 
 const GUESTS: &str = paracle_guests::GUEST_DIR;
 const PLUGIN_FILE: &str = "text_tools.wasm";
-const INPUT_SIZES: [(&str, usize); 3] = [("16 B", 16), ("1 KiB", 1024), ("64 KiB", 64 * 1024)];
 
 /// The typed baseline: bindings of the tool world made here, against the same
 /// WIT, so that nothing of Paracle's host sits between the caller and wasm.
@@ -185,14 +187,6 @@ macro_rules! case {
             None
         }
     }};
-}
-
-fn text_of(size: usize) -> String {
-    "The quick brown fox jumps over the lazy dog. "
-        .chars()
-        .cycle()
-        .take(size)
-        .collect()
 }
 
 fn context() -> InvocationContext {

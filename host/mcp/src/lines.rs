@@ -553,6 +553,18 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    type ClientRead = tokio::io::ReadHalf<tokio::io::DuplexStream>;
+    type ClientWrite = tokio::io::WriteHalf<tokio::io::DuplexStream>;
+
+    /// A transport on one end of an in-memory pipe of `buffer` bytes, and
+    /// the client's two halves of the other end.
+    fn connected(buffer: usize) -> (LineTransport<ClientRead>, ClientRead, ClientWrite) {
+        let (client, server) = tokio::io::duplex(buffer);
+        let (read, write) = tokio::io::split(server);
+        let (client_read, client_write) = tokio::io::split(client);
+        (LineTransport::new(read, write), client_read, client_write)
+    }
+
     fn typed(line: &str) -> RxJsonRpcMessage<RoleServer> {
         serde_json::from_str(line).expect("rmcp reads it")
     }
@@ -637,10 +649,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_are_read_whole_and_a_long_one_is_dropped() {
-        let (client, server) = tokio::io::duplex(1024);
-        let (read, write) = tokio::io::split(server);
-        let mut transport = LineTransport::new(read, write);
-        let (_client_read, mut client_write) = tokio::io::split(client);
+        let (mut transport, _client_read, mut client_write) = connected(1024);
         let long = "x".repeat(MAX_MESSAGE_BYTES + 10);
         let writing = tokio::spawn(async move {
             client_write.write_all(long.as_bytes()).await.unwrap();
@@ -721,10 +730,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_calls_in_flight_under_one_id_keep_their_answers_inline() {
-        let (client, server) = tokio::io::duplex(4096);
-        let (read, write) = tokio::io::split(server);
-        let mut transport = LineTransport::new(read, write);
-        let (_client_read, mut client_write) = tokio::io::split(client);
+        let (mut transport, _client_read, mut client_write) = connected(4096);
         let call = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"t","arguments":{}}}"#;
         client_write.write_all(call).await.unwrap();
         client_write.write_all(b"\n").await.unwrap();
@@ -744,10 +750,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_stops_reading_stops_the_server_reading() {
-        let (client, server) = tokio::io::duplex(1024);
-        let (read, write) = tokio::io::split(server);
-        let mut transport = LineTransport::new(read, write);
-        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let (mut transport, mut client_read, mut client_write) = connected(1024);
         // More answers than the server holds, which the client does not read.
         let answer = vec![b'x'; MAX_UNWRITTEN_BYTES + 1];
         transport.writer.queue(&answer).unwrap();
@@ -787,10 +790,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_are_all_written_before_close_returns() {
-        let (client, server) = tokio::io::duplex(64);
-        let (read, write) = tokio::io::split(server);
-        let mut transport = LineTransport::new(read, write);
-        let (mut client_read, client_write) = tokio::io::split(client);
+        let (mut transport, mut client_read, client_write) = connected(64);
         let reading = tokio::spawn(async move {
             let mut all = String::new();
             tokio::io::AsyncReadExt::read_to_string(&mut client_read, &mut all)
