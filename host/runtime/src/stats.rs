@@ -94,6 +94,12 @@ pub struct CallStats {
 
 impl CallStats {
     pub fn record(&mut self, outcome: CallOutcome, elapsed: Duration) {
+        let nanos = self.count(outcome, elapsed);
+        *self.histogram.entry(bucket_of(nanos)).or_default() += 1;
+    }
+
+    /// Count a call everywhere but in the histogram; its nanoseconds.
+    fn count(&mut self, outcome: CallOutcome, elapsed: Duration) -> u64 {
         self.calls += 1;
         match outcome {
             CallOutcome::Ok => self.ok += 1,
@@ -105,7 +111,7 @@ impl CallStats {
         }
         let nanos = elapsed.as_nanos().min(u64::MAX as u128) as u64;
         self.total_nanos += nanos as u128;
-        *self.histogram.entry(bucket_of(nanos)).or_default() += 1;
+        nanos
     }
 
     pub fn merge(&mut self, other: &CallStats) {
@@ -155,9 +161,63 @@ impl CallStats {
     }
 }
 
+/// Buckets up to that of `u64::MAX` nanoseconds.
+const BUCKETS: usize = ((64 - 3) * SUB_BUCKETS) as usize;
+
+/// A plugin's statistics as its calls are counted. Every call ends here, so
+/// the histogram is an array indexed by bucket rather than the sparse map of
+/// [`CallStats`], which costs a tree search per call.
+pub(crate) struct LiveStats {
+    counts: CallStats,
+    histogram: Box<[u64; BUCKETS]>,
+}
+
+impl Default for LiveStats {
+    fn default() -> Self {
+        LiveStats {
+            counts: CallStats::default(),
+            histogram: Box::new([0; BUCKETS]),
+        }
+    }
+}
+
+impl LiveStats {
+    pub(crate) fn record(&mut self, outcome: CallOutcome, elapsed: Duration) {
+        let nanos = self.counts.count(outcome, elapsed);
+        self.histogram[bucket_of(nanos) as usize] += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> CallStats {
+        let mut stats = self.counts.clone();
+        stats.histogram = (0u32..)
+            .zip(self.histogram.iter())
+            .filter(|(_, count)| **count > 0)
+            .map(|(bucket, count)| (bucket, *count))
+            .collect();
+        stats
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_statistics_read_as_the_sparse_ones() {
+        let mut live = LiveStats::default();
+        let mut sparse = CallStats::default();
+        let outcomes = [CallOutcome::Ok, CallOutcome::Limit, CallOutcome::Denied];
+        let spans = [0, 15, 16, 1_000, 123_456_789, u64::MAX];
+        for (i, nanos) in spans.into_iter().enumerate() {
+            let outcome = outcomes[i % outcomes.len()];
+            live.record(outcome, Duration::from_nanos(nanos));
+            sparse.record(outcome, Duration::from_nanos(nanos));
+        }
+        // The largest duration lands in the last bucket, so the array is
+        // exactly long enough.
+        assert_eq!(bucket_of(u64::MAX) as usize, BUCKETS - 1);
+        assert_eq!(live.snapshot(), sparse);
+    }
 
     #[test]
     fn buckets_stay_within_seven_percent() {

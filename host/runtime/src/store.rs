@@ -62,9 +62,9 @@ pub(crate) struct StoreState {
 }
 
 impl StoreState {
-    /// Reset the per-call budgets.
-    pub(crate) fn begin_call(&mut self) {
-        self.call_deadline = Instant::now() + self.timeout;
+    /// Reset the per-call budgets for a call that begins `now`.
+    pub(crate) fn begin_call(&mut self, now: Instant) {
+        self.call_deadline = now + self.timeout;
         self.pause = AtHand::current().map(|person| person.clock().mark());
         self.http_gate.once.clear();
         self.host.begin_call();

@@ -77,7 +77,8 @@ const MOST_QUESTIONS_PER_CALL: usize = 4;
 impl AllowedOnce {
     pub(crate) fn clear(&self) {
         self.0.call.fetch_add(1, Ordering::AcqRel);
-        if self.0.asked.swap(false, Ordering::AcqRel) {
+        // Read first: a swap is a locked write even when nothing was asked.
+        if self.0.asked.load(Ordering::Acquire) && self.0.asked.swap(false, Ordering::AcqRel) {
             let mut state = self.0.state.lock().unwrap();
             state.grants.clear();
             state.questions = 0;

@@ -36,11 +36,14 @@ macro_rules! guest_call {
                 store: $store,
                 exports,
                 ..
-            } = &mut lease.instance;
+            } = &mut *lease.instance;
             let Exports::$variant($bindings) = &*exports else {
                 unreachable!("every instance of a plugin has the plugin's kind")
             };
-            $plugin.with_deadline($call).await
+            // Pinned where it is made: moved into the deadline, the call's
+            // future (1.5 KiB in wasmtime 48) would be copied once more.
+            let call = std::pin::pin!($call);
+            $plugin.with_deadline_from(lease.began, call).await
         };
         $plugin.settle(lease, $function, outcome, true)
     }};
@@ -56,9 +59,9 @@ macro_rules! observer_call {
                 store: $store,
                 exports,
                 ..
-            } = &mut lease.instance;
+            } = &mut *lease.instance;
             $plugin
-                .with_deadline(async {
+                .with_deadline_from(lease.began, async {
                     match &*exports {
                         Exports::Observer(b) => {
                             let $observer = b.paracle_plugin_observer();
@@ -553,15 +556,15 @@ impl Plugin {
             let mut lease = self.lease().await?;
             lease.instance.store.data_mut().agent.enter(routes, agent);
             let outcome = {
-                let Instance { store, exports, .. } = &mut lease.instance;
+                let Instance { store, exports, .. } = &mut *lease.instance;
                 let Exports::Adapter(b) = &*exports else {
                     unreachable!("every instance of a plugin has the plugin's kind")
                 };
-                self.with_deadline(b.paracle_plugin_adapter().call_run_agent(
-                    &mut *store,
-                    agent,
-                    task,
-                ))
+                self.with_deadline_from(
+                    lease.began,
+                    b.paracle_plugin_adapter()
+                        .call_run_agent(&mut *store, agent, task),
+                )
                 .await
             };
             let mut answer = self.settle(lease, "run-agent", outcome, true)?;

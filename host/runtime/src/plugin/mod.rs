@@ -33,7 +33,7 @@ use crate::error::{root_cause, CallError, EngineError, LoadError, PluginError};
 use crate::incident::Incident;
 use crate::person::{Answer, AtHand, PermissionRequest, Wanted};
 use crate::secrets::{Redactor, SecretSource};
-use crate::stats::{CallOutcome, CallStats};
+use crate::stats::{CallOutcome, CallStats, LiveStats};
 use crate::store::{self, Sandbox, StoreState};
 use deadline::{Deadline, TimedOut};
 use linkers::{Linkers, Pre};
@@ -403,7 +403,7 @@ impl Runtime {
             pre,
             git,
             pool: InstancePool::new(settings.limits.max_instances as usize),
-            stats: Mutex::new(CallStats::default()),
+            stats: Mutex::new(LiveStats::default()),
             cache_use,
         };
 
@@ -648,8 +648,12 @@ struct Added {
 /// An instance checked out for one call, with its place among the plugin's
 /// `max_instances`.
 pub(crate) struct Lease<'p> {
-    instance: Instance,
-    place: Place<'p, Instance>,
+    /// Boxed, here and in the pool: an instance is a few hundred bytes, and
+    /// it moves several times on every call's way out of the pool and back.
+    instance: Box<Instance>,
+    place: Place<'p, Box<Instance>>,
+    /// When the call's deadline started.
+    began: Instant,
 }
 
 pub struct Plugin {
@@ -685,8 +689,8 @@ pub struct Plugin {
     pre: Pre,
     /// Only for plugins that import `git` and were granted it.
     git: Option<Arc<dyn GitBackend>>,
-    pool: InstancePool<Instance>,
-    stats: Mutex<CallStats>,
+    pool: InstancePool<Box<Instance>>,
+    stats: Mutex<LiveStats>,
     cache_use: CacheUse,
 }
 
@@ -739,7 +743,7 @@ impl Plugin {
 
     /// Statistics of the calls made in this process.
     pub fn stats(&self) -> CallStats {
-        self.stats.lock().unwrap().clone()
+        self.stats.lock().unwrap().snapshot()
     }
 
     fn record(&self, started: Instant, outcome: CallOutcome) {
@@ -773,7 +777,13 @@ impl Plugin {
     /// `future` under the host's deadline: the call's own limit plus a grace
     /// period, so that the epoch deadline, which stops wasm, fires first.
     fn with_deadline<F: std::future::Future>(&self, future: F) -> Deadline<F> {
-        let deadline = tokio::time::Instant::now() + self.limits.timeout() + HOST_GRACE;
+        self.with_deadline_from(Instant::now(), future)
+    }
+
+    /// [`Self::with_deadline`] for a call that `began` (when its instance
+    /// was leased), which saves reading the clock again.
+    fn with_deadline_from<F: std::future::Future>(&self, began: Instant, future: F) -> Deadline<F> {
+        let deadline = tokio::time::Instant::from_std(began) + self.limits.timeout() + HOST_GRACE;
         let pause = AtHand::current().map(|person| person.clock().mark());
         Deadline::new(future, deadline, pause)
     }
@@ -888,7 +898,11 @@ impl Plugin {
         (grants, added.generation)
     }
 
-    async fn instantiate(&self, initialise: bool, once: &Grants) -> Result<Instance, CallError> {
+    async fn instantiate(
+        &self,
+        initialise: bool,
+        once: &Grants,
+    ) -> Result<Box<Instance>, CallError> {
         let instantiate_error = |reason: String| CallError::Instantiate {
             plugin: self.name.to_string(),
             reason,
@@ -919,7 +933,7 @@ impl Plugin {
         .map_err(instantiate_error)?;
         store.set_epoch_deadline(self.deadline_ticks());
         self.refuel(&mut store);
-        store.data_mut().begin_call();
+        store.data_mut().begin_call(Instant::now());
         let started = self.with_deadline(async {
             let exports = match &self.pre {
                 Pre::Provider(pre) => Exports::Provider(pre.instantiate_async(&mut store).await?),
@@ -942,12 +956,12 @@ impl Plugin {
             Ok::<_, wasmtime::Error>((exports, init))
         });
         match started.await {
-            Ok(Ok((exports, Ok(())))) => Ok(Instance {
+            Ok(Ok((exports, Ok(())))) => Ok(Box::new(Instance {
                 store,
                 exports,
                 generation,
                 reusable: once == &Grants::default(),
-            }),
+            })),
             Ok(Ok((_, Err(error)))) => Err(CallError::InitRejected {
                 plugin: self.name.to_string(),
                 error: PluginError::from_wit(&self.name, error),
@@ -964,14 +978,23 @@ impl Plugin {
         let (Checkout::Warm(_, place) | Checkout::Empty(place)) = self.pool.check_out().await;
         let mut instance = self.instantiate(false, &Grants::default()).await?;
         let outcome = {
-            let Instance { store, exports, .. } = &mut instance;
+            let Instance { store, exports, .. } = &mut *instance;
             self.with_deadline(async {
                 plugin_interface!(&*exports, |iface| iface.call_info(&mut *store).await)
             })
             .await
         };
         let result = self
-            .settle(Lease { instance, place }, "info", outcome, false)
+            .settle(
+                Lease {
+                    instance,
+                    place,
+                    began: started,
+                },
+                "info",
+                outcome,
+                false,
+            )
             .and_then(|info| {
                 returned::check_info(&info).map_err(|over| self.over("info", over))?;
                 Ok(info)
@@ -1013,8 +1036,13 @@ impl Plugin {
         };
         instance.store.set_epoch_deadline(self.deadline_ticks());
         self.refuel(&mut instance.store);
-        instance.store.data_mut().begin_call();
-        Ok(Lease { instance, place })
+        let began = Instant::now();
+        instance.store.data_mut().begin_call(began);
+        Ok(Lease {
+            instance,
+            place,
+            began,
+        })
     }
 
     fn give_back(&self, lease: Lease<'_>) {
@@ -1022,6 +1050,7 @@ impl Plugin {
             let Lease {
                 mut instance,
                 place,
+                ..
             } = lease;
             instance.store.data_mut().agent.leave();
             self.pool.check_in(instance, place);
@@ -1182,7 +1211,7 @@ impl Plugin {
         let result = async {
             let mut lease = self.lease().await?;
             let outcome = {
-                let Instance { store, exports, .. } = &mut lease.instance;
+                let Instance { store, exports, .. } = &mut *lease.instance;
                 self.with_deadline(async {
                     plugin_interface!(&*exports, |iface| iface.call_health(&mut *store).await)
                 })
