@@ -410,46 +410,56 @@ mod tests {
     use super::*;
     use wasmtime::{Instance, Module, Store};
 
-    /// Plants a function in a table entry that its element segments leave
-    /// empty, and a word in memory, and tells whether either was there
-    /// before it planted them.
+    /// Grows its table past `TABLE_KEEP_RESIDENT_BYTES` (9,064 entries of 8
+    /// bytes), plants a function in an entry inside the part that is zeroed
+    /// in place and one in the part that is unmapped, and a word in memory,
+    /// and tells whether any of them was there before it planted them.
     const PLANTER: &str = r#"
         (module
           (memory 1)
           (table $slots 64 funcref)
           (func $planted_fn (result i32) i32.const 7)
           (elem declare func $planted_fn)
+          (func (export "grow") (result i32)
+            (table.grow $slots (ref.null func) (i32.const 9000)))
           (func (export "plant")
             (table.set $slots (i32.const 40) (ref.func $planted_fn))
+            (table.set $slots (i32.const 9000) (ref.func $planted_fn))
             (i32.store (i32.const 4096) (i32.const 0x5ec2e7)))
           (func (export "found") (result i32)
             (i32.or
-              (i32.eqz (ref.is_null (table.get $slots (i32.const 40))))
+              (i32.or
+                (i32.eqz (ref.is_null (table.get $slots (i32.const 40))))
+                (i32.eqz (ref.is_null (table.get $slots (i32.const 9000)))))
               (i32.ne (i32.load (i32.const 4096)) (i32.const 0)))))
     "#;
 
     /// Tables are zeroed in place rather than unmapped when an instance
     /// ends (`TABLE_KEEP_RESIDENT_BYTES`): what one instance put in a table
     /// or memory must never reach the next one to get its slot. The pool
-    /// hands out cold table slots until `max_unused_warm_slots` (100) are
-    /// warm, so the rounds go well past that, into reused slots.
+    /// hands a table the slot freed last (and a memory the slot its module
+    /// used last), so every round after the first runs in a used slot.
     #[tokio::test]
     async fn nothing_an_instance_left_in_its_slot_reaches_the_next() {
         let engine = PluginEngine::new(None, EngineShape::default()).expect("engine");
         assert!(engine.uses_pooling(), "this test is about the pool's slots");
         let module = Module::new(engine.engine(), PLANTER).expect("module compiles");
-        for round in 0..300 {
+        for round in 0..50 {
             let mut store = Store::new(engine.engine(), ());
             store.set_epoch_deadline(u64::MAX / 2);
             let instance = Instance::new_async(&mut store, &module, &[])
                 .await
                 .expect("instantiates");
-            let found = instance
-                .get_typed_func::<(), i32>(&mut store, "found")
-                .expect("found");
+            let func = |store: &mut Store<()>, name: &str| {
+                instance
+                    .get_typed_func::<(), i32>(&mut *store, name)
+                    .expect(name)
+            };
+            let (grow, found) = (func(&mut store, "grow"), func(&mut store, "found"));
             let plant = instance
                 .get_typed_func::<(), ()>(&mut store, "plant")
                 .expect("plant");
+            assert_eq!(grow.call_async(&mut store, ()).await.expect("grows"), 64);
             assert_eq!(
                 found.call_async(&mut store, ()).await.expect("runs"),
                 0,
@@ -457,6 +467,14 @@ mod tests {
             );
             plant.call_async(&mut store, ()).await.expect("plants");
             assert_eq!(found.call_async(&mut store, ()).await.expect("runs"), 1);
+            drop(store);
+            // The slot was zeroed in place, not unmapped: the rounds test
+            // the reset this engine uses.
+            let pool = engine.engine().pooling_allocator_metrics().expect("pooled");
+            assert_eq!(
+                pool.unused_table_bytes_resident(),
+                TABLE_KEEP_RESIDENT_BYTES
+            );
         }
     }
 }
