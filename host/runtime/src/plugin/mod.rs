@@ -989,7 +989,7 @@ impl Plugin {
                 Lease {
                     instance,
                     place,
-                    began: started,
+                    began: Instant::now(),
                 },
                 "info",
                 outcome,
