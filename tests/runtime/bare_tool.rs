@@ -3,8 +3,12 @@
 //! loads what mainstream toolchains emit, not only its own SDK's output.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use paracle_runtime::{LoadError, PluginKind, PluginSettings, Runtime};
+use paracle_runtime::{
+    with_person, Answer, Approval, ApprovalRequest, Approvals, Approve, Asking, LoadError,
+    PermissionRequest, Person, PluginKind, PluginSettings, Runtime,
+};
 use serde_json::json;
 
 use crate::test_host::{context, load};
@@ -22,6 +26,87 @@ async fn a_plugin_without_the_sdk_loads_and_answers() {
         .unwrap()
         .unwrap();
     assert_eq!(answer.to_value(), json!({"length": 5}));
+}
+
+/// A person who approves every tool call and keeps what they were shown.
+#[derive(Default)]
+struct Approver {
+    shown: Mutex<Vec<String>>,
+}
+
+impl Person for Approver {
+    fn permit(&self, _request: PermissionRequest) -> Asking<Answer> {
+        Box::pin(async { Answer::Deny })
+    }
+
+    fn approve(&self, request: ApprovalRequest) -> Asking<Approval> {
+        self.shown.lock().unwrap().push(request.arguments);
+        Box::pin(async { Approval::Approved })
+    }
+}
+
+/// Arguments that read one way to a JSON parser and another to a plain
+/// scan: the caller's text goes to the guest as it is only when nobody
+/// approves it. An approved call gets what the person was shown, written
+/// by the host, so a repeated key, padding or an escape cannot show the
+/// person one value and hand the plugin another. `bare-tool` takes the
+/// first `"text":"` it finds, as a careless parser would.
+#[tokio::test]
+async fn an_approved_call_gets_the_arguments_the_person_was_shown() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(Some(cache.path().to_path_buf())).unwrap();
+    let ask = PluginSettings {
+        approvals: Approvals::all(Approve::Ask),
+        ..PluginSettings::default()
+    };
+    let gated = load(&runtime, "bare_tool.wasm", ask).await;
+    let open = load(&runtime, "bare_tool.wasm", PluginSettings::default()).await;
+    let length = |answer: paracle_runtime::CallResult<paracle_runtime::ToolOutput>| {
+        answer.unwrap().unwrap().to_value()["length"].clone()
+    };
+    for (sent, shown, approved_length, raw_length) in [
+        // A JSON parser keeps the last of a repeated key; the scan, the first.
+        (
+            r#"{"text":"seven!!","text":"ok"}"#,
+            r#"{"text":"ok"}"#,
+            2,
+            7,
+        ),
+        // An escaped key is the same key to a parser, not to the scan.
+        (
+            r#"{"text":"hidden value","\u0074ext":"ok"}"#,
+            r#"{"text":"ok"}"#,
+            2,
+            12,
+        ),
+    ] {
+        let approver = Arc::new(Approver::default());
+        let answer = with_person(
+            approver.clone(),
+            gated.invoke_tool_json("length", sent, &context()),
+        )
+        .await;
+        assert_eq!(
+            *approver.shown.lock().unwrap(),
+            vec![shown.to_string()],
+            "{sent}"
+        );
+        assert_eq!(length(answer), approved_length, "{sent}");
+        // Nobody approves this one: the client's text is passed on as sent.
+        let answer = open.invoke_tool_json("length", sent, &context()).await;
+        assert_eq!(length(answer), raw_length, "{sent}");
+    }
+    // Padding the scan cannot read: the approved call gets the host's
+    // writing, which it can.
+    let padded = r#"{ "text" : "spaced" }"#;
+    let approver = Arc::new(Approver::default());
+    let answer = with_person(
+        approver.clone(),
+        gated.invoke_tool_json("length", padded, &context()),
+    )
+    .await;
+    assert_eq!(*approver.shown.lock().unwrap(), vec![r#"{"text":"spaced"}"#]);
+    assert_eq!(length(answer), 6);
 }
 
 /// A component with `count` core instances of an empty module, and no
