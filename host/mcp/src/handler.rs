@@ -233,7 +233,23 @@ impl ServerHandler for Handler {
             .cloned()
     }
 
-    async fn call_tool(
+    /// Boxed, so that the task rmcp spawns for each request stays small:
+    /// tokio moves a new task's future several times before it first runs,
+    /// and inline this one (5 KB) was copied ten times per call, counted by
+    /// a uprobe on `memcpy`. Over stdio, rmcp's own part is boxed as well
+    /// (`into_dyn`); over HTTP, rmcp needs the handler's own type.
+    fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl std::future::Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_ {
+        Box::pin(self.call(request, context))
+    }
+}
+
+impl Handler {
+    /// A `tools/call`: the tool's outcome, or a bad request.
+    async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -293,22 +309,29 @@ impl ServerHandler for Handler {
                     None => call.await,
                 }
             }
+            // Boxed: a built-in's future (a workflow run's is 18 KB) would
+            // otherwise be allocated and copied with every call's, a plugin
+            // tool's too.
             Target::Builtin(builtin) => {
-                let (progress, forwarding) = Self::forward_progress(&context).unzip();
-                let call = served
-                    .calls
-                    .builtin(*builtin, &arguments, progress, context.ct.clone());
-                let answer = match person {
-                    Some(person) => paracle_runtime::with_person(person, call).await,
-                    None => call.await,
-                };
-                // Progress goes out before the result, which ends the
-                // request: clients drop notifications for finished requests.
-                // The bound only guards against a sender kept alive by mistake.
-                if let Some(forwarding) = forwarding {
-                    let _ = tokio::time::timeout(PROGRESS_FLUSH, forwarding).await;
-                }
-                answer
+                Box::pin(async {
+                    let (progress, forwarding) = Self::forward_progress(&context).unzip();
+                    let call =
+                        served
+                            .calls
+                            .builtin(*builtin, &arguments, progress, context.ct.clone());
+                    let answer = match person {
+                        Some(person) => paracle_runtime::with_person(person, call).await,
+                        None => call.await,
+                    };
+                    // Progress goes out before the result, which ends the
+                    // request: clients drop notifications for finished requests.
+                    // The bound only guards against a sender kept alive by mistake.
+                    if let Some(forwarding) = forwarding {
+                        let _ = tokio::time::timeout(PROGRESS_FLUSH, forwarding).await;
+                    }
+                    answer
+                })
+                .await
             }
         };
         Ok(result_of(answer, context.extensions.get::<AnswerSlot>()).into())
