@@ -105,7 +105,10 @@ async fn an_approved_call_gets_the_arguments_the_person_was_shown() {
         gated.invoke_tool_json("length", padded, &context()),
     )
     .await;
-    assert_eq!(*approver.shown.lock().unwrap(), vec![r#"{"text":"spaced"}"#]);
+    assert_eq!(
+        *approver.shown.lock().unwrap(),
+        vec![r#"{"text":"spaced"}"#]
+    );
     assert_eq!(length(answer), 6);
 }
 
