@@ -61,19 +61,18 @@ async fn an_approved_call_gets_the_arguments_the_person_was_shown() {
     };
     let gated = load(&runtime, "bare_tool.wasm", ask).await;
     let open = load(&runtime, "bare_tool.wasm", PluginSettings::default()).await;
-    let length = |answer: paracle_runtime::CallResult<paracle_runtime::ToolOutput>| {
-        answer.unwrap().unwrap().to_value()["length"].clone()
-    };
     for (sent, shown, approved_length, raw_length) in [
         // A JSON parser keeps the last of a repeated key; the scan, the first.
         (
             r#"{"text":"seven!!","text":"ok"}"#,
             r#"{"text":"ok"}"#,
             2,
-            7,
+            Some(7),
         ),
         // An escape is one character to a parser, six to the scan.
-        (r#"{"text":"\u006fk"}"#, r#"{"text":"ok"}"#, 2, 7),
+        (r#"{"text":"\u006fk"}"#, r#"{"text":"ok"}"#, 2, Some(7)),
+        // Padding the scan cannot read at all.
+        (r#"{ "text" : "spaced" }"#, r#"{"text":"spaced"}"#, 6, None),
     ] {
         let approver = Arc::new(Approver::default());
         let answer = with_person(
@@ -86,25 +85,15 @@ async fn an_approved_call_gets_the_arguments_the_person_was_shown() {
             vec![shown.to_string()],
             "{sent}"
         );
-        assert_eq!(length(answer), approved_length, "{sent}");
+        let answer = answer.unwrap().unwrap().to_value();
+        assert_eq!(answer["length"], approved_length, "{sent}");
         // Nobody approves this one: the client's text is passed on as sent.
         let answer = open.invoke_tool_json("length", sent, &context()).await;
-        assert_eq!(length(answer), raw_length, "{sent}");
+        match raw_length {
+            Some(raw) => assert_eq!(answer.unwrap().unwrap().to_value()["length"], raw),
+            None => assert!(answer.unwrap().is_err(), "{sent}"),
+        }
     }
-    // Padding the scan cannot read: the approved call gets the host's
-    // writing, which it can.
-    let padded = r#"{ "text" : "spaced" }"#;
-    let approver = Arc::new(Approver::default());
-    let answer = with_person(
-        approver.clone(),
-        gated.invoke_tool_json("length", padded, &context()),
-    )
-    .await;
-    assert_eq!(
-        *approver.shown.lock().unwrap(),
-        vec![r#"{"text":"spaced"}"#]
-    );
-    assert_eq!(length(answer), 6);
 }
 
 /// A component with `count` core instances of an empty module, and no
