@@ -540,8 +540,21 @@ fn limits_are_changed_by_name_and_persist() {
     assert!(error.contains("memory_mib"), "lists the limits: {error}");
     let error = project.fails(&["plugin", "limit", "text-tools", "timeout_ms=0"]);
     assert!(error.contains("timeout_ms"), "{error}");
-    let error = project.fails(&["plugin", "limit", "kv-memory", "memory_mib=8"]);
-    assert!(error.contains("built-in"), "{error}");
+    // A built-in's limits and approvals are the operator's as well, as the
+    // README tells users for an agent on a real model (its grants are not:
+    // `grants_are_given_and_taken_back_and_persist`).
+    let changed = project.json(&["plugin", "limit", "agent-runner", "timeout_ms=600000"]);
+    assert_eq!(
+        changed["previous_limits"]["timeout_ms"], 10_000,
+        "{changed}"
+    );
+    let shown = project.json(&["plugin", "show", "agent-runner"]);
+    assert_eq!(shown["limits"]["timeout_ms"], 600_000, "{shown}");
+    assert_eq!(shown["source"], "built in", "{shown}");
+    let set = project.json(&["plugin", "approve", "fs-tools", "write_file", "ask"]);
+    assert_eq!(set["approve"]["write_file"], "ask", "{set}");
+    let shown = project.json(&["plugin", "show", "fs-tools"]);
+    assert_eq!(shown["approve"]["write_file"], "ask", "{shown}");
 }
 
 #[test]

@@ -209,6 +209,22 @@ struct RegistryFile {
     version: u32,
     #[serde(default)]
     plugin: Vec<Entry>,
+    /// What the operator set for built-in plugins, by name: a built-in
+    /// has no entry of its own, but its limits and approvals are the
+    /// operator's to change (an agent on a real model outlasts the default
+    /// time limit of the built-in adapter).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    builtin: BTreeMap<String, BuiltinSettings>,
+}
+
+/// A built-in plugin's settings that differ from what it comes with.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuiltinSettings {
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default, skip_serializing_if = "Approvals::is_always")]
+    approve: Approvals,
 }
 
 /// `paracle.toml`.
@@ -488,12 +504,16 @@ impl Registry {
                     writable: true,
                 });
             }
+            let set = self.file.builtin.get(builtin.name).cloned();
+            let (limits, approvals) = set.map(|s| (s.limits, s.approve)).unwrap_or_default();
             add(Known {
                 name: builtin.name.to_string(),
                 source: Source::Builtin,
                 settings: PluginSettings {
                     name: Some(builtin.name.to_string()),
                     grants,
+                    limits,
+                    approvals,
                     ..Default::default()
                 },
                 pinned: None,
@@ -1169,7 +1189,7 @@ impl Registry {
         name: &str,
         edit: impl FnOnce(&mut Grants) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        self.update_settings(name, "grants", "given other grants", |settings| {
+        self.update_settings(name, "grants", Some("given other grants"), |settings| {
             edit(&mut settings.grants)
         })
         .await
@@ -1182,10 +1202,8 @@ impl Registry {
         name: &str,
         edit: impl FnOnce(&mut Limits) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        self.update_settings(name, "limits", "given other limits", |settings| {
-            edit(&mut settings.limits)
-        })
-        .await
+        self.update_settings(name, "limits", None, |settings| edit(&mut settings.limits))
+            .await
     }
 
     /// Change which tool calls of an explicitly loaded plugin need a
@@ -1195,34 +1213,38 @@ impl Registry {
         name: &str,
         edit: impl FnOnce(&mut Approvals) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        self.update_settings(name, "approvals", "given other approvals", |settings| {
+        self.update_settings(name, "approvals", None, |settings| {
             edit(&mut settings.approvals)
         })
         .await
     }
 
+    /// `refused_to_builtins` names what a built-in cannot be (`given other
+    /// grants`): what it reaches is part of what it is. Its limits and
+    /// approvals are the operator's, kept in the registry file.
     async fn update_settings<T>(
         &mut self,
         name: &str,
         what: &'static str,
-        builtin_action: &'static str,
+        refused_to_builtins: Option<&'static str>,
         edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let mut known = self.find(name)?.clone();
         let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
-            return Err(match known.source {
-                Source::Builtin => RegistryError::Builtin {
+            return match (&known.source, refused_to_builtins) {
+                (Source::Builtin, None) => self.update_builtin(known, edit).await,
+                (Source::Builtin, Some(action)) => Err(RegistryError::Builtin {
                     name: name.to_string(),
-                    action: builtin_action,
-                },
-                other => RegistryError::Invalid {
+                    action,
+                }),
+                (other, _) => Err(RegistryError::Invalid {
                     name: name.to_string(),
                     message: format!(
                         "its {what} come from {}; change them there",
                         other.describe()
                     ),
-                },
-            });
+                }),
+            };
         };
         let changed = edit(&mut known.settings)?;
         let plugin = Arc::new(self.load_known(&known).await?);
@@ -1236,6 +1258,31 @@ impl Registry {
             .lock()
             .unwrap()
             .insert(name.to_string(), plugin.clone());
+        Ok((plugin, changed))
+    }
+
+    /// Change a built-in's limits or approvals with `edit`: kept under
+    /// `[builtin.NAME]` in the registry file, since a built-in has no entry.
+    async fn update_builtin<T>(
+        &mut self,
+        mut known: Known,
+        edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
+    ) -> Result<(Arc<Plugin>, T), RegistryError> {
+        let changed = edit(&mut known.settings)?;
+        let plugin = Arc::new(self.load_known(&known).await?);
+        self.file.builtin.insert(
+            known.name.clone(),
+            BuiltinSettings {
+                limits: known.settings.limits,
+                approve: known.settings.approvals,
+            },
+        );
+        self.save()?;
+        self.discover()?;
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(known.name, plugin.clone());
         Ok((plugin, changed))
     }
 
@@ -1265,7 +1312,7 @@ impl Registry {
     }
 
     fn save(&self) -> Result<(), RegistryError> {
-        write_registry(&self.paths.registry_file(), self.file.plugin.clone())
+        write_registry(&self.paths.registry_file(), &self.file)
     }
 
     /// Whether `name` is a plugin the registry file records, whose grants
@@ -1317,7 +1364,7 @@ impl Registry {
         if !entry.grants.add(grant) {
             return Ok(false);
         }
-        write_registry(&file, registry.plugin)?;
+        write_registry(&file, &registry)?;
         drop(lock);
         Ok(true)
     }
@@ -1382,10 +1429,11 @@ fn parse_json_config(text: &str) -> Option<serde_json::Value> {
     }
 }
 
-fn write_registry(file: &Path, plugin: Vec<Entry>) -> Result<(), RegistryError> {
+fn write_registry(file: &Path, registry: &RegistryFile) -> Result<(), RegistryError> {
     let text = toml::to_string_pretty(&RegistryFile {
         version: REGISTRY_VERSION,
-        plugin,
+        plugin: registry.plugin.clone(),
+        builtin: registry.builtin.clone(),
     })
     .map_err(|e| config_error(file, e.to_string()))?;
     let header = "# Written by `paracle plugin load` and `plugin install`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
@@ -1403,7 +1451,7 @@ fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(RegistryFile {
                 version: REGISTRY_VERSION,
-                plugin: Vec::new(),
+                ..RegistryFile::default()
             })
         }
         Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
@@ -1519,6 +1567,7 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use paracle_contract::Capabilities;
+    use paracle_policy::Approve;
 
     fn info(name: &str, version: &str) -> PluginInfo {
         PluginInfo {
@@ -1553,6 +1602,66 @@ mod tests {
             requests: Requests::default(),
             origin: Some(origin.clone()),
         }
+    }
+
+    /// What the README tells users to do for an agent on a real model:
+    /// `paracle plugin limit agent-runner timeout_ms=...`.
+    #[tokio::test]
+    async fn a_builtins_limits_and_approvals_are_the_operators_and_its_grants_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(
+            dir.path(),
+            &dir.path().join("home"),
+            &dir.path().join("cache"),
+        );
+        let runtime = Arc::new(Runtime::new(None).unwrap());
+        let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        let (plugin, _) = registry
+            .update_limits("agent-runner", |limits| {
+                limits.set("timeout_ms=600000").unwrap();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(plugin.limits().timeout_ms, 600_000);
+        registry
+            .update_approvals("text-tools", |approvals| {
+                approvals.set(Some("count_vowels"), Approve::Ask);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let error = registry
+            .update_grants("agent-runner", |grants| {
+                grants.env.push("HOME".into());
+                Ok(())
+            })
+            .await
+            .err()
+            .expect("a built-in's grants are its own");
+        assert!(error.to_string().contains("built-in"), "{error}");
+
+        // Kept across processes, and nothing else of the built-ins changed.
+        let registry = Registry::open(paths.clone(), runtime).unwrap();
+        let runner = registry.get("agent-runner").await.unwrap();
+        assert_eq!(runner.limits().timeout_ms, 600_000);
+        assert_eq!(runner.limits().memory_mib, Limits::default().memory_mib);
+        assert_eq!(
+            registry.find("agent-runner").unwrap().source,
+            Source::Builtin
+        );
+        let tools = registry.get("text-tools").await.unwrap();
+        assert_eq!(tools.approvals().for_tool("count_vowels"), Approve::Ask);
+        assert_eq!(tools.limits(), &Limits::default());
+        assert!(registry.entry("agent-runner").is_none());
+
+        // The file is as strict as the rest of it.
+        let file = paths.registry_file();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("[builtin.agent-runner.limits]"), "{text}");
+        std::fs::write(&file, text.replace("timeout_ms", "timeout_mss")).unwrap();
+        let error = read_registry(&file).expect_err("an unknown key");
+        assert!(error.to_string().contains("timeout_mss"), "{error}");
     }
 
     #[test]
