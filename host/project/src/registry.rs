@@ -1604,17 +1604,22 @@ mod tests {
         }
     }
 
-    /// What the README tells users to do for an agent on a real model:
-    /// `paracle plugin limit agent-runner timeout_ms=...`.
-    #[tokio::test]
-    async fn a_builtins_limits_and_approvals_are_the_operators_and_its_grants_are_not() {
+    /// A project with nothing in it, and a runtime without a cache.
+    fn empty_project() -> (tempfile::TempDir, Paths, Arc<Runtime>) {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(
             dir.path(),
             &dir.path().join("home"),
             &dir.path().join("cache"),
         );
-        let runtime = Arc::new(Runtime::new(None).unwrap());
+        (dir, paths, Arc::new(Runtime::new(None).unwrap()))
+    }
+
+    /// What the README tells users to do for an agent on a real model:
+    /// `paracle plugin limit agent-runner timeout_ms=...`.
+    #[tokio::test]
+    async fn a_builtins_limits_and_approvals_are_the_operators_and_its_grants_are_not() {
+        let (_dir, paths, runtime) = empty_project();
         let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
         let (plugin, _) = registry
             .update_limits("agent-runner", |limits| {
@@ -1666,13 +1671,7 @@ mod tests {
 
     #[test]
     fn an_install_takes_no_name_and_neither_swaps_nor_downgrades_what_it_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::new(
-            dir.path(),
-            &dir.path().join("home"),
-            &dir.path().join("cache"),
-        );
-        let runtime = Arc::new(Runtime::new(None).unwrap());
+        let (_dir, paths, runtime) = empty_project();
         let registry = Registry::open(paths, runtime).unwrap();
         let origin = Origin {
             reference: "oci://registry.example/words:1".into(),
