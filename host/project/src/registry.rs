@@ -217,7 +217,8 @@ struct RegistryFile {
     builtin: BTreeMap<String, BuiltinSettings>,
 }
 
-/// A built-in plugin's settings that differ from what it comes with.
+/// The limits and approvals an operator set for a built-in plugin; none
+/// of its grants, which are part of what it is.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BuiltinSettings {
@@ -1195,8 +1196,8 @@ impl Registry {
         .await
     }
 
-    /// Change the limits of an explicitly loaded plugin, as `update_grants`
-    /// does its grants.
+    /// Change the limits of an explicitly loaded plugin or a built-in, as
+    /// `update_grants` does its grants.
     pub async fn update_limits<T>(
         &mut self,
         name: &str,
@@ -1206,8 +1207,8 @@ impl Registry {
             .await
     }
 
-    /// Change which tool calls of an explicitly loaded plugin need a
-    /// person's approval, as `update_grants` does its grants.
+    /// Change which tool calls of an explicitly loaded plugin or a built-in
+    /// need a person's approval, as `update_grants` does its grants.
     pub async fn update_approvals<T>(
         &mut self,
         name: &str,
@@ -1270,13 +1271,17 @@ impl Registry {
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let changed = edit(&mut known.settings)?;
         let plugin = Arc::new(self.load_known(&known).await?);
-        self.file.builtin.insert(
-            known.name.clone(),
-            BuiltinSettings {
-                limits: known.settings.limits,
-                approve: known.settings.approvals,
-            },
-        );
+        let settings = BuiltinSettings {
+            limits: known.settings.limits,
+            approve: known.settings.approvals,
+        };
+        // Back to what it comes with: nothing is kept, so a later version's
+        // defaults apply.
+        if settings.limits == Limits::default() && settings.approve.is_always() {
+            self.file.builtin.remove(&known.name);
+        } else {
+            self.file.builtin.insert(known.name.clone(), settings);
+        }
         self.save()?;
         self.discover()?;
         self.loaded
@@ -1436,7 +1441,7 @@ fn write_registry(file: &Path, registry: &RegistryFile) -> Result<(), RegistryEr
         builtin: registry.builtin.clone(),
     })
     .map_err(|e| config_error(file, e.to_string()))?;
-    let header = "# Written by `paracle plugin load` and `plugin install`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
+    let header = "# Written by `paracle plugin load`, `install`, `grant`, `limit` and `approve`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
     atomic::write(file, format!("{header}{text}").as_bytes()).map_err(|source| {
         RegistryError::Write {
             file: file.to_path_buf(),
@@ -1457,6 +1462,17 @@ fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
         Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
     };
     let registry: RegistryFile = strict_toml::parse(&text).map_err(|e| config_error(file, e))?;
+    for (name, set) in &registry.builtin {
+        if defaults::builtin(name).is_none() {
+            return Err(config_error(
+                file,
+                format!("[builtin.{name}]: this paracle has no built-in plugin `{name}`; remove the table"),
+            ));
+        }
+        set.limits
+            .validate()
+            .map_err(|e| config_error(file, format!("[builtin.{name}]: {e}")))?;
+    }
     if registry.version != REGISTRY_VERSION {
         return Err(config_error(
             file,
@@ -1619,7 +1635,7 @@ mod tests {
     /// `paracle plugin limit agent-runner timeout_ms=...`.
     #[tokio::test]
     async fn a_builtins_limits_and_approvals_are_the_operators_and_its_grants_are_not() {
-        let (_dir, paths, runtime) = empty_project();
+        let (dir, paths, runtime) = empty_project();
         let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
         let (plugin, _) = registry
             .update_limits("agent-runner", |limits| {
@@ -1660,13 +1676,54 @@ mod tests {
         assert_eq!(tools.limits(), &Limits::default());
         assert!(registry.entry("agent-runner").is_none());
 
-        // The file is as strict as the rest of it.
+        // A grant a person saved for a loaded plugin keeps the table.
+        let mut registry = registry;
+        let component = dir.path().join("words.wasm");
+        std::fs::write(&component, defaults::builtin("text-tools").unwrap().bytes).unwrap();
+        let settings = PluginSettings {
+            name: Some("words".into()),
+            ..PluginSettings::default()
+        };
+        let (words, _) = registry.load_file(&component, settings).await.unwrap();
+        let grant = Grant::parse("env:HOME").unwrap();
+        assert!(Registry::save_grant(&paths, "words", words.digest(), grant).unwrap());
         let file = paths.registry_file();
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("[builtin.agent-runner.limits]"), "{text}");
-        std::fs::write(&file, text.replace("timeout_ms", "timeout_mss")).unwrap();
-        let error = read_registry(&file).expect_err("an unknown key");
-        assert!(error.to_string().contains("timeout_mss"), "{error}");
+        assert!(text.contains("HOME"), "{text}");
+
+        // Back to its defaults, a built-in leaves nothing behind.
+        registry
+            .update_approvals("text-tools", |approvals| {
+                approvals.set(Some("count_vowels"), Approve::Always);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("builtin.text-tools"), "{text}");
+
+        // The file is as strict as the rest of it, and says where.
+        for (from, to, said) in [
+            ("timeout_ms", "timeout_mss", "timeout_mss"),
+            (
+                "timeout_ms = 600000",
+                "timeout_ms = 0",
+                "[builtin.agent-runner]",
+            ),
+            (
+                "builtin.agent-runner",
+                "builtin.agent-runnr",
+                "no built-in plugin `agent-runnr`",
+            ),
+        ] {
+            std::fs::write(&file, text.replace(from, to)).unwrap();
+            let error = read_registry(&file).expect_err(to).to_string();
+            assert!(
+                error.contains(said) && error.contains("registry.toml"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
