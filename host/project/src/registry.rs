@@ -1112,6 +1112,7 @@ impl Registry {
         let same = known.pinned.as_deref() == Some(plugin.digest())
             && known.settings.grants == *plugin.grants()
             && known.settings.limits == *plugin.limits()
+            && known.settings.approvals == *plugin.approvals()
             && known.settings.isolation == plugin.isolation()
             && serde_json::from_str::<serde_json::Value>(plugin.config()).ok() == Some(config);
         // The trust list as it is now: a key taken out of it, or
@@ -1663,7 +1664,7 @@ mod tests {
         assert!(error.to_string().contains("built-in"), "{error}");
 
         // Kept across processes, and nothing else of the built-ins changed.
-        let registry = Registry::open(paths.clone(), runtime).unwrap();
+        let registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
         let runner = registry.get("agent-runner").await.unwrap();
         assert_eq!(runner.limits().timeout_ms, 600_000);
         assert_eq!(runner.limits().memory_mib, Limits::default().memory_mib);
@@ -1691,6 +1692,23 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("[builtin.agent-runner.limits]"), "{text}");
         assert!(text.contains("HOME"), "{text}");
+
+        // A server watching the project keeps a running plugin only while
+        // its settings are the same: an approval asked for since is not
+        // skipped by the instance that ran before it.
+        let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        let words = registry.get("words").await.unwrap();
+        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert!(reopened.still_approves(&words));
+        registry
+            .update_approvals("words", |approvals| {
+                approvals.set(Some("count_vowels"), Approve::Ask);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert!(!reopened.still_approves(&words));
 
         // Back to its defaults, a built-in leaves nothing behind.
         registry
