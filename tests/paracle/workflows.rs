@@ -440,16 +440,8 @@ fn a_run_killed_mid_phase_is_resumed_without_losing_finished_work() {
     // The built-in adapter's limit (10 s) would end each slow agent after
     // 10 s, and the phase after 20: on a loaded machine that came before
     // the checks below, and the run was over when they expected it busy.
-    // The same adapter, declared with a longer limit, replaces it.
-    let config = std::fs::read_to_string(project.path().join("paracle.toml")).unwrap();
-    project.write(
-        "paracle.toml",
-        &format!(
-            "{config}[plugins.agent-runner]\npath = {:?}\n\
-             [plugins.agent-runner.limits]\ntimeout_ms = 120000\n",
-            Path::new(GUESTS).join("agent_runner.wasm")
-        ),
-    );
+    // Raised as the README tells users to for an agent on a real model.
+    project.ok(&["plugin", "limit", "agent-runner", "timeout_ms=120000"]);
     let adapter = project.json(&["plugin", "show", "agent-runner"]);
     assert_eq!(adapter["limits"]["timeout_ms"], 120_000, "{adapter}");
     let agents =

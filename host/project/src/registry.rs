@@ -1232,63 +1232,57 @@ impl Registry {
         edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
     ) -> Result<(Arc<Plugin>, T), RegistryError> {
         let mut known = self.find(name)?.clone();
-        let Some(position) = self.file.plugin.iter().position(|e| e.name == name) else {
-            return match (&known.source, refused_to_builtins) {
-                (Source::Builtin, None) => self.update_builtin(known, edit).await,
-                (Source::Builtin, Some(action)) => Err(RegistryError::Builtin {
+        let position = self.file.plugin.iter().position(|e| e.name == name);
+        match (position, &known.source, refused_to_builtins) {
+            (Some(_), _, _) | (None, Source::Builtin, None) => {}
+            (None, Source::Builtin, Some(action)) => {
+                return Err(RegistryError::Builtin {
                     name: name.to_string(),
                     action,
-                }),
-                (other, _) => Err(RegistryError::Invalid {
+                })
+            }
+            (None, other, _) => {
+                return Err(RegistryError::Invalid {
                     name: name.to_string(),
                     message: format!(
                         "its {what} come from {}; change them there",
                         other.describe()
                     ),
-                }),
-            };
-        };
+                })
+            }
+        }
         let changed = edit(&mut known.settings)?;
         let plugin = Arc::new(self.load_known(&known).await?);
-        let entry = &mut self.file.plugin[position];
-        entry.grants = known.settings.grants;
-        entry.limits = known.settings.limits;
-        entry.approve = known.settings.approvals;
-        self.save()?;
-        self.discover()?;
-        self.loaded
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), plugin.clone());
-        Ok((plugin, changed))
-    }
-
-    /// Change a built-in's limits or approvals with `edit`: kept under
-    /// `[builtin.NAME]` in the registry file, since a built-in has no entry.
-    async fn update_builtin<T>(
-        &mut self,
-        mut known: Known,
-        edit: impl FnOnce(&mut PluginSettings) -> Result<T, RegistryError>,
-    ) -> Result<(Arc<Plugin>, T), RegistryError> {
-        let changed = edit(&mut known.settings)?;
-        let plugin = Arc::new(self.load_known(&known).await?);
-        let settings = BuiltinSettings {
-            limits: known.settings.limits,
-            approve: known.settings.approvals,
-        };
-        // Back to what it comes with: nothing is kept, so a later version's
-        // defaults apply.
-        if settings.limits == Limits::default() && settings.approve.is_always() {
-            self.file.builtin.remove(&known.name);
-        } else {
-            self.file.builtin.insert(known.name.clone(), settings);
+        let settings = known.settings;
+        match position {
+            Some(position) => {
+                let entry = &mut self.file.plugin[position];
+                entry.grants = settings.grants;
+                entry.limits = settings.limits;
+                entry.approve = settings.approvals;
+            }
+            // A built-in has no entry: what the operator set of it is kept
+            // under `[builtin.NAME]`, and nothing once it is back to what it
+            // comes with, so that a later version's defaults apply.
+            None if settings.limits == Limits::default() && settings.approvals.is_always() => {
+                self.file.builtin.remove(name);
+            }
+            None => {
+                self.file.builtin.insert(
+                    name.to_string(),
+                    BuiltinSettings {
+                        limits: settings.limits,
+                        approve: settings.approvals,
+                    },
+                );
+            }
         }
         self.save()?;
         self.discover()?;
         self.loaded
             .lock()
             .unwrap()
-            .insert(known.name, plugin.clone());
+            .insert(name.to_string(), plugin.clone());
         Ok((plugin, changed))
     }
 
@@ -1435,13 +1429,9 @@ fn parse_json_config(text: &str) -> Option<serde_json::Value> {
     }
 }
 
+/// `registry` as read (whose version `read_registry` checked) or made new.
 fn write_registry(file: &Path, registry: &RegistryFile) -> Result<(), RegistryError> {
-    let text = toml::to_string_pretty(&RegistryFile {
-        version: REGISTRY_VERSION,
-        plugin: registry.plugin.clone(),
-        builtin: registry.builtin.clone(),
-    })
-    .map_err(|e| config_error(file, e.to_string()))?;
+    let text = toml::to_string_pretty(registry).map_err(|e| config_error(file, e.to_string()))?;
     let header = "# Written by `paracle plugin load`, `install`, `grant`, `limit` and `approve`; edit with care.\n# An installed plugin's origin pins the artifact it came from.\n";
     atomic::write(file, format!("{header}{text}").as_bytes()).map_err(|source| {
         RegistryError::Write {
@@ -1463,6 +1453,15 @@ fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
         Err(e) => return Err(config_error(file, format!("cannot read: {e}"))),
     };
     let registry: RegistryFile = strict_toml::parse(&text).map_err(|e| config_error(file, e))?;
+    if registry.version != REGISTRY_VERSION {
+        return Err(config_error(
+            file,
+            format!(
+                "registry version {} is not supported (this paracle writes {REGISTRY_VERSION})",
+                registry.version
+            ),
+        ));
+    }
     for (name, set) in &registry.builtin {
         if defaults::builtin(name).is_none() {
             return Err(config_error(
@@ -1473,15 +1472,6 @@ fn read_registry(file: &Path) -> Result<RegistryFile, RegistryError> {
         set.limits
             .validate()
             .map_err(|e| config_error(file, format!("[builtin.{name}]: {e}")))?;
-    }
-    if registry.version != REGISTRY_VERSION {
-        return Err(config_error(
-            file,
-            format!(
-                "registry version {} is not supported (this paracle writes {REGISTRY_VERSION})",
-                registry.version
-            ),
-        ));
     }
     Ok(registry)
 }
@@ -1679,36 +1669,13 @@ mod tests {
 
         // A grant a person saved for a loaded plugin keeps the table.
         let mut registry = registry;
-        let component = dir.path().join("words.wasm");
-        std::fs::write(&component, defaults::builtin("text-tools").unwrap().bytes).unwrap();
-        let settings = PluginSettings {
-            name: Some("words".into()),
-            ..PluginSettings::default()
-        };
-        let (words, _) = registry.load_file(&component, settings).await.unwrap();
+        let words = load_words(&mut registry, dir.path()).await;
         let grant = Grant::parse("env:HOME").unwrap();
         assert!(Registry::save_grant(&paths, "words", words.digest(), grant).unwrap());
         let file = paths.registry_file();
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("[builtin.agent-runner.limits]"), "{text}");
         assert!(text.contains("HOME"), "{text}");
-
-        // A server watching the project keeps a running plugin only while
-        // its settings are the same: an approval asked for since is not
-        // skipped by the instance that ran before it.
-        let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
-        let words = registry.get("words").await.unwrap();
-        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
-        assert!(reopened.still_approves(&words));
-        registry
-            .update_approvals("words", |approvals| {
-                approvals.set(Some("count_vowels"), Approve::Ask);
-                Ok(())
-            })
-            .await
-            .unwrap();
-        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
-        assert!(!reopened.still_approves(&words));
 
         // Back to its defaults, a built-in leaves nothing behind.
         registry
@@ -1742,6 +1709,38 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    /// text-tools' component loaded from a file under another name, `words`.
+    async fn load_words(registry: &mut Registry, dir: &Path) -> Arc<Plugin> {
+        let component = dir.join("words.wasm");
+        std::fs::write(&component, defaults::builtin("text-tools").unwrap().bytes).unwrap();
+        let settings = PluginSettings {
+            name: Some("words".into()),
+            ..PluginSettings::default()
+        };
+        registry.load_file(&component, settings).await.unwrap().0
+    }
+
+    /// A server watching the project reopens it and keeps a running plugin
+    /// only while its settings are the same: a call that now needs approval
+    /// is not made by the instance loaded before.
+    #[tokio::test]
+    async fn a_reopened_project_keeps_no_instance_whose_approvals_changed() {
+        let (dir, paths, runtime) = empty_project();
+        let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        let words = load_words(&mut registry, dir.path()).await;
+        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert!(reopened.still_approves(&words));
+        registry
+            .update_approvals("words", |approvals| {
+                approvals.set(Some("count_vowels"), Approve::Ask);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let reopened = Registry::open(paths, runtime).unwrap();
+        assert!(!reopened.still_approves(&words));
     }
 
     #[test]
