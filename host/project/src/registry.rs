@@ -70,7 +70,7 @@ impl Source {
 }
 
 /// One explicitly loaded plugin, as persisted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub name: String,
@@ -203,7 +203,7 @@ impl Requests {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistryFile {
     version: u32,
@@ -219,7 +219,7 @@ struct RegistryFile {
 
 /// The limits and approvals an operator set for a built-in plugin; none
 /// of its grants, which are part of what it is.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BuiltinSettings {
     #[serde(default)]
@@ -303,7 +303,11 @@ const REGISTRY_VERSION: u32 = 1;
 pub struct Registry {
     paths: Paths,
     runtime: Arc<Runtime>,
+    /// The registry file with this process's changes.
     file: RegistryFile,
+    /// The registry file as this process last read or wrote it: what its
+    /// changes are made against when it saves them.
+    file_as_read: RegistryFile,
     known: Vec<Known>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
     /// Plugins whose workspace grant points at a run's workspace.
@@ -331,6 +335,7 @@ impl Registry {
         let trust = TrustList::load(&paths.trust)?;
         let mut registry = Registry {
             runtime,
+            file_as_read: file.clone(),
             file,
             known: Vec::new(),
             loaded: Mutex::new(HashMap::new()),
@@ -1311,8 +1316,67 @@ impl Registry {
         Ok(entry)
     }
 
-    fn save(&self) -> Result<(), RegistryError> {
-        write_registry(&self.paths.registry_file(), &self.file)
+    /// Write this process's changes to the registry file. The file is read
+    /// again under the registry's lock and only the entries this process
+    /// changed are written into it, so that what another process saved
+    /// since it was read (a grant a person allowed to a running MCP server,
+    /// a plugin loaded from another shell) is kept. An entry that another
+    /// process changed too is not overwritten: nothing is saved, and the
+    /// command can be run again on what is there now.
+    fn save(&mut self) -> Result<(), RegistryError> {
+        let file = self.paths.registry_file();
+        let lock = lock_registry(&self.paths)?;
+        let mut on_disk = read_registry(&file)?;
+        let by_name =
+            |entries: &[Entry], name: &str| entries.iter().find(|e| e.name == name).cloned();
+        let mut plugins: Vec<&str> = (self.file.plugin.iter())
+            .chain(&self.file_as_read.plugin)
+            .map(|e| e.name.as_str())
+            .collect();
+        plugins.sort_unstable();
+        plugins.dedup();
+        for name in plugins {
+            merge_change(
+                name,
+                by_name(&self.file_as_read.plugin, name),
+                by_name(&self.file.plugin, name),
+                by_name(&on_disk.plugin, name),
+                |entry| {
+                    on_disk.plugin.retain(|e| e.name != name);
+                    on_disk.plugin.extend(entry);
+                },
+            )?;
+        }
+        on_disk.plugin.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut builtins: Vec<&String> = self
+            .file
+            .builtin
+            .keys()
+            .chain(self.file_as_read.builtin.keys())
+            .collect();
+        builtins.sort_unstable();
+        builtins.dedup();
+        for name in builtins {
+            merge_change(
+                name,
+                self.file_as_read.builtin.get(name).cloned(),
+                self.file.builtin.get(name).cloned(),
+                on_disk.builtin.get(name).cloned(),
+                |settings| match settings {
+                    Some(settings) => {
+                        on_disk.builtin.insert(name.clone(), settings);
+                    }
+                    None => {
+                        on_disk.builtin.remove(name);
+                    }
+                },
+            )?;
+        }
+        write_registry(&file, &on_disk)?;
+        drop(lock);
+        self.file_as_read = on_disk.clone();
+        self.file = on_disk;
+        Ok(())
     }
 
     /// Whether `name` is a plugin the registry file records, whose grants
@@ -1333,18 +1397,7 @@ impl Registry {
         grant: Grant,
     ) -> Result<bool, RegistryError> {
         let file = paths.registry_file();
-        // Two processes saving at once must not lose one another's grant.
-        let lock_file = paths.state.join("registry.lock");
-        let lock = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_file)
-            .and_then(|f| f.lock().map(|()| f))
-            .map_err(|source| RegistryError::Write {
-                file: lock_file,
-                source,
-            })?;
+        let lock = lock_registry(paths)?;
         let mut registry = read_registry(&file)?;
         let Some(entry) = registry.plugin.iter_mut().find(|e| e.name == name) else {
             return Err(RegistryError::Invalid {
@@ -1427,6 +1480,47 @@ fn parse_json_config(text: &str) -> Option<serde_json::Value> {
     } else {
         serde_json::from_str(text).ok()
     }
+}
+
+/// Hold the registry's lock, which every process writing the registry file
+/// takes to read it again and write it, so that none loses another's change.
+fn lock_registry(paths: &Paths) -> Result<std::fs::File, RegistryError> {
+    let lock_file = paths.state.join("registry.lock");
+    std::fs::create_dir_all(&paths.state)
+        .and_then(|()| {
+            std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_file)
+        })
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|source| RegistryError::Write {
+            file: lock_file,
+            source,
+        })
+}
+
+/// Bring this process's change of one registry entry (`before` to `ours`)
+/// into the file as it is on disk (`theirs`), through `apply`.
+fn merge_change<T: PartialEq>(
+    name: &str,
+    before: Option<T>,
+    ours: Option<T>,
+    theirs: Option<T>,
+    apply: impl FnOnce(Option<T>),
+) -> Result<(), RegistryError> {
+    if ours == before || ours == theirs {
+        return Ok(());
+    }
+    if theirs != before {
+        return Err(RegistryError::Invalid {
+            name: name.to_string(),
+            message: "another paracle changed its entry in .paracle/registry.toml since this one read it, so nothing was saved; run the command again".into(),
+        });
+    }
+    apply(ours);
+    Ok(())
 }
 
 /// `registry` as read (whose version `read_registry` checked) or made new.
@@ -1720,6 +1814,70 @@ mod tests {
             ..PluginSettings::default()
         };
         registry.load_file(&component, settings).await.unwrap().0
+    }
+
+    /// Two processes with the registry open: a grant one of them saved
+    /// (what an MCP server does once a person allows something) is kept
+    /// when the other, which read the file before, saves a change of its
+    /// own; and a change to the same plugin's entry is refused rather than
+    /// written over it.
+    #[tokio::test]
+    async fn a_save_keeps_what_another_process_saved_since_the_file_was_read() {
+        let (dir, paths, runtime) = empty_project();
+        let mut registry = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        let words = load_words(&mut registry, dir.path()).await;
+        let grant = |text: &str| Grant::parse(text).unwrap();
+        let timeout = |ms: &'static str| {
+            move |limits: &mut Limits| {
+                limits.set(ms).unwrap();
+                Ok(())
+            }
+        };
+
+        let mut earlier = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert!(Registry::save_grant(&paths, "words", words.digest(), grant("env:HOME")).unwrap());
+        earlier
+            .update_limits("agent-runner", timeout("timeout_ms=600000"))
+            .await
+            .unwrap();
+        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert_eq!(reopened.entry("words").unwrap().grants.env, ["HOME"]);
+        let runner = reopened.get("agent-runner").await.unwrap();
+        assert_eq!(runner.limits().timeout_ms, 600_000);
+        assert_eq!(
+            earlier.entry("words").unwrap().grants.env,
+            ["HOME"],
+            "the saving process follows the file it wrote"
+        );
+
+        let mut earlier = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        assert!(Registry::save_grant(&paths, "words", words.digest(), grant("env:USER")).unwrap());
+        let error = earlier
+            .update_limits("words", timeout("timeout_ms=5000"))
+            .await
+            .err()
+            .expect("an entry changed by another process is not written over");
+        assert!(
+            error.to_string().contains("run the command again"),
+            "{error}"
+        );
+        let reopened = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        let entry = reopened.entry("words").unwrap();
+        assert_eq!(entry.grants.env, ["HOME", "USER"]);
+        assert_eq!(entry.limits, Limits::default());
+
+        let mut again = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        again
+            .update_limits("words", timeout("timeout_ms=5000"))
+            .await
+            .unwrap();
+        let entry = Registry::open(paths.clone(), runtime)
+            .unwrap()
+            .entry("words")
+            .cloned()
+            .unwrap();
+        assert_eq!(entry.grants.env, ["HOME", "USER"]);
+        assert_eq!(entry.limits.timeout_ms, 5000);
     }
 
     /// A server watching the project reopens it and keeps a running plugin
