@@ -1316,6 +1316,19 @@ impl Registry {
         Ok(entry)
     }
 
+    /// Put plugin `name`'s entry back to `earlier` (None: not recorded),
+    /// as it was before this process changed it: the undo of a template
+    /// install that failed part-way. Saved like any change, so that what
+    /// other processes saved meanwhile is kept.
+    pub fn restore(&mut self, name: &str, earlier: Option<Entry>) -> Result<(), RegistryError> {
+        self.file.plugin.retain(|e| e.name != name);
+        self.file.plugin.extend(earlier);
+        self.file.plugin.sort_by(|a, b| a.name.cmp(&b.name));
+        self.save()?;
+        self.loaded.lock().unwrap().remove(name);
+        self.discover()
+    }
+
     /// Write this process's changes to the registry file. The file is read
     /// again under the registry's lock and only the entries this process
     /// changed are written into it, so that what another process saved
@@ -1323,10 +1336,38 @@ impl Registry {
     /// a plugin loaded from another shell) is kept. An entry that another
     /// process changed too is not overwritten: nothing is saved, and the
     /// command can be run again on what is there now.
+    ///
+    /// When nothing is saved, this registry drops its unsaved changes and
+    /// follows the file as it is, so that no later save writes a change
+    /// its caller was told had failed.
     fn save(&mut self) -> Result<(), RegistryError> {
         let file = self.paths.registry_file();
-        let lock = lock_registry(&self.paths)?;
-        let mut on_disk = read_registry(&file)?;
+        let attempt = lock_registry(&self.paths).and_then(|lock| {
+            let on_disk = read_registry(&file)?;
+            let saved = self
+                .merged_into(on_disk.clone())
+                .and_then(|merged| write_registry(&file, &merged).map(|()| merged));
+            drop(lock);
+            Ok((on_disk, saved))
+        });
+        let (now, outcome) = match attempt {
+            Ok((_, Ok(merged))) => (merged, Ok(())),
+            Ok((on_disk, Err(error))) => (on_disk, Err(error)),
+            Err(error) => (self.file_as_read.clone(), Err(error)),
+        };
+        self.file_as_read = now.clone();
+        self.file = now;
+        if outcome.is_err() {
+            // The error to report is the save's; a discovery that fails
+            // fails again, and says why, when the registry is next opened.
+            let _ = self.discover();
+        }
+        outcome
+    }
+
+    /// `on_disk` with this process's changes: those of the entries it
+    /// changed that no other process changed since it read the file.
+    fn merged_into(&self, mut on_disk: RegistryFile) -> Result<RegistryFile, RegistryError> {
         let by_name =
             |entries: &[Entry], name: &str| entries.iter().find(|e| e.name == name).cloned();
         let mut plugins: Vec<&str> = (self.file.plugin.iter())
@@ -1372,11 +1413,7 @@ impl Registry {
                 },
             )?;
         }
-        write_registry(&file, &on_disk)?;
-        drop(lock);
-        self.file_as_read = on_disk.clone();
-        self.file = on_disk;
-        Ok(())
+        Ok(on_disk)
     }
 
     /// Whether `name` is a plugin the registry file records, whose grants
@@ -1807,10 +1844,15 @@ mod tests {
 
     /// text-tools' component loaded from a file under another name, `words`.
     async fn load_words(registry: &mut Registry, dir: &Path) -> Arc<Plugin> {
-        let component = dir.join("words.wasm");
+        load_words_as(registry, dir, "words").await
+    }
+
+    /// The built-in text-tools, loaded from a file as `name`.
+    async fn load_words_as(registry: &mut Registry, dir: &Path, name: &str) -> Arc<Plugin> {
+        let component = dir.join(format!("{name}.wasm"));
         std::fs::write(&component, defaults::builtin("text-tools").unwrap().bytes).unwrap();
         let settings = PluginSettings {
-            name: Some("words".into()),
+            name: Some(name.into()),
             ..PluginSettings::default()
         };
         registry.load_file(&component, settings).await.unwrap().0
@@ -1865,19 +1907,34 @@ mod tests {
         let entry = reopened.entry("words").unwrap();
         assert_eq!(entry.grants.env, ["HOME", "USER"]);
         assert_eq!(entry.limits, Limits::default());
-
-        let mut again = Registry::open(paths.clone(), runtime.clone()).unwrap();
-        again
+        // The refused change is not kept to be written by a later save: the
+        // registry follows the file, and the command run again succeeds.
+        assert_eq!(earlier.entry("words").unwrap(), entry);
+        earlier
             .update_limits("words", timeout("timeout_ms=5000"))
             .await
             .unwrap();
-        let entry = Registry::open(paths.clone(), runtime)
+        let entry = Registry::open(paths.clone(), runtime.clone())
             .unwrap()
             .entry("words")
             .cloned()
             .unwrap();
         assert_eq!(entry.grants.env, ["HOME", "USER"]);
         assert_eq!(entry.limits.timeout_ms, 5000);
+
+        // An undo (of a template install that failed) puts back what it
+        // changed, and keeps what another process saved meanwhile.
+        let mut undoing = Registry::open(paths.clone(), runtime.clone()).unwrap();
+        load_words_as(&mut undoing, dir.path(), "letters").await;
+        Registry::open(paths.clone(), runtime.clone())
+            .unwrap()
+            .update_limits("words", timeout("timeout_ms=7000"))
+            .await
+            .unwrap();
+        undoing.restore("letters", None).unwrap();
+        let reopened = Registry::open(paths.clone(), runtime).unwrap();
+        assert!(reopened.entry("letters").is_none());
+        assert_eq!(reopened.entry("words").unwrap().limits.timeout_ms, 7000);
     }
 
     /// A server watching the project reopens it and keeps a running plugin

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use paracle_base::{atomic, strict_toml};
 use paracle_orchestrator::spec::Specs;
 use paracle_project::signing::Verdict;
-use paracle_project::{Origin, Paths, Registry};
+use paracle_project::{Entry, Origin, Paths, Registry};
 use paracle_runtime::{Plugin, PluginSettings, Runtime};
 
 use super::format::{FileKind, TemplateFiles, TemplateMeta};
@@ -366,11 +366,17 @@ pub async fn install(
         };
         installs.push((ready, settings));
     }
-    let registry_file = paths.registry_file();
-    let before = read_plain(&registry_file)?;
+    let recorded: Vec<(String, Option<Entry>)> = installs
+        .iter()
+        .map(|(ready, _)| (ready.name.clone(), registry.entry(&ready.name).cloned()))
+        .collect();
     // Put everything back as it was: an install that fails part-way leaves
-    // the project as it found it.
-    let undo = |registry: &mut Registry, written: &[(PathBuf, Option<Vec<u8>>)]| {
+    // the project's files and its plugins as it found them. The registry
+    // file is saved again rather than written back whole, so that what
+    // another process saved to it meanwhile is kept.
+    let undo = |registry: &mut Registry,
+                installed: &[Arc<Plugin>],
+                written: &[(PathBuf, Option<Vec<u8>>)]| {
         for (target, previous) in written {
             let absolute = paths.project.join(target);
             let restored = match previous {
@@ -381,14 +387,14 @@ pub async fn install(
                 tracing::warn!("{}: not restored: {error}", absolute.display());
             }
         }
-        let restored = match &before {
-            Some(bytes) => atomic::write(&registry_file, bytes),
-            None => std::fs::remove_file(&registry_file),
-        };
-        if let Err(error) = restored {
-            tracing::warn!("{}: not restored: {error}", registry_file.display());
+        let ours = recorded
+            .iter()
+            .filter(|(name, _)| installed.iter().any(|p| p.name() == name));
+        for (name, entry) in ours {
+            if let Err(error) = registry.restore(name, entry.clone()) {
+                tracing::warn!("plugin `{name}`: not put back in the registry: {error}");
+            }
         }
-        registry.rediscover()
     };
     let mut plugins = Vec::new();
     for (ready, settings) in installs {
@@ -398,7 +404,7 @@ pub async fn install(
         {
             Ok((plugin, _)) => plugins.push(plugin),
             Err(error) => {
-                undo(registry, &[])?;
+                undo(registry, &plugins, &[]);
                 return Err(error.into());
             }
         }
@@ -407,7 +413,7 @@ pub async fn install(
     for (target, bytes, previous) in plan {
         let absolute = paths.project.join(&target);
         if let Err(error) = atomic::write(&absolute, bytes) {
-            undo(registry, &done)?;
+            undo(registry, &plugins, &done);
             return Err(DistributionError::io(&absolute, error));
         }
         done.push((target, previous));
