@@ -1323,7 +1323,6 @@ impl Registry {
     pub fn restore(&mut self, name: &str, earlier: Option<Entry>) -> Result<(), RegistryError> {
         self.file.plugin.retain(|e| e.name != name);
         self.file.plugin.extend(earlier);
-        self.file.plugin.sort_by(|a, b| a.name.cmp(&b.name));
         self.save()?;
         self.loaded.lock().unwrap().remove(name);
         self.discover()
@@ -1368,51 +1367,24 @@ impl Registry {
     /// `on_disk` with this process's changes: those of the entries it
     /// changed that no other process changed since it read the file.
     fn merged_into(&self, mut on_disk: RegistryFile) -> Result<RegistryFile, RegistryError> {
-        let by_name =
-            |entries: &[Entry], name: &str| entries.iter().find(|e| e.name == name).cloned();
-        let mut plugins: Vec<&str> = (self.file.plugin.iter())
-            .chain(&self.file_as_read.plugin)
-            .map(|e| e.name.as_str())
-            .collect();
-        plugins.sort_unstable();
-        plugins.dedup();
-        for name in plugins {
-            merge_change(
-                name,
-                by_name(&self.file_as_read.plugin, name),
-                by_name(&self.file.plugin, name),
-                by_name(&on_disk.plugin, name),
-                |entry| {
-                    on_disk.plugin.retain(|e| e.name != name);
-                    on_disk.plugin.extend(entry);
-                },
-            )?;
-        }
-        on_disk.plugin.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut builtins: Vec<&String> = self
-            .file
-            .builtin
-            .keys()
-            .chain(self.file_as_read.builtin.keys())
-            .collect();
-        builtins.sort_unstable();
-        builtins.dedup();
-        for name in builtins {
-            merge_change(
-                name,
-                self.file_as_read.builtin.get(name).cloned(),
-                self.file.builtin.get(name).cloned(),
-                on_disk.builtin.get(name).cloned(),
-                |settings| match settings {
-                    Some(settings) => {
-                        on_disk.builtin.insert(name.clone(), settings);
-                    }
-                    None => {
-                        on_disk.builtin.remove(name);
-                    }
-                },
-            )?;
-        }
+        let by_name = |entries: &[Entry]| -> BTreeMap<String, Entry> {
+            entries
+                .iter()
+                .map(|e| (e.name.clone(), e.clone()))
+                .collect()
+        };
+        let mut plugins = by_name(&on_disk.plugin);
+        merge_changes(
+            &by_name(&self.file_as_read.plugin),
+            &by_name(&self.file.plugin),
+            &mut plugins,
+        )?;
+        on_disk.plugin = plugins.into_values().collect();
+        merge_changes(
+            &self.file_as_read.builtin,
+            &self.file.builtin,
+            &mut on_disk.builtin,
+        )?;
         Ok(on_disk)
     }
 
@@ -1538,25 +1510,29 @@ fn lock_registry(paths: &Paths) -> Result<std::fs::File, RegistryError> {
         })
 }
 
-/// Bring this process's change of one registry entry (`before` to `ours`)
-/// into the file as it is on disk (`theirs`), through `apply`.
-fn merge_change<T: PartialEq>(
-    name: &str,
-    before: Option<T>,
-    ours: Option<T>,
-    theirs: Option<T>,
-    apply: impl FnOnce(Option<T>),
+/// Bring this process's changes of registry entries, by name, (`before` to
+/// `ours`) into the file as it is on disk (`theirs`).
+fn merge_changes<T: PartialEq + Clone>(
+    before: &BTreeMap<String, T>,
+    ours: &BTreeMap<String, T>,
+    theirs: &mut BTreeMap<String, T>,
 ) -> Result<(), RegistryError> {
-    if ours == before || ours == theirs {
-        return Ok(());
+    for name in before.keys().chain(ours.keys()) {
+        let (was, now) = (before.get(name), ours.get(name));
+        if now == was || now == theirs.get(name) {
+            continue;
+        }
+        if theirs.get(name) != was {
+            return Err(RegistryError::Invalid {
+                name: name.clone(),
+                message: "another paracle changed its entry in .paracle/registry.toml since this one read it, so nothing was saved; run the command again".into(),
+            });
+        }
+        match now {
+            Some(value) => theirs.insert(name.clone(), value.clone()),
+            None => theirs.remove(name),
+        };
     }
-    if theirs != before {
-        return Err(RegistryError::Invalid {
-            name: name.to_string(),
-            message: "another paracle changed its entry in .paracle/registry.toml since this one read it, so nothing was saved; run the command again".into(),
-        });
-    }
-    apply(ours);
     Ok(())
 }
 
